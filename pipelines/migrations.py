@@ -1,0 +1,222 @@
+"""The archive's schema as named migrations, applied in order and recorded in ``_migrations``.
+
+A migration never changes once it has shipped: later schema changes are new migrations at the
+end of :data:`MIGRATIONS`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import sqlite_utils
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+
+def m001_articles(db: sqlite_utils.Database) -> None:
+    """Articles, their images and attachments, versions, runs and errors."""
+    db["articles"].create(
+        {
+            "url": str,
+            "asset_id": int,
+            "title": str,
+            "published_at": str,
+            "published_at_raw": str,
+            "published_at_source": str,
+            "category": str,
+            "category_raw": str,
+            "author": str,
+            "unit": str,
+            "byline": str,
+            "summary": str,
+            "body_text": str,
+            "body_html": str,
+            "image_count": int,
+            "attachment_count": int,
+            "content_hash": str,
+            "fetched_url": str,
+            "http_status": int,
+            "source": str,
+            "capture_timestamp": str,
+            "capture_url": str,
+            "first_seen_at": str,
+            "last_crawled_at": str,
+            "last_changed_at": str,
+            "gone_at": str,
+        },
+        pk="url",
+        not_null={"asset_id", "title", "body_text", "body_html"},
+    )
+    db["articles"].create_index(["asset_id"], unique=True)
+    for column in ("published_at", "category", "unit", "author", "last_crawled_at"):
+        db["articles"].create_index([column])
+    db["images"].create(
+        {
+            "article_url": str,
+            "position": int,
+            "url": str,
+            "caption": str,
+            "alt": str,
+        },
+        pk=("article_url", "position"),
+        foreign_keys=[("article_url", "articles", "url")],
+    )
+    db["attachments"].create(
+        {
+            "article_url": str,
+            "position": int,
+            "url": str,
+            "filename": str,
+            "link_text": str,
+        },
+        pk=("article_url", "position"),
+        foreign_keys=[("article_url", "articles", "url")],
+    )
+    for table in ("images", "attachments"):
+        db[table].create_index(["url"])
+    db["article_versions"].create(
+        {
+            "id": int,
+            "article_url": str,
+            "content_hash": str,
+            "fetched_at": str,
+            "superseded_at": str,
+            "changed_fields": str,
+            "title": str,
+            "published_at": str,
+            "category": str,
+            "author": str,
+            "unit": str,
+            "summary": str,
+            "body_text": str,
+            "body_html": str,
+            "source": str,
+            "capture_timestamp": str,
+        },
+        pk="id",
+        foreign_keys=[("article_url", "articles", "url")],
+    )
+    db["article_versions"].create_index(["article_url"])
+    db["crawl_runs"].create(
+        {
+            "id": int,
+            "started_at": str,
+            "finished_at": str,
+            "mode": str,
+            "source": str,
+            "base_url": str,
+            "requests": int,
+            "responses_by_status": str,
+            "pages": int,
+            "articles_seen": int,
+            "articles_new": int,
+            "articles_changed": int,
+            "articles_unchanged": int,
+            "articles_gone": int,
+            "errors": int,
+            "field_coverage": str,
+            "finish_reason": str,
+            "exit_status": int,
+            "message": str,
+        },
+        pk="id",
+    )
+    db["crawl_errors"].create(
+        {"id": int, "run_id": int, "url": str, "kind": str, "message": str, "at": str},
+        pk="id",
+        foreign_keys=[("run_id", "crawl_runs", "id")],
+    )
+    db["category_names"].create({"key": str, "name": str}, pk="key")
+
+
+def m002_search(db: sqlite_utils.Database) -> None:
+    """Full-text search: a diacritic-folded index (the default) and an exact-tone index.
+
+    Both use the article's ``asset_id`` as rowid, a stable integer (the ``articles`` rowid is
+    not, as its key is the URL). The storage layer keeps them in step on every write: folding
+    needs Python, and triggers calling a Python function would break any other writer.
+    """
+    db.execute(
+        "create virtual table articles_fts using fts5("
+        "title, summary, body_text, tokenize = 'unicode61 remove_diacritics 2')"
+    )
+    db.execute(
+        "create virtual table articles_fts_exact using fts5("
+        "title, summary, body_text, tokenize = 'unicode61 remove_diacritics 0')"
+    )
+    from .store import reindex_all
+
+    reindex_all(db)
+
+
+def m003_evidence(db: sqlite_utils.Database) -> None:
+    """Pointers from articles to their WARC captures; content hashes of downloaded files."""
+    for column, kind in (
+        ("warc_file", str),
+        ("warc_record_id", str),
+        ("warc_offset", int),
+        ("warc_payload_digest", str),
+        ("captured_at", str),
+    ):
+        db["articles"].add_column(column, kind)
+    for table in ("images", "attachments"):
+        for column, kind in (
+            ("sha256", str),
+            ("size", int),
+            ("content_type", str),
+            ("stored_path", str),
+            ("fetch_error", str),
+        ):
+            db[table].add_column(column, kind)
+        db[table].create_index(["sha256"])
+
+
+def m004_archive_folders(db: sqlite_utils.Database) -> None:
+    """Folders the captures and files of this database were written to, so ``sadec verify``
+    and ``sadec export`` find them. Paths are relative to the database's folder when inside
+    it (a moved or exported archive keeps working), else absolute."""
+    db["archive_folders"].create(
+        {"kind": str, "path": str, "first_used_at": str, "last_used_at": str},
+        pk=("kind", "path"),
+    )
+
+
+def m005_reading_room_index(db: sqlite_utils.Database) -> None:
+    """Covering index for the reading room's search: Datasette filters a search with
+    ``asset_id in (select rowid from articles_fts …)``, then counts and facets the matches by
+    category, unit, author and date. With these columns in one index keyed by ``asset_id``
+    that work never reads the large article rows (about twice as fast at 100,000 articles)."""
+    db.execute(
+        "create index if not exists idx_articles_search_cover "
+        "on articles (asset_id, published_at, category, unit, author)"
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    m001_articles,
+    m002_search,
+    m003_evidence,
+    m004_archive_folders,
+    m005_reading_room_index,
+]
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply the migrations not yet recorded; return the names applied now."""
+    db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
+    done = {row["name"] for row in db["_migrations"].rows}
+    applied = []
+    for migration in MIGRATIONS:
+        if migration.__name__ in done:
+            continue
+        with db.conn:
+            migration(db)
+            db["_migrations"].insert(
+                {
+                    "name": migration.__name__,
+                    "applied_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                }
+            )
+        applied.append(migration.__name__)
+    return applied

@@ -1,0 +1,287 @@
+"""Storage of articles in SQLite through sqlite-utils: idempotent, history-keeping.
+
+Small functions over a :class:`sqlite_utils.Database`, used by the storage pipeline, by
+``sadec rebuild`` and by the tests (with in-memory databases).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+
+import sqlite_utils
+
+from sadec_crawler.dates import SOURCE_RANK, parse_date
+from sadec_crawler.items import Article, ListingEntry
+from sadec_crawler.textnorm import fold
+
+from .migrations import migrate
+
+CONTENT_FIELDS = (
+    "title",
+    "published_at",
+    "category",
+    "author",
+    "unit",
+    "summary",
+    "body_text",
+    "body_html",
+)
+"""Fields whose change makes a new version of an article."""
+
+_HASHED_FIELDS = tuple(f for f in CONTENT_FIELDS if f != "category") + ("category_raw",)
+"""The display name of a category is derived (its spelling may improve as the crawl learns
+names), so the label as printed stands for it in the content hash."""
+
+NEW, CHANGED, UNCHANGED = "new", "changed", "unchanged"
+
+
+def utc_now() -> str:
+    """Current UTC time, ISO 8601 with ``Z``, to the second."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def open_database(path: str | Path | None = None) -> sqlite_utils.Database:
+    """Open (or create) an archive database, in WAL mode, with every migration applied.
+
+    ``None`` opens an in-memory database (tests).
+    """
+    if path is None:
+        db = sqlite_utils.Database(memory=True)
+    else:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite_utils.Database(path)
+        # WAL lets Datasette read while a crawl writes; busy_timeout rides out checkpoints.
+        db.enable_wal()
+        db.execute("pragma busy_timeout = 10000")
+    db.execute("pragma foreign_keys = on")
+    migrate(db)
+    return db
+
+
+def content_hash(article: Article) -> str:
+    """SHA-256 over the content fields, images and attachments (not over fetch metadata)."""
+    payload = {name: getattr(article, name) for name in _HASHED_FIELDS}
+    # What the page says about its files, not whether this run managed to download them.
+    payload["images"] = [[image.url, image.caption, image.alt] for image in article.images]
+    payload["attachments"] = [[a.url, a.filename, a.link_text] for a in article.attachments]
+    encoded = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def index_article(db: sqlite_utils.Database, row: dict) -> None:
+    """Put one article into both search indexes (replacing what was there)."""
+    rowid = row["asset_id"]
+    values = [row.get("title") or "", row.get("summary") or "", row.get("body_text") or ""]
+    for table, transform in (("articles_fts", fold), ("articles_fts_exact", lambda v: v)):
+        db.execute(f"delete from {table} where rowid = ?", [rowid])
+        db.execute(
+            f"insert into {table} (rowid, title, summary, body_text) values (?, ?, ?, ?)",
+            [rowid, *(transform(v) for v in values)],
+        )
+
+
+def reindex_all(db: sqlite_utils.Database) -> int:
+    """Rebuild both search indexes from ``articles``; returns the number of articles."""
+    db.execute("delete from articles_fts")
+    db.execute("delete from articles_fts_exact")
+    count = 0
+    for row in db.query("select asset_id, title, summary, body_text from articles"):
+        index_article(db, row)
+        count += 1
+    return count
+
+
+def _article_row(article: Article, digest: str) -> dict:
+    row = {
+        name: getattr(article, name)
+        for name in (
+            "url",
+            "asset_id",
+            "title",
+            "published_at",
+            "published_at_raw",
+            "published_at_source",
+            "category",
+            "category_raw",
+            "author",
+            "unit",
+            "byline",
+            "summary",
+            "body_text",
+            "body_html",
+            "fetched_url",
+            "http_status",
+            "source",
+            "capture_timestamp",
+            "capture_url",
+        )
+    }
+    row["image_count"] = len(article.images)
+    row["attachment_count"] = len(article.attachments)
+    row["content_hash"] = digest
+    capture = article.capture
+    row.update(
+        warc_file=capture.warc_file if capture else None,
+        warc_record_id=capture.record_id if capture else None,
+        warc_offset=capture.offset if capture else None,
+        warc_payload_digest=capture.payload_digest if capture else None,
+        captured_at=capture.captured_at if capture else None,
+    )
+    return row
+
+
+def _file_columns(ref) -> dict:
+    stored = ref.file
+    return {
+        "sha256": stored.sha256 if stored else None,
+        "size": stored.size if stored else None,
+        "content_type": stored.content_type if stored else None,
+        "stored_path": stored.stored_path if stored else None,
+        "fetch_error": stored.error if stored else None,
+    }
+
+
+def _replace_children(db: sqlite_utils.Database, article: Article) -> None:
+    db.execute("delete from images where article_url = ?", [article.url])
+    db.execute("delete from attachments where article_url = ?", [article.url])
+    db["images"].insert_all(
+        {
+            "article_url": article.url,
+            "position": i,
+            "url": image.url,
+            "caption": image.caption,
+            "alt": image.alt,
+            **_file_columns(image),
+        }
+        for i, image in enumerate(article.images, 1)
+    )
+    db["attachments"].insert_all(
+        {
+            "article_url": article.url,
+            "position": i,
+            "url": att.url,
+            "filename": att.filename,
+            "link_text": att.link_text,
+            **_file_columns(att),
+        }
+        for i, att in enumerate(article.attachments, 1)
+    )
+
+
+def _keep_better_date(existing: dict, article: Article) -> None:
+    """A date read from a listing on an earlier run outranks what the article page alone gives
+    now (incremental runs often fetch an article without passing its listing entry)."""
+    old_source, new_source = existing.get("published_at_source"), article.published_at_source
+    if old_source not in SOURCE_RANK:
+        return
+    if new_source in SOURCE_RANK and SOURCE_RANK.index(new_source) <= SOURCE_RANK.index(old_source):
+        return
+    article.published_at = existing["published_at"]
+    article.published_at_raw = existing["published_at_raw"]
+    article.published_at_source = old_source
+    if existing.get("summary") and not article.summary:
+        article.summary = existing["summary"]
+
+
+def upsert_article(db: sqlite_utils.Database, article: Article, now: str | None = None) -> str:
+    """Store one article; return ``new``, ``changed`` or ``unchanged``.
+
+    Never deletes: a changed article's previous content goes to ``article_versions`` first.
+    An unchanged article only gets its ``last_crawled_at`` (and ``gone_at`` cleared).
+    """
+    now = now or utc_now()
+    table = db["articles"]
+    with db.conn:
+        existing = next(table.rows_where("url = ?", [article.url]), None)
+        if existing:
+            _keep_better_date(existing, article)
+        digest = content_hash(article)
+        row = _article_row(article, digest)
+        if existing is None:
+            row.update(first_seen_at=now, last_crawled_at=now, last_changed_at=now)
+            table.insert(row)
+            outcome = NEW
+        elif existing["content_hash"] == digest:
+            table.update(
+                article.url,
+                {"last_crawled_at": now, "gone_at": None, "http_status": article.http_status},
+            )
+            return UNCHANGED
+        else:
+            changed = [name for name in CONTENT_FIELDS if existing.get(name) != row.get(name)]
+            db["article_versions"].insert(
+                {
+                    "article_url": article.url,
+                    "content_hash": existing["content_hash"],
+                    "fetched_at": existing["last_crawled_at"],
+                    "superseded_at": now,
+                    "changed_fields": json.dumps(changed or ["images/attachments"]),
+                    **{name: existing.get(name) for name in CONTENT_FIELDS},
+                    "source": existing.get("source"),
+                    "capture_timestamp": existing.get("capture_timestamp"),
+                }
+            )
+            row.update(last_crawled_at=now, last_changed_at=now, gone_at=None)
+            table.update(article.url, row)
+            outcome = CHANGED
+        _replace_children(db, article)
+        index_article(db, row)
+    return outcome
+
+
+def apply_listing_entry(db: sqlite_utils.Database, entry: ListingEntry) -> bool:
+    """Give an already-stored article the date and summary of a listing entry seen after it.
+
+    Returns True when the row changed. The listing is the most reliable date source
+    (site-spec §4); a time of day the article page gave on the same day is kept.
+    """
+    existing = next(db["articles"].rows_where("url = ?", [entry.url]), None)
+    if existing is None:
+        return False
+    updates: dict = {}
+    listing_date = parse_date(entry.date_raw)
+    if listing_date and existing.get("published_at_source") != "listing":
+        iso = listing_date.iso
+        old = existing.get("published_at") or ""
+        if listing_date.time is None and old.startswith(listing_date.date.isoformat()):
+            iso = old
+        updates.update(
+            published_at=iso, published_at_raw=entry.date_raw, published_at_source="listing"
+        )
+    if entry.summary and not existing.get("summary"):
+        updates["summary"] = entry.summary
+    if not updates:
+        return False
+    with db.conn:
+        merged = {**existing, **updates}
+        db["articles"].update(entry.url, updates)
+        index_article(db, merged)
+    return True
+
+
+def remember_category_name(db: sqlite_utils.Database, name: str) -> None:
+    """Record a mixed-case category name so labels printed in upper case can be mapped to it."""
+    if name and not name.isupper():
+        db["category_names"].upsert({"key": name.casefold(), "name": name}, pk="key")
+
+
+def known_category_names(db: sqlite_utils.Database) -> dict[str, str]:
+    """Mixed-case category names seen so far, keyed by their casefolded form."""
+    return {row["key"]: row["name"] for row in db["category_names"].rows}
+
+
+def fix_uppercase_categories(db: sqlite_utils.Database) -> int:
+    """Re-derive ``category`` of articles whose label was upper case, now that more mixed-case
+    names may be known. Returns the number of rows changed."""
+    names = known_category_names(db)
+    changed = 0
+    with db.conn:
+        for row in db.query("select url, category from articles where category is not null"):
+            better = names.get(row["category"].casefold())
+            if better and better != row["category"]:
+                db["articles"].update(row["url"], {"category": better})
+                changed += 1
+    return changed

@@ -1,0 +1,328 @@
+"""HTML for every kind of page: view models built from the Site, rendered by Jinja2 templates."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
+
+from replica import dates
+from replica.model import (
+    ASSET_PUBLISHER_PORTLET,
+    Article,
+    Category,
+    Site,
+    paragraph_text,
+    stable_hex,
+)
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+PLACEHOLDER_THUMBNAIL = "/o/sadec-theme/images/no-thumbnail.png"
+HOME_PORTLET_INSTANCE = "hMe7LtNw2Xq4"
+
+
+def body_text(text: str) -> Markup:
+    """Escape body text but keep no-break spaces visible as &nbsp;, as the editor wrote them."""
+    return Markup(str(escape(text)).replace("\u00a0", "&nbsp;"))
+
+
+def make_environment() -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["body_text"] = body_text
+    return environment
+
+
+@dataclass
+class Pager:
+    """Page arithmetic plus the item list a Liferay page iterator shows."""
+
+    category: Category
+    current: int
+    last: int
+    total: int
+    delta: int
+
+    @property
+    def first_item(self) -> int:
+        return (self.current - 1) * self.delta + 1 if self.total else 0
+
+    @property
+    def last_item(self) -> int:
+        return min(self.current * self.delta, self.total)
+
+    def url(self, number: int) -> str:
+        """Page link with Liferay's long parameter set; only ``_cur`` changes between links."""
+        portlet_id = self.category.portlet_id
+        if self.category.pagination == "legacy":
+            query = {"p_p_id": portlet_id, f"_{portlet_id}_cur": number}
+        else:
+            query = {
+                "p_p_id": portlet_id,
+                "p_p_lifecycle": 0,
+                "p_p_state": "normal",
+                "p_p_mode": "view",
+                f"_{portlet_id}_delta": self.delta,
+                "p_r_p_resetCur": "false",
+                f"_{portlet_id}_cur": number,
+            }
+        return f"{self.category.url}?{urlencode(query)}"
+
+    @property
+    def items(self) -> list[dict]:
+        """With more than 5 pages: first, current±1, last; the gaps go into "..." dropdowns."""
+        if self.last <= 5:
+            return [{"kind": "page", "number": n} for n in range(1, self.last + 1)]
+        shown = sorted(
+            {1, self.last, self.current - 1, self.current, self.current + 1}
+            & set(range(1, self.last + 1))
+        )
+        items: list[dict] = []
+        previous = 0
+        for number in shown:
+            if number - previous > 1:
+                items.append({"kind": "more", "numbers": self._hidden(previous + 1, number)})
+            items.append({"kind": "page", "number": number})
+            previous = number
+        return items
+
+    @staticmethod
+    def _hidden(start: int, stop: int, keep: int = 10) -> list[int]:
+        """Pages of one "..." gap; huge gaps (scale runs) keep only ``keep`` pages at each end.
+
+        Listing thousands of pages in every dropdown would make each listing page of a
+        20,000-article replica weigh half a megabyte; the next/previous links still reach all.
+        """
+        numbers = list(range(start, stop))
+        if len(numbers) <= 2 * keep:
+            return numbers
+        return numbers[:keep] + numbers[-keep:]
+
+
+class Renderer:
+    """Turns Site state into HTML strings; holds no state of its own besides the templates."""
+
+    def __init__(self, site: Site):
+        self.site = site
+        self.environment = make_environment()
+        config = site.config
+        self.common = {
+            "site_name": config["site_name"],
+            "province_line": config["province_line"],
+            "menu": config["menu"],
+            "footer": config["footer"],
+            "footer_extra_links": [],
+            "active_url": None,
+        }
+
+    def _render(self, template: str, **context) -> str:
+        merged = {**self.common, **context}
+        return self.environment.get_template(template).render(**merged)
+
+    def _text(self, article: Article, text: str) -> str:
+        """Article-owned text, decomposed (NFD) for the article stored that way (spec §4)."""
+        return unicodedata.normalize("NFD", text) if article.page.get("nfd") else text
+
+    def _thumbnail(self, article: Article) -> str | None:
+        for index, block in enumerate(article.body):
+            if isinstance(block, dict) and "img" in block:
+                return self.site.media_for_block(article, index)[0].path
+        return None
+
+    def category_href(self, category: Category) -> str:
+        """Category label link: 6.2 used a numbered public render parameter, 7.x a plain one."""
+        if category.pagination == "legacy":
+            return f"{category.url}?p_r_p_564233524_categoryId={category.category_id}"
+        return f"{category.url}?p_r_p_categoryId={category.category_id}"
+
+    # ------------------------------------------------------------------ pages
+
+    def home(self, fault_links: list[dict], footer_links: list[dict]) -> str:
+        entries = []
+        for article in self.site.latest(6):
+            entries.append(
+                {
+                    "href": self.site.article_link(article, "home"),
+                    "title": self._text(article, article.title),
+                    "summary": self._text(article, self.site.summary(article)),
+                    "thumbnail": self._thumbnail(article) or PLACEHOLDER_THUMBNAIL,
+                }
+            )
+        return self._render(
+            "home.html",
+            latest=entries,
+            latest_portlet_id=ASSET_PUBLISHER_PORTLET + HOME_PORTLET_INSTANCE,
+            categories=list(self.site.categories.values()),
+            offsite_links=self.site.config["offsite_links"],
+            fault_links=fault_links,
+            footer_extra_links=footer_links,
+            active_url="/",
+        )
+
+    def listing(self, category: Category, page: int, delta: int) -> str:
+        members = self.site.listing(category.key)
+        last = max(1, -(-len(members) // delta))
+        page = min(max(page, 1), last)
+        chosen = members[(page - 1) * delta : page * delta]
+        back_url = category.url if page == 1 else Pager(category, page, last, 0, delta).url(page)
+        entries = [self._listing_entry(article, category, back_url) for article in chosen]
+        pager = Pager(category, page, last, len(members), delta) if len(members) > delta else None
+        return self._render(
+            "listing.html",
+            category=category,
+            entries=entries,
+            pager=pager,
+            active_url=category.url,
+        )
+
+    def _listing_entry(self, article: Article, category: Category, back_url: str) -> dict:
+        form = category.listing_form(article.timed)
+        thumbnail = self._thumbnail(article)
+        return {
+            "asset_id": article.asset_id,
+            "href": self.site.article_link(article, f"list:{category.key}", back_url),
+            "href_mobile": self.site.article_link(article, f"mobile:{category.key}", back_url),
+            "title": self._text(article, article.title),
+            "summary": self._text(article, self.site.summary(article)),
+            "date_text": dates.render(form, article.moment) if form else None,
+            "thumbnail": thumbnail or PLACEHOLDER_THUMBNAIL,
+            "has_image": thumbnail is not None,
+            "category_href": self.category_href(category),
+        }
+
+    def article(self, article: Article) -> str:
+        category = self.site.category_of(article)
+        page = article.page
+        label = category.label
+        view = {
+            "asset_id": article.asset_id,
+            "journal_article_id": article.asset_id - 3,  # JournalArticle ids sit just below
+            "title": self._text(article, article.title),
+            "bare_title": page.get("bare_title", False),
+            "heading": page.get("heading", "asset-title"),
+            "label_upper": page.get("label_case") == "upper",
+            "category_label": label.upper() if page.get("label_case") == "upper" else label,
+            "category_href": self.category_href(category),
+            "date_line": dates.render(page["date_line"], article.moment)
+            if page.get("date_line")
+            else None,
+            "views": page.get("views"),
+            "blocks": self._blocks(article),
+            "related_style": page.get("related", "custom"),
+            "related": [
+                {
+                    "href": self.site.article_link(
+                        other, f"related:{article.asset_id}", self.site.article_path(article)
+                    ),
+                    "title": self._text(other, other.title),
+                    "date_text": dates.render("dmy", other.moment),
+                }
+                for other in self.site.related(article)
+            ],
+        }
+        detail_portlet_id = ASSET_PUBLISHER_PORTLET + self.site.config["detail_instance"]
+        return self._render("article.html", view=view, detail_portlet_id=detail_portlet_id)
+
+    def _blocks(self, article: Article) -> list[dict]:
+        """Template-ready body blocks; the byline is appended as the last paragraph."""
+        blocks: list[dict] = []
+        for index, block in enumerate(article.body):
+            text = paragraph_text(block)
+            if text is not None:
+                align = block.get("align", "justify") if isinstance(block, dict) else "justify"
+                blocks.append({"kind": "p", "text": self._text(article, text), "align": align})
+            elif "img" in block:
+                caption = block.get("caption")
+                blocks.append(
+                    {
+                        "kind": "img",
+                        "src": self.site.media_for_block(article, index)[0].path,
+                        "caption": self._text(article, caption) if caption else None,
+                    }
+                )
+            elif "table" in block:
+                rows = [
+                    {
+                        "header": block.get("header", False) and row_index == 0,
+                        "cells": [self._text(article, cell) for cell in row],
+                    }
+                    for row_index, row in enumerate(block["table"])
+                ]
+                blocks.append({"kind": "table", "rows": rows})
+            elif "files" in block:
+                files = [
+                    {"href": m.path, "name": m.file_name}
+                    for m in self.site.media_for_block(article, index)
+                ]
+                blocks.append({"kind": "files", "files": files})
+            elif "raw" in block:
+                blocks.append({"kind": "raw", "html": self._text(article, block["raw"])})
+        if article.byline:
+            indent = "\u00a0" * article.byline.get("indent", 0)
+            text = f"{indent} {article.byline['text']}" if indent else article.byline["text"]
+            tag = "em" if article.byline.get("style") == "em" else "strong"
+            blocks.append({"kind": "byline", "text": self._text(article, text), "tag": tag})
+        return blocks
+
+    def static_page(self, path: str, extra_links: list[dict]) -> str:
+        """Pages without an asset publisher: introduction, contact, site map, documents."""
+        config = self.site.config
+        context: dict = {
+            "paragraphs": [],
+            "site_map": None,
+            "documents": None,
+            "extra_links": extra_links,
+            "active_url": path,
+        }
+        if path == "/so-do-site":
+            context.update(page_title="Sơ đồ site", site_map=config["menu"])
+        elif path == "/van-ban":
+            context.update(
+                page_title="Văn bản",
+                paragraphs=["Danh mục văn bản chỉ đạo, điều hành của Ủy ban nhân dân thành phố."],
+                documents=config["documents_page"],
+            )
+        else:
+            page = config["pages"][path]
+            context.update(page_title=page["title"], paragraphs=page["paragraphs"])
+        context["portlet_suffix"] = stable_hex("page", path, length=12)
+        return self._render("page.html", **context)
+
+    def error(self, status: int, requested: str, soft: bool = False) -> str:
+        if soft or status == 404:
+            heading = "Trang không tồn tại" if soft else "Không tìm thấy"
+            message = (
+                "Trang bạn yêu cầu không tồn tại hoặc đã bị xóa."
+                if soft
+                else "Không tìm thấy tài nguyên được yêu cầu."
+            )
+        else:
+            heading = "Lỗi hệ thống"
+            message = "Đã xảy ra lỗi trong quá trình xử lý yêu cầu. Vui lòng thử lại sau."
+        return self._render("error.html", heading=heading, message=message, requested=requested)
+
+    def huge_page(self, size_bytes: int) -> bytes:
+        """A page of roughly ``size_bytes``: a documents table that goes on and on."""
+        head = self._render(
+            "page.html",
+            page_title="Tổng hợp văn bản",
+            paragraphs=[],
+            site_map=None,
+            documents=None,
+            extra_links=[],
+            portlet_suffix="HugePage0001",
+            active_url=None,
+        )
+        row = "<p>Danh mục văn bản lưu trữ của Ủy ban nhân dân thành phố Sa Đéc.</p>\n"
+        marker = "</div>\n"
+        cut = head.index(marker)
+        repeats = max(1, (size_bytes - len(head)) // len(row.encode("utf-8")))
+        return (head[:cut] + row * repeats + head[cut:]).encode("utf-8")

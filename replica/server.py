@@ -1,0 +1,179 @@
+"""The HTTP side: a threaded server on 127.0.0.1 that logs every request and injects faults."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from replica import faults as fault_kinds
+from replica.app import App, Response
+from replica.model import Site
+
+
+@dataclass
+class RequestLogEntry:
+    """One request as the server saw it. ``status`` is 0 until the answer has been sent.
+
+    ``served_ok`` is False when a fault spoiled the answer (error, timeout, truncation, soft 404);
+    a malformed page still carries all its text, so it counts as served, with ``fault`` set.
+    """
+
+    method: str
+    path_with_query: str
+    status: int
+    served_ok: bool
+    headers: dict = field(default_factory=dict)
+    fault: str | None = None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "Apache-Coyote/1.1"
+    timeout = 30  # idle keep-alive connections are dropped after this many seconds
+
+    def version_string(self) -> str:
+        """Tomcat's header alone; the stdlib would append a Python version."""
+        return self.server_version
+
+    def do_GET(self) -> None:
+        self.server.replica.serve(self, "GET")
+
+    def do_HEAD(self) -> None:
+        self.server.replica.serve(self, "HEAD")
+
+    def do_POST(self) -> None:
+        self.server.replica.serve(self, "POST")
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+        """Silence: the request log lives in ReplicaServer.requests."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+class ReplicaServer:
+    """Serves a Site in a background thread; use as a context manager."""
+
+    def __init__(
+        self,
+        site: Site,
+        faults: fault_kinds.FaultConfig | None = None,
+        port: int = 0,
+        host: str = "127.0.0.1",
+    ):
+        self.site = site
+        self.faults = faults or fault_kinds.FaultConfig()
+        self.app = App(site, self.faults)
+        self.requests: list[RequestLogEntry] = []
+        self._log_lock = threading.Lock()
+        self._attempts: dict[str, int] = {}
+        self._host, self._requested_port = host, port
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> ReplicaServer:
+        self._httpd = _Server((self._host, self._requested_port), _Handler)
+        self._httpd.replica = self
+        self.app.port = self.port
+        self._thread = threading.Thread(
+            # A short poll keeps stop() quick; the default 0.5 s adds up over a test suite.
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+            name=f"replica-{self.port}",
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> ReplicaServer:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1] if self._httpd else self._requested_port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self.port}/"
+
+    # ------------------------------------------------------------------ serving
+
+    def _log(self, handler: BaseHTTPRequestHandler, method: str) -> tuple[RequestLogEntry, int]:
+        entry = RequestLogEntry(method, handler.path, 0, True, dict(handler.headers.items()))
+        with self._log_lock:
+            self.requests.append(entry)
+            attempt = self._attempts.get(handler.path, 0)
+            self._attempts[handler.path] = attempt + 1
+        return entry, attempt
+
+    def serve(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        entry, attempt = self._log(handler, method)
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        response = self.app.handle(method, handler.path, dict(handler.headers.items()), body)
+        fault = None
+        if not handler.path.startswith("/__replica__/"):
+            fault = self.faults.decide(handler.path, attempt, response.is_html)
+        entry.fault = fault
+        try:
+            self._answer(handler, method, response, fault, attempt, entry)
+        except (TimeoutError, BrokenPipeError, ConnectionResetError):
+            handler.close_connection = True
+
+    def _answer(self, handler, method, response: Response, fault, attempt, entry) -> None:
+        if fault == fault_kinds.TIMEOUT:
+            time.sleep(self.faults.timeout_seconds + 1.0)
+        elif fault == fault_kinds.ERROR:
+            status, retry_after = self.faults.error_details(handler.path, attempt)
+            error_page = self.app.renderer.error(status, handler.path).encode()
+            response = Response(
+                status, error_page, headers={"Retry-After": "1"} if retry_after else {}
+            )
+        elif fault == fault_kinds.SOFT404:
+            response = Response(200, self.app.renderer.error(404, handler.path, soft=True).encode())
+        elif fault == fault_kinds.MALFORMED and response.status == 200:
+            response = Response(
+                response.status,
+                fault_kinds.malform(response.body.decode()).encode(),
+                response.content_type,
+                response.headers,
+            )
+        truncate = fault == fault_kinds.TRUNCATE and len(response.body) > 1
+        entry.served_ok = fault in (None, fault_kinds.MALFORMED) or (
+            fault == fault_kinds.TRUNCATE and not truncate
+        )
+        handler.send_response(response.status)
+        handler.send_header("Content-Type", response.content_type)
+        handler.send_header("Content-Length", str(len(response.body)))
+        handler.send_header("Liferay-Portal", "Liferay Community Edition Portal 7.0.6 GA7")
+        for name, value in response.headers.items():
+            handler.send_header(name, value)
+        if truncate:
+            handler.send_header("Connection", "close")
+        handler.end_headers()
+        entry.status = response.status
+        if method == "HEAD" or response.status == 304:
+            return
+        if truncate:
+            # Declared length, then half the bytes and a closed connection.
+            handler.wfile.write(response.body[: len(response.body) // 2])
+            handler.wfile.flush()
+            handler.close_connection = True
+            return
+        handler.wfile.write(response.body)

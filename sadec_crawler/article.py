@@ -1,0 +1,88 @@
+"""From a fetched article page to a clean :class:`~sadec_crawler.items.Article` (pure)."""
+
+from __future__ import annotations
+
+import re
+
+from .body import clean_body
+from .dates import choose_published
+from .items import Article, ArticlePage
+from .pages import extract_article
+from .textnorm import clean_inline
+
+_UNIT_PREFIX = re.compile(r"^[A-Za-z]{1,5}_\s*")
+
+
+class NotAnArticle(ValueError):
+    """The page has none of the article structure the selectors know (drift or soft 404)."""
+
+
+def category_display(raw: str | None, known_names: dict[str, str] | None = None) -> str | None:
+    """``SD_Cải cách hành chính`` → ``Cải cách hành chính``.
+
+    Labels already uppercase in the HTML (``SD_CẢI CÁCH HÀNH CHÍNH``) take the mixed-case
+    spelling seen elsewhere in the crawl when there is one (``known_names``, keyed by the
+    casefolded name), else sentence case, which is how the portal names its categories.
+    """
+    if not raw:
+        return None
+    name = _UNIT_PREFIX.sub("", clean_inline(raw))
+    if not name:
+        return None
+    if known_names and name.casefold() in known_names:
+        return known_names[name.casefold()]
+    if name.isupper():
+        return name[0] + name[1:].lower()
+    return name
+
+
+def build_article(
+    page: ArticlePage, base_url: str, known_categories: dict[str, str] | None = None
+) -> Article:
+    """Parse and clean one article page. Raises :class:`NotAnArticle` when it has no body."""
+    extract = extract_article(page.html, page.fetched_url or page.url, base_url)
+    if extract.body_html is None:
+        raise NotAnArticle(f"no article body ({page.fetched_url}): selectors matched nothing")
+    body = clean_body(extract.body_html, page.fetched_url or page.url)
+    if not body.text:
+        raise NotAnArticle(f"empty article body ({page.fetched_url})")
+    listing = page.listing
+    published = choose_published(
+        listing.date_raw if listing else None, extract.date_line_raw, body.text
+    )
+    problems = []
+    title = extract.title or (listing.title if listing else None)
+    if extract.title_source not in ("asset-title", "data-attribute", "heading"):
+        problems.append(f"title from {extract.title_source or 'listing'}")
+    if not title:
+        raise NotAnArticle(f"no title ({page.fetched_url})")
+    if published is None:
+        problems.append("no date")
+    if extract.category_raw is None:
+        problems.append("no category")
+    return Article(
+        url=page.url,
+        asset_id=page.asset_id,
+        title=title,
+        published_at=published.iso if published else None,
+        published_at_raw=published.raw if published else None,
+        published_at_source=published.source if published else None,
+        category=category_display(extract.category_raw, known_categories),
+        category_raw=extract.category_raw,
+        author=body.byline.author if body.byline else None,
+        unit=body.byline.unit if body.byline else None,
+        byline=body.byline_text,
+        summary=listing.summary if listing else None,
+        body_text=body.text,
+        body_html=body.html,
+        images=body.images,
+        attachments=body.attachments,
+        fetched_url=page.fetched_url,
+        http_status=page.http_status,
+        fetched_at=page.fetched_at,
+        source=page.source,
+        capture_timestamp=page.capture_timestamp,
+        capture_url=page.capture_url,
+        capture=page.capture,
+        problems=problems,
+    )

@@ -1,0 +1,342 @@
+"""Cleaning an article body with BeautifulSoup over lxml, sanitising it with nh3.
+
+Input: the outer HTML of ``div.journal-content-article`` (site-spec §3 item 6). Output: safe
+body HTML, readable text, images with captions, attachments and the byline.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import unquote_plus, urlsplit
+
+import nh3
+from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+
+from . import selectors as css
+from .bylines import Byline, is_byline_text, parse_byline
+from .items import AttachmentRef, ImageRef
+from .textnorm import clean_inline, nfc
+from .urls import absolute, is_document
+
+_BLOCK_TAGS = {
+    "p",
+    "div",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "li",
+    "ul",
+    "ol",
+    "blockquote",
+    "figure",
+    "figcaption",
+    "table",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "pre",
+    "center",
+    "dl",
+    "dt",
+    "dd",
+    "address",
+    "caption",
+    "hr",
+}
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+_SAFE_TAGS = {
+    "p",
+    "br",
+    "strong",
+    "b",
+    "em",
+    "i",
+    "u",
+    "s",
+    "sub",
+    "sup",
+    "a",
+    "img",
+    "figure",
+    "figcaption",
+    "table",
+    "thead",
+    "tbody",
+    "tfoot",
+    "tr",
+    "th",
+    "td",
+    "caption",
+    "ul",
+    "ol",
+    "li",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "hr",
+    "span",
+    "div",
+}
+_SAFE_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+}
+_ALIGNMENT_CLASSES = {"text-center", "text-right"}
+SAFE_URL_SCHEMES = {"http", "https", "mailto"}
+
+
+@dataclass
+class CleanBody:
+    """A cleaned body and what was read from it."""
+
+    html: str
+    text: str
+    images: list[ImageRef] = field(default_factory=list)
+    attachments: list[AttachmentRef] = field(default_factory=list)
+    byline_text: str | None = None
+    byline: Byline | None = None
+
+
+def sanitise(html: str) -> str:
+    """Reduce HTML to the archive's safe subset: structure, links, images and tables only."""
+    return nh3.clean(
+        html,
+        tags=_SAFE_TAGS,
+        attributes=_SAFE_ATTRIBUTES,
+        allowed_classes={tag: _ALIGNMENT_CLASSES for tag in ("p", "div", "td", "th")},
+        url_schemes=SAFE_URL_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+        clean_content_tags={"script", "style"},
+    )
+
+
+def _alignment(tag: Tag) -> str | None:
+    style = (tag.get("style") or "").replace(" ", "").lower()
+    align = (tag.get("align") or "").lower()
+    classes = " ".join(tag.get("class") or [])
+    for value in ("center", "right"):
+        if f"text-align:{value}" in style or align == value or f"text-{value}" in classes:
+            return value
+    return None
+
+
+def _emphasised(tag: Tag) -> bool:
+    """All of the block's text sits inside bold or italic elements."""
+    texts = [s for s in tag.find_all(string=True) if s.strip()]
+    return bool(texts) and all(
+        s.find_parent(["strong", "b", "em", "i"]) is not None
+        and tag in s.find_parent(["strong", "b", "em", "i"]).parents
+        for s in texts
+    )
+
+
+def _italic(tag: Tag) -> bool:
+    texts = [s for s in tag.find_all(string=True) if s.strip()]
+    return bool(texts) and all(s.find_parent(["em", "i"]) is not None for s in texts)
+
+
+def _text(tag: Tag) -> str:
+    return clean_inline(tag.get_text(""))
+
+
+def _leaf_blocks(root: Tag) -> list[Tag]:
+    """Block elements with no block inside, outside tables, in reading order."""
+    return [
+        tag
+        for tag in root.find_all(True)
+        if tag.name in _BLOCK_TAGS
+        and tag.name not in ("table", "hr")
+        and not tag.find(_BLOCK_TAGS - {"hr"})
+        and tag.find_parent("table") is None
+    ]
+
+
+def _block_of(tag: Tag, root: Tag) -> Tag:
+    block = tag
+    while block.parent is not None and block.parent is not root and block.name not in _BLOCK_TAGS:
+        block = block.parent
+    return block
+
+
+def _next_block(block: Tag) -> Tag | None:
+    for sibling in block.next_siblings:
+        if isinstance(sibling, Tag):
+            return sibling
+        if isinstance(sibling, NavigableString) and sibling.strip():
+            return None
+    return None
+
+
+def _caption_for(img: Tag, root: Tag) -> Tag | None:
+    figure = img.find_parent("figure")
+    if figure is not None and figure.find("figcaption"):
+        return figure.find("figcaption")
+    block = _block_of(img, root)
+    if block is not img and _text(block) and len(_text(block)) <= css.CAPTION_MAX_CHARS:
+        # <p><img><br><em>caption</em></p>: the caption shares the image's paragraph.
+        return block
+    candidate = _next_block(block)
+    if candidate is None or candidate.find("img") or not _text(candidate):
+        return None
+    if len(_text(candidate)) > css.CAPTION_MAX_CHARS:
+        return None
+    if (
+        _italic(candidate)
+        or _alignment(candidate) == "center"
+        or "caption" in str(candidate.get("class"))
+    ):
+        return candidate
+    return None
+
+
+def _plausible_image(url: str) -> bool:
+    """Images live in Documents & Media (``/documents/``) or Liferay's image servlet
+    (``/image/…?img_id=``), or at least end like an image; anything else (``src="x"``) is a
+    broken or planted reference, not a picture of the article."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return False
+    path = parts.path.lower()
+    return (
+        is_document(url)
+        or path.startswith("/image/")
+        or "img_id=" in parts.query
+        or path.endswith(css.IMAGE_SUFFIXES)
+    )
+
+
+def _attachment_name(url: str, link_text: str) -> str | None:
+    """The file name if ``url`` points at a document file, else None."""
+    segments = [unquote_plus(s) for s in urlsplit(url).path.split("/") if s]
+    lowered_text = link_text.lower()
+    for segment in reversed(segments):
+        if segment.lower().endswith(css.ATTACHMENT_SUFFIXES):
+            return link_text if lowered_text.endswith(css.ATTACHMENT_SUFFIXES) else segment
+    if lowered_text.endswith(css.ATTACHMENT_SUFFIXES):
+        return link_text
+    return None
+
+
+def _paragraphs(node: Tag) -> list[str]:
+    """Readable text of a node: one entry per paragraph, table rows as ``cell | cell``."""
+    out: list[str] = []
+    inline: list[str] = []
+
+    def flush() -> None:
+        text = clean_inline("".join(inline))
+        if text:
+            out.append(text)
+        inline.clear()
+
+    for child in node.children:
+        if isinstance(child, Comment):
+            continue
+        if isinstance(child, NavigableString):
+            inline.append(str(child))
+        elif child.name == "br":
+            inline.append(" ")
+        elif child.name == "table":
+            flush()
+            for row in child.find_all("tr"):
+                cells = [_text(cell) for cell in row.find_all(["td", "th"])]
+                row_text = " | ".join(cell for cell in cells if cell)
+                if row_text:
+                    out.append(row_text)
+        elif child.name in _BLOCK_TAGS or child.find(_BLOCK_TAGS):
+            flush()
+            out.extend(_paragraphs(child))
+        else:
+            inline.append(child.get_text(""))
+    flush()
+    return out
+
+
+def clean_body(fragment_html: str, page_url: str) -> CleanBody:
+    """Clean the body node of an article page (pure: HTML in, :class:`CleanBody` out)."""
+    soup = BeautifulSoup(nfc(fragment_html), "lxml")
+    root = soup.find(class_="journal-content-article") or soup.body or soup
+    for tag in root.find_all(list(css.BODY_DROP_TAGS)):
+        tag.decompose()
+    for comment in root.find_all(string=lambda s: isinstance(s, Comment)):
+        comment.extract()
+    for string in root.find_all(string=True):
+        replaced = _INVISIBLE.sub("", str(string)).replace("\u00a0", " ")
+        if replaced != string:
+            string.replace_with(replaced)
+
+    for anchor in root.find_all("a"):
+        href = absolute(page_url, anchor.get("href"))
+        if href and urlsplit(href).scheme in SAFE_URL_SCHEMES:
+            anchor["href"] = href
+        else:
+            del anchor["href"]
+
+    images: list[ImageRef] = []
+    caption_blocks: set[int] = set()
+    for img in root.find_all("img"):
+        src = absolute(page_url, img.get("src") or img.get("data-src"))
+        if not src or not _plausible_image(src):
+            img.decompose()
+            continue
+        img["src"] = src
+        caption_tag = _caption_for(img, root)
+        caption = _text(caption_tag) if caption_tag is not None else None
+        if caption_tag is not None:
+            caption_blocks.add(id(caption_tag))
+        images.append(
+            ImageRef(url=src, caption=caption or None, alt=clean_inline(img.get("alt")) or None)
+        )
+
+    attachments: list[AttachmentRef] = []
+    seen_files: set[str] = set()
+    for anchor in root.find_all("a", href=True):
+        link_text = _text(anchor)
+        name = _attachment_name(anchor["href"], link_text)
+        if name and anchor["href"] not in seen_files:
+            seen_files.add(anchor["href"])
+            attachments.append(AttachmentRef(anchor["href"], name, link_text or None))
+
+    for block in _leaf_blocks(root):
+        if not _text(block) and not block.find("img"):
+            block.decompose()
+
+    byline_text = byline = None
+    candidates = [
+        b
+        for b in _leaf_blocks(root)
+        if _text(b) and not b.find("img") and id(b) not in caption_blocks
+    ]
+    if candidates:
+        last = candidates[-1]
+        text = _text(last)
+        if is_byline_text(
+            text, emphasised=_emphasised(last), right_aligned=_alignment(last) == "right"
+        ):
+            byline_text, byline = text, parse_byline(text)
+
+    for tag in root.find_all(True):
+        alignment = _alignment(tag)
+        tag.attrs.pop("class", None)
+        if alignment and tag.name in ("p", "div", "td", "th"):
+            tag["class"] = f"text-{alignment}"
+
+    inner = "".join(str(child) for child in root.children)
+    return CleanBody(
+        html=nfc(sanitise(inner)).strip(),
+        text="\n\n".join(_paragraphs(root)),
+        images=images,
+        attachments=attachments,
+        byline_text=byline_text,
+        byline=byline,
+    )

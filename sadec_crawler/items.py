@@ -1,0 +1,189 @@
+"""Items: what the spider extracts (raw) and what the pipelines store (clean).
+
+Every field states its format. Raw values sit beside the normalised ones wherever parsing can
+lose information (dates, category labels, bylines).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class StoredFile:
+    """An image or attachment downloaded into the files folder, named by its content hash."""
+
+    sha256: str | None = None
+    """Hex SHA-256 of the file's bytes; None when the download failed."""
+    size: int | None = None
+    """Size in bytes."""
+    content_type: str | None = None
+    """``Content-Type`` the server sent."""
+    stored_path: str | None = None
+    """Path relative to the files folder, e.g. ``sha256/ab/abcdef….jpg``."""
+    error: str | None = None
+    """Why the file is missing (``http_404``, ``too_large`` …), else None."""
+
+
+@dataclass
+class Capture:
+    """Where the raw HTTP exchange of a page is kept (WARC, ISO 28500)."""
+
+    warc_file: str
+    """WARC file name, relative to the captures folder."""
+    record_id: str
+    """``WARC-Record-ID`` of the response record, e.g. ``<urn:uuid:…>``."""
+    offset: int
+    """Byte offset of the response record in the (compressed) WARC file."""
+    payload_digest: str
+    """``WARC-Payload-Digest`` of the response record, e.g. ``sha1:…`` (base32)."""
+    captured_at: str
+    """``WARC-Date`` of the record, ISO 8601 UTC."""
+
+
+@dataclass
+class ImageRef:
+    """An image of an article body."""
+
+    url: str
+    """Absolute URL of the image, as linked (``…/documents/481527/…?t=<ms>``)."""
+    caption: str | None = None
+    """The caption paragraph under the image (NFC, one line), photo credit included; or None."""
+    alt: str | None = None
+    """The ``alt`` attribute, NFC; None if absent or empty."""
+    file: StoredFile | None = None
+    """The downloaded file, once the files pipeline has fetched it."""
+
+
+@dataclass
+class AttachmentRef:
+    """A file linked from an article body (PDF, Word, spreadsheet…)."""
+
+    url: str
+    """Absolute URL of the file."""
+    filename: str
+    """File name as the reader sees it: the link text when it names a file, else the URL's
+    last path segment, percent- and plus-decoded."""
+    link_text: str | None = None
+    """The link's own text, NFC."""
+    file: StoredFile | None = None
+    """The downloaded file, once the files pipeline has fetched it."""
+
+
+@dataclass
+class ListingEntry:
+    """One entry of a category listing, carried to its article (site-spec §4: the listing's
+    date is the most reliable date source)."""
+
+    url: str
+    """Canonical article URL."""
+    asset_id: int
+    """Asset entry id, the number in the canonical URL."""
+    listing_url: str
+    """URL of the listing page the entry was seen on."""
+    title: str | None = None
+    """Title as the listing shows it, NFC."""
+    date_raw: str | None = None
+    """Date text of the entry as shown (NFC, spaces folded); None if the template shows none."""
+    summary: str | None = None
+    """Summary text of the entry, NFC, one line; None if the template shows none."""
+
+
+@dataclass
+class ArticlePage:
+    """An article page as fetched: the fields the spider's selectors found, still raw."""
+
+    url: str
+    """Canonical article URL (see :func:`sadec_crawler.urls.canonical_article_url`)."""
+    asset_id: int
+    """Asset entry id (7–8 digits on this portal)."""
+    fetched_url: str
+    """The URL actually fetched (after redirects)."""
+    http_status: int
+    """HTTP status of the final response."""
+    fetched_at: str
+    """UTC time of the fetch, ISO 8601 with ``Z``."""
+    html: str = field(repr=False, default="")
+    """The page's HTML (decoded), kept only until the cleaning pipeline has run."""
+    listing: ListingEntry | None = None
+    """The listing entry that led here, if one was seen before the article was fetched."""
+    source: str = "live"
+    """``live`` (the portal) or ``wayback`` (a web-archive capture)."""
+    capture_timestamp: str | None = None
+    """For web-archive captures: the 14-digit capture timestamp."""
+    capture_url: str | None = None
+    """For web-archive captures: the playback URL the page was read from."""
+    capture: Capture | None = None
+    """The WARC record of this fetch, when WARC writing is on."""
+
+
+@dataclass
+class Article:
+    """A clean article, as stored in the ``articles`` table."""
+
+    url: str
+    """Canonical article URL:
+    ``<base>/chi-tiet-bai-viet/-/asset_publisher/<instance>/content/id/<n>``."""
+    asset_id: int
+    """Asset entry id, the number at the end of ``url``."""
+    title: str
+    """The article's own title (never the portlet title or the ``null …`` header), NFC."""
+    published_at: str | None
+    """``YYYY-MM-DD``, or ``YYYY-MM-DDTHH:MM:SS+07:00`` when the page gives a time
+    (Asia/Ho_Chi_Minh)."""
+    published_at_raw: str | None
+    """The text ``published_at`` was read from, as on the page."""
+    published_at_source: str | None
+    """Where the date came from: ``listing``, ``date_line`` or ``body``."""
+    category: str | None
+    """Category display name without the unit prefix, e.g. ``Cải cách hành chính``."""
+    category_raw: str | None
+    """Category label as in the page's HTML, e.g. ``SD_CẢI CÁCH HÀNH CHÍNH``."""
+    author: str | None
+    """Author from the byline, NFC; None when the byline names none."""
+    unit: str | None
+    """Office that wrote the article, from the byline, NFC; None when absent."""
+    byline: str | None
+    """The byline paragraph as written, NFC, one line."""
+    summary: str | None
+    """Summary from the listing entry, NFC, one line."""
+    body_text: str
+    """Readable body text: paragraphs separated by one blank line, NFC, no ``&nbsp;`` or
+    zero-width characters."""
+    body_html: str
+    """Sanitised body HTML (safe subset: no script, style, event handler or ``javascript:``
+    URL; absolute links and image sources)."""
+    images: list[ImageRef] = field(default_factory=list)
+    """Body images in reading order."""
+    attachments: list[AttachmentRef] = field(default_factory=list)
+    """Attached files in reading order."""
+    fetched_url: str | None = None
+    """The URL actually fetched."""
+    http_status: int | None = None
+    """HTTP status of the fetch."""
+    fetched_at: str | None = None
+    """UTC time of the fetch, ISO 8601 with ``Z``."""
+    source: str = "live"
+    """``live`` or ``wayback``."""
+    capture_timestamp: str | None = None
+    """Web-archive capture timestamp (14 digits) when ``source`` is ``wayback``."""
+    capture_url: str | None = None
+    """Web-archive playback URL when ``source`` is ``wayback``."""
+    capture: Capture | None = None
+    """The WARC record of the fetch this row was parsed from."""
+    problems: list[str] = field(default_factory=list)
+    """Parser findings worth a look (``no date``, ``title from <title>`` …); not stored as data."""
+
+
+@dataclass
+class CrawlError:
+    """Something that could not be archived, recorded in ``crawl_errors`` instead of an
+    empty article."""
+
+    url: str
+    """The URL that failed."""
+    kind: str
+    """Short machine-readable kind: ``http_404``, ``http_500``, ``timeout``, ``dns``,
+    ``not_an_article``, ``not_html`` …"""
+    message: str
+    """One human-readable line."""

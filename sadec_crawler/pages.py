@@ -1,0 +1,330 @@
+"""Pure extraction from the portal's pages: HTML in, plain data out, no network.
+
+The spider calls these on responses; ``sadec rebuild`` calls them on WARC captures; the tests
+call them on saved pages. Selectors come from :mod:`sadec_crawler.selectors`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from parsel import Selector
+
+from . import selectors as css
+from .dates import parse_date
+from .items import ListingEntry
+from .textnorm import clean_inline
+from .urls import (
+    absolute,
+    canonical_article_url,
+    listing_key,
+    looks_static,
+    pagination_param,
+    parse_article_link,
+    same_site,
+)
+
+
+@dataclass
+class FoundArticleLink:
+    """An article link found on a page, resolved to its canonical form where possible."""
+
+    url: str
+    """The absolute link as found (session id removed)."""
+    canonical: str | None
+    """Canonical URL when the link carries the asset id; None for url-title links."""
+    asset_id: int | None
+    url_title: str | None
+
+
+@dataclass
+class ListingPage:
+    """What a listing page offers the crawl."""
+
+    entries: list[ListingEntry] = field(default_factory=list)
+    """Entries in page order, one per article (desktop/mobile copies merged)."""
+    page_links: list[str] = field(default_factory=list)
+    """Other pages of the same listing (both Liferay pagination styles, dropdown included)."""
+    article_links: list[FoundArticleLink] = field(default_factory=list)
+    """Every article link on the page, entries and sidebars alike."""
+
+    @property
+    def is_listing(self) -> bool:
+        return bool(self.entries or self.page_links)
+
+
+@dataclass
+class ArticleExtract:
+    """The raw parts of an article page, before cleaning."""
+
+    title: str | None
+    title_source: str | None
+    """Which selector gave the title: ``asset-title``, ``data-attribute``, ``heading``,
+    ``null-header``, ``html-title``."""
+    category_raw: str | None
+    date_line_raw: str | None
+    body_html: str | None
+    """Outer HTML of the body node, untouched."""
+    asset_anchor: int | None
+    """The asset entry id printed in ``span.asset-anchor#<id>``."""
+    article_links: list[FoundArticleLink] = field(default_factory=list)
+    """Article links elsewhere on the page (related block, latest news)."""
+
+
+def _first_text(scope: Selector, queries: tuple[str, ...]) -> tuple[str | None, str | None]:
+    for query in queries:
+        for node in scope.css(query):
+            text = clean_inline(" ".join(node.css("::text").getall()))
+            if text:
+                return text, query
+    return None, None
+
+
+def _resolve_article(href: str | None, page_url: str, base_url: str) -> FoundArticleLink | None:
+    url = absolute(page_url, href)
+    if not url or not same_site(url, base_url):
+        return None
+    link = parse_article_link(url)
+    if link is None:
+        return None
+    canonical = (
+        canonical_article_url(base_url, link.instance, link.asset_id) if link.asset_id else None
+    )
+    return FoundArticleLink(url, canonical, link.asset_id, link.url_title)
+
+
+def find_article_links(scope: Selector, page_url: str, base_url: str) -> list[FoundArticleLink]:
+    """Article links in ``scope``, first occurrence of each target kept."""
+    seen: set[str] = set()
+    found = []
+    for href in scope.css("a::attr(href)").getall():
+        link = _resolve_article(href, page_url, base_url)
+        if link is None:
+            continue
+        key = link.canonical or link.url
+        if key not in seen:
+            seen.add(key)
+            found.append(link)
+    return found
+
+
+def discovery_links(html: str, page_url: str, base_url: str) -> list[str]:
+    """Same-site pages linked from ``html`` that may hold listings: menus, sub-menus and
+    "more" links. Articles, documents and static files are left out; so is the page itself."""
+    page = Selector(text=html)
+    links, seen = [], {page_url.rstrip("/")}
+    for href in page.css("a::attr(href)").getall():
+        url = absolute(page_url, href)
+        if not url or not same_site(url, base_url) or looks_static(url):
+            continue
+        if parse_article_link(url) or pagination_param(url):
+            continue
+        url = url.split("#", 1)[0]
+        if url.rstrip("/") in seen:
+            continue
+        seen.add(url.rstrip("/"))
+        links.append(url)
+    return links
+
+
+def _portlet_scopes(page: Selector) -> list[Selector]:
+    for query in css.PORTLET:
+        scopes = [s for s in page.css(query) if s.css("a::attr(href)")]
+        if scopes:
+            return scopes
+    return [page]
+
+
+def _entry_node(link_node, key: str, page_url: str, base_url: str, stop_nodes: set):
+    """Climb from an entry's link to the largest ancestor that links to this article only."""
+    node = link_node
+    while True:
+        parent = node.getparent()
+        if parent is None or parent in stop_nodes:
+            return node
+        classes = set((node.get("class") or "").split())
+        if node.tag in ("li", "tr", "article") or classes & {"asset-abstract", "list-group-item"}:
+            return node
+        targets = set()
+        for href in parent.xpath(".//a/@href"):
+            other = _resolve_article(href, page_url, base_url)
+            if other:
+                targets.add(other.canonical or other.url)
+        if targets != {key} or any("_cur=" in (h or "") for h in parent.xpath(".//a/@href")):
+            return node
+        node = parent
+
+
+def _entry_from_node(node, link: FoundArticleLink, listing_url: str) -> ListingEntry:
+    entry = Selector(root=node)
+    title = None
+    for anchor in entry.css("a"):
+        resolved = absolute(listing_url, anchor.attrib.get("href"))
+        if resolved and resolved.split(";")[0] == link.url.split(";")[0]:
+            text = clean_inline(" ".join(anchor.css("::text").getall()))
+            if text and (title is None or len(text) > len(title)):
+                title = text
+    date_raw, _ = _first_text(entry, css.LISTING_ENTRY_DATE)
+    if date_raw and parse_date(date_raw) is None:
+        date_raw = None
+    for noise in css.LISTING_ENTRY_NOISE:
+        for drop in entry.css(noise):
+            drop.drop()
+    summary, _ = _first_text(entry, css.LISTING_ENTRY_SUMMARY)
+    if summary is None:
+        # Custom card templates: the longest text block that is neither title nor date.
+        blocks = []
+        for block in entry.css("p, div, span"):
+            if block.xpath(".//p | .//div"):
+                continue
+            text = clean_inline(" ".join(block.css("::text").getall()))
+            if text and text != title and not (date_raw and date_raw in text):
+                blocks.append(text)
+        summary = max(blocks, key=len) if blocks else None
+    if date_raw is None:
+        # A date line is short ("Đã xuất bản 19/03/2021"); a summary that mentions a date is not.
+        for text in entry.css("::text").getall():
+            cleaned = clean_inline(text)
+            if cleaned and cleaned != title and len(cleaned) <= 60 and parse_date(cleaned):
+                date_raw = cleaned
+                break
+    if summary and (summary == title or len(summary) < 20):
+        summary = None
+    return ListingEntry(
+        url=link.canonical or link.url,
+        asset_id=link.asset_id or 0,
+        listing_url=listing_url,
+        title=title,
+        date_raw=date_raw,
+        summary=summary,
+    )
+
+
+def _merge(kept: ListingEntry, other: ListingEntry) -> None:
+    kept.title = kept.title or other.title
+    kept.date_raw = kept.date_raw or other.date_raw
+    kept.summary = kept.summary or other.summary
+
+
+def extract_listing(html: str, page_url: str, base_url: str) -> ListingPage:
+    """Entries and pagination of a listing page (any of the documented templates)."""
+    page = Selector(text=html)
+    result = ListingPage(article_links=find_article_links(page, page_url, base_url))
+    current_key = listing_key(page_url)
+    seen_pages = {current_key}
+    for href in page.css("a::attr(href)").getall():
+        url = absolute(page_url, href)
+        if not url or not same_site(url, base_url) or pagination_param(url) is None:
+            continue
+        key = listing_key(url)
+        if key[0] == current_key[0] and key not in seen_pages:
+            seen_pages.add(key)
+            result.page_links.append(url)
+
+    by_key: dict[str, ListingEntry] = {}
+    for scope in _portlet_scopes(page):
+        stop_nodes = {scope.root}
+        for container in css.PAGINATION_CONTAINERS:
+            stop_nodes.update(s.root for s in scope.css(container))
+        for anchor in scope.css("a[href]"):
+            link = _resolve_article(anchor.attrib.get("href"), page_url, base_url)
+            if link is None or any(
+                ancestor in stop_nodes
+                for ancestor in anchor.root.iterancestors()
+                if ancestor is not scope.root
+            ):
+                continue
+            key = link.canonical or link.url
+            node = _entry_node(anchor.root, key, page_url, base_url, stop_nodes)
+            entry = _entry_from_node(node, link, page_url)
+            if key in by_key:
+                _merge(by_key[key], entry)
+            else:
+                by_key[key] = entry
+    result.entries = list(by_key.values())
+    return result
+
+
+_NULL_HEADER = re.compile(r"^null\s+(?P<title>.+)$", re.IGNORECASE)
+
+
+def _is_chrome(text: str) -> bool:
+    return text == css.PORTLET_TITLE_TEXT or text.startswith(css.ARTICLE_HEADER_NOISE_PREFIXES)
+
+
+def _title(page: Selector) -> tuple[str | None, str | None]:
+    for query in css.ARTICLE_TITLE:
+        for node in page.css(query):
+            text = clean_inline(" ".join(node.css("::text").getall()))
+            if text and not _is_chrome(text):
+                return text, "asset-title"
+    attribute = clean_inline(page.css(css.ARTICLE_TITLE_ATTRIBUTE).get())
+    if attribute:
+        return attribute, "data-attribute"
+    for query in css.ARTICLE_TITLE_HEADINGS:
+        for node in page.css(query):
+            if "portlet-title-text" in (node.attrib.get("class") or ""):
+                continue
+            text = clean_inline(" ".join(node.css("::text").getall()))
+            if text and not _is_chrome(text):
+                return text, "heading"
+    for text in page.css("body *:not(script):not(style)::text").getall():
+        match = _NULL_HEADER.match(clean_inline(text))
+        if match:
+            return match["title"], "null-header"
+    html_title = clean_inline(page.css("title::text").get())
+    if html_title:
+        return re.split(r"\s+[-–|]\s+(?=[^-–|]*$)", html_title)[0], "html-title"
+    return None, None
+
+
+def _date_line(page: Selector, body_node) -> str | None:
+    for query in css.ARTICLE_DATE_LINE:
+        for node in page.css(query):
+            if body_node is not None and body_node in node.root.iterancestors():
+                continue
+            text = clean_inline(" ".join(node.css("::text").getall()))
+            if text and parse_date(text):
+                return text
+    return None
+
+
+def extract_article(html: str, page_url: str, base_url: str) -> ArticleExtract:
+    """The raw parts of an article page."""
+    page = Selector(text=html)
+    body = None
+    for query in css.ARTICLE_BODY:
+        body = page.css(query)
+        if body:
+            body = body[0]
+            break
+    body_node = body.root if body else None
+    title, title_source = _title(page)
+    category_raw = None
+    for query in css.ARTICLE_CATEGORY:
+        labels = [
+            clean_inline(" ".join(n.css("::text").getall()))
+            for n in page.css(query)
+            if body_node is None or body_node not in n.root.iterancestors()
+        ]
+        labels = [label for label in labels if label]
+        if labels:
+            prefixed = [label for label in labels if re.match(r"^[A-Za-z]{1,5}_", label)]
+            category_raw = (prefixed or labels)[0]
+            break
+    anchor = page.css(css.ARTICLE_ASSET_ANCHOR).get()
+    links = [
+        link
+        for link in find_article_links(page, page_url, base_url)
+        if body_node is None or link.url not in (body.css("a::attr(href)").getall())
+    ]
+    return ArticleExtract(
+        title=title,
+        title_source=title_source,
+        category_raw=category_raw,
+        date_line_raw=_date_line(page, body_node),
+        body_html=body.get() if body else None,
+        asset_anchor=int(anchor) if anchor and anchor.isdigit() else None,
+        article_links=find_article_links(page, page_url, base_url) if body is None else links,
+    )

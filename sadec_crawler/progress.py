@@ -1,0 +1,53 @@
+"""A progress line in the Scrapy log while a crawl runs (``SADEC_PROGRESS_INTERVAL`` seconds)."""
+
+from __future__ import annotations
+
+import logging
+
+from scrapy import signals
+from scrapy.exceptions import NotConfigured
+from twisted.internet import task
+
+logger = logging.getLogger(__name__)
+
+
+class CrawlReport:
+    """Logs pages fetched, articles stored (new/changed/unchanged) and errors so far."""
+
+    def __init__(self, crawler, interval: float):
+        self.crawler = crawler
+        self.interval = interval
+        self.loop: task.LoopingCall | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        interval = crawler.settings.getfloat("SADEC_PROGRESS_INTERVAL")
+        if interval <= 0:
+            raise NotConfigured("SADEC_PROGRESS_INTERVAL is 0: no progress lines")
+        report = cls(crawler, interval)
+        crawler.signals.connect(report.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(report.spider_closed, signal=signals.spider_closed)
+        return report
+
+    def spider_opened(self, spider):
+        self.loop = task.LoopingCall(self.log_progress)
+        self.loop.start(self.interval, now=False)
+
+    def log_progress(self):
+        stats = self.crawler.stats
+        logger.info(
+            "progress: %d requests, %d listing pages, %d article pages; articles %d new, "
+            "%d changed, %d unchanged; %d errors; %d waiting",
+            stats.get_value("downloader/request_count", 0),
+            stats.get_value("sadec/pages/listing", 0),
+            stats.get_value("sadec/pages/article", 0),
+            stats.get_value("sadec/articles/new", 0),
+            stats.get_value("sadec/articles/changed", 0),
+            stats.get_value("sadec/articles/unchanged", 0),
+            stats.get_value("sadec/errors", 0),
+            len(self.crawler.engine.slot.scheduler) if self.crawler.engine.slot else 0,
+        )
+
+    def spider_closed(self, spider, reason):
+        if self.loop and self.loop.running:
+            self.loop.stop()

@@ -1,0 +1,144 @@
+"""Every selector the crawler uses, kept as data in one place.
+
+Sources: Liferay's Asset Publisher JSPs and the journal taglib (see docs/site-spec.md §3 and §7).
+When the live site or its captures disagree, correct it here and nowhere else. Each list is
+tried in order; the first that matches wins.
+"""
+
+# --- Asset Publisher portlets (listing pages and the article display page) -------------------
+PORTLET = (
+    'div[id^="p_p_id_com_liferay_asset_publisher_web_portlet_AssetPublisherPortlet"]',
+    'div[id^="p_p_id_101_INSTANCE"]',
+    "section.portlet",
+)
+PORTLET_TITLE_TEXT = "Xuất bản thông tin"
+"""Liferay's Vietnamese name of the Asset Publisher (Language_vi.properties): never a title."""
+
+# --- Listing entries ---------------------------------------------------------------------------
+# Stock templates (view_asset_entries_abstract.jsp, _title_list.jsp, _table.jsp). A custom card
+# template is handled by the generic entry finder in parsing.py.
+LISTING_ENTRY_CONTAINERS = (
+    "div.asset-abstract",
+    "li.list-group-item",
+    "table.table-list tr",
+)
+LISTING_ENTRY_DATE = (
+    ".date-info",
+    ".list-group-subtitle",
+    "td.table-date",
+    ".date",
+    "time",
+)
+LISTING_ENTRY_SUMMARY = (
+    ".asset-content",
+    ".asset-summary",
+    ".summary",
+    ".card-text",
+    ".description",
+    "p.list-group-text",
+)
+# Template chrome inside an entry that is not summary text.
+LISTING_ENTRY_NOISE = (
+    ".asset-categories",
+    ".taglib-asset-categories-summary",
+    ".metadata-author",
+    ".asset-metadata",
+    ".asset-more",
+    ".read-more",
+    "script",
+    "style",
+)
+
+# --- Pagination (page_iterator taglib: Liferay 7 lexicon and 6.2 legacy) ----------------------
+PAGINATION_CONTAINERS = (
+    ".pagination-bar",
+    "ul.pagination",
+    ".taglib-page-iterator",
+    ".lfr-pagination",
+    "ul.pager",
+)
+
+# --- Article page -----------------------------------------------------------------------------
+ARTICLE_ROOT = (
+    "div.asset-full-content",
+    "div.journal-content-article",
+)
+ARTICLE_TITLE = (
+    "div.asset-full-content .asset-title",
+    "div.asset-full-content h4.component-title",
+)
+ARTICLE_TITLE_ATTRIBUTE = ".journal-content-article::attr(data-analytics-asset-title)"
+ARTICLE_TITLE_HEADINGS = (
+    ".title-detail",
+    ".article-title",
+    ".detail-title",
+    "div.asset-full-content h1",
+    "div.asset-full-content h2",
+    "div.asset-full-content h3",
+    "h1",
+)
+ARTICLE_BODY = (
+    "div.asset-full-content div.journal-content-article",
+    "div.asset-full-content div.asset-content",
+    "div.journal-content-article",
+)
+ARTICLE_ASSET_ANCHOR = "span.asset-anchor::attr(id)"
+ARTICLE_CATEGORY = (
+    "span.taglib-asset-categories-summary a",
+    ".asset-categories a",
+    "a.label",
+    ".category a",
+)
+ARTICLE_DATE_LINE = (
+    "div.asset-full-content .date-info",
+    ".asset-user-info .date-info",
+    ".date-info",
+    ".metadata-author",
+    ".post-date",
+    ".publish-date",
+    ".time-detail",
+)
+ARTICLE_HEADER_NOISE_PREFIXES = ("null ", "Chi tiết bài viết")
+"""Texts the template prints around the title (site-spec §3 items 2–3): never the title."""
+
+RELATED_BLOCK_TITLE = "Có thể bạn quan tâm"
+
+# --- Body cleaning --------------------------------------------------------------------------------
+BODY_DROP_TAGS = (
+    "script",
+    "style",
+    "noscript",
+    "iframe",
+    "frame",
+    "object",
+    "embed",
+    "form",
+    "input",
+    "button",
+    "select",
+    "textarea",
+    "svg",
+    "math",
+    "link",
+    "meta",
+    "base",
+    "template",
+)
+ATTACHMENT_SUFFIXES = (
+    ".pdf",
+    ".doc",
+    ".docx",
+    ".xls",
+    ".xlsx",
+    ".ppt",
+    ".pptx",
+    ".zip",
+    ".rar",
+    ".7z",
+    ".odt",
+    ".ods",
+    ".txt",
+    ".rtf",
+)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp")
+CAPTION_MAX_CHARS = 300

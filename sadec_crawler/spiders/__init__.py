@@ -1,0 +1,1 @@
+"""Spiders of the Sa Đéc archive: ``sadec`` is the only one."""

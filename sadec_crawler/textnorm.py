@@ -1,0 +1,66 @@
+"""Text normalisation shared by the parsers, the storage layer and the search plugin.
+
+Vietnamese pages on Liferay portals mix composed and decomposed Unicode (site-spec §4: NFD seen
+on another provincial portal), non-breaking spaces and zero-width characters pasted from Word.
+Everything the archive stores or matches goes through :func:`clean_text` first.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Zero-width and invisible formatting characters that editors paste in from Word or CMS widgets.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+_SPACES = dict.fromkeys(map(ord, "\u00a0\u2007\u202f\u3000\t\r\f\v"), " ")
+_RUNS_OF_SPACES = re.compile(r"[ ]{2,}")
+
+
+def nfc(text: str) -> str:
+    """Return ``text`` in Unicode NFC, the form every stored string uses."""
+    return unicodedata.normalize("NFC", text)
+
+
+def clean_inline(text: str | None) -> str:
+    """NFC, no invisible characters, every kind of space folded to one ASCII space, stripped.
+
+    Newlines become spaces too: use :func:`clean_block` where paragraph breaks matter.
+    """
+    if not text:
+        return ""
+    text = nfc(text).translate(_INVISIBLE).translate(_SPACES).replace("\n", " ")
+    return _RUNS_OF_SPACES.sub(" ", text).strip()
+
+
+def clean_block(text: str | None) -> str:
+    """Like :func:`clean_inline` for each paragraph; paragraphs separated by one blank line."""
+    if not text:
+        return ""
+    paragraphs = (clean_inline(part) for part in re.split(r"\n\s*\n", nfc(text)))
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def _fold_char(char: str) -> str:
+    if char in "đĐ":
+        # đ is a letter of its own in Unicode, not d + a mark, so NFD leaves it alone.
+        return "d" if char == "đ" else "D"
+    decomposed = unicodedata.normalize("NFD", char)
+    return decomposed[0] if decomposed else char
+
+
+def fold(text: str | None) -> str:
+    """Strip Vietnamese tone and vowel marks and map đ/Đ to d/D, keeping one character per
+    character of the NFC input, so offsets found in the folded text are valid in the original.
+
+    >>> fold("Thành phố Sa Đéc")
+    'Thanh pho Sa Dec'
+    """
+    if not text:
+        return ""
+    return "".join(_fold_char(c) for c in nfc(text))
+
+
+def slugify(text: str) -> str:
+    """Liferay-style url-title: folded, lower case, ASCII words joined by hyphens."""
+    folded = fold(clean_inline(text)).lower()
+    return re.sub(r"[^a-z0-9]+", "-", folded).strip("-")

@@ -1,0 +1,395 @@
+"""Raw captures: every HTTP exchange of a crawl into WARC files (ISO 28500, WARC/1.1).
+
+:class:`WarcWriterMiddleware` sits next to the download handler, below the redirect, retry and
+decompression middlewares, so it sees each response as transferred: 3xx and 5xx answers, and
+bodies still content-encoded. Each exchange becomes a ``request`` and a ``response`` record
+that point at each other (``WARC-Concurrent-To``); a fetch that fails without any response
+becomes a ``request`` and a ``metadata`` record naming the failure. Every file starts with a
+``warcinfo`` record, and every record is its own gzip member, flushed at once: a killed crawl
+leaves all earlier records readable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http
+import io
+import json
+import logging
+import socket
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import scrapy
+import warcio
+from scrapy import signals
+from scrapy.exceptions import DownloadCancelledError, IgnoreRequest, NotConfigured
+from scrapy.http import Request, Response
+from twisted.internet import error as twisted_error
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from .fixity import evidence_folder, record_folder
+from .items import Capture
+
+logger = logging.getLogger(__name__)
+
+SOFTWARE_VERSION = "0.1.0"
+WARC_SUFFIX = ".warc.gz"
+DEFAULT_MAX_BYTES = 100_000_000
+
+SETTINGS_RECORDED = (
+    "SADEC_BASE_URL", "USER_AGENT", "ROBOTSTXT_OBEY", "DOWNLOAD_DELAY",
+    "RANDOMIZE_DOWNLOAD_DELAY", "AUTOTHROTTLE_ENABLED", "CONCURRENT_REQUESTS",
+    "CONCURRENT_REQUESTS_PER_DOMAIN", "DOWNLOAD_TIMEOUT", "RETRY_TIMES", "RETRY_HTTP_CODES",
+    "DOWNLOAD_MAXSIZE", "REDIRECT_MAX_TIMES", "COOKIES_ENABLED", "SADEC_FILE_MAXSIZE",
+    "SADEC_WARC_MAX_BYTES",
+)
+"""Settings that shape what a crawl fetched; written into every ``warcinfo`` record."""
+
+SENT_AT_META = "sadec_warc_sent_at"
+"""Request meta key: when the request passed this middleware on its way out."""
+
+
+def warc_date(moment: dt.datetime | None = None) -> str:
+    """``WARC-Date`` in UTC with microseconds (WARC/1.1 allows them; they order a crawl's
+    records exactly, which ``sadec rebuild`` relies on)."""
+    moment = moment or dt.datetime.now(dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def reason_phrase(status: int) -> str:
+    """The standard reason phrase of a status code ("" for codes without one)."""
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _header_text(value: bytes) -> str:
+    # warcio writes headers as text and %-encodes non-ASCII as UTF-8: decoding UTF-8 first
+    # gives back the original bytes for UTF-8 values; anything else stays latin-1 octets.
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
+def _header_list(headers) -> list[tuple[str, str]]:
+    return [
+        (_header_text(name), _header_text(value))
+        for name, values in headers.items()
+        for value in values
+    ]
+
+
+def response_http_headers(response: Response) -> StatusAndHeaders:
+    """Status line and headers of a response, rebuilt from what Scrapy keeps.
+
+    Not recoverable exactly: the server's own reason phrase (Twisted drops it; the standard
+    one is written), the spelling of header names (Scrapy title-cases them, ``ETag`` becomes
+    ``Etag``), the order of headers that repeat apart from each other, and the chunked
+    framing (the body arrives de-chunked, so ``Transfer-Encoding`` is renamed to keep WARC
+    readers from de-chunking it again).
+    """
+    headers = []
+    for name, value in _header_list(response.headers):
+        if name.lower() == "transfer-encoding":
+            name = "X-Sadec-Original-Transfer-Encoding"
+        headers.append((name, value))
+    status = response.status
+    statusline = f"{status} {reason_phrase(status)}".rstrip()
+    return StatusAndHeaders(statusline, headers, protocol=response.protocol or "HTTP/1.1")
+
+
+def request_http_headers(request: Request) -> StatusAndHeaders:
+    """Request line and headers as Scrapy hands them to the download handler.
+
+    ``Host`` is added as Twisted will send it; ``Connection`` and ``Content-Length``, which
+    Twisted adds on the wire, are not known here and are left out.
+    """
+    parts = urlsplit(request.url)
+    target = parts.path or "/"
+    if parts.query:
+        target += f"?{parts.query}"
+    headers = _header_list(request.headers)
+    if not any(name.lower() == "host" for name, _ in headers):
+        headers.insert(0, ("Host", parts.netloc))
+    return StatusAndHeaders(f"{target} HTTP/1.1", headers, protocol=request.method)
+
+
+def exception_kind(exception: BaseException) -> str:
+    """Short machine-readable name of a fetch failure (``too_large``, ``timeout`` …)."""
+    if isinstance(exception, DownloadCancelledError):
+        return "too_large"
+    if isinstance(exception, (twisted_error.TimeoutError, twisted_error.TCPTimedOutError)):
+        return "timeout"
+    if isinstance(exception, twisted_error.DNSLookupError):
+        return "dns"
+    if isinstance(exception, twisted_error.ConnectionRefusedError):
+        return "connection_refused"
+    if isinstance(exception, IgnoreRequest):
+        return "ignored"
+    name = type(exception).__name__
+    if "Timeout" in name:
+        return "timeout"
+    if "Resolve" in name or "DNS" in name:
+        return "dns"
+    return name
+
+
+def new_record_id() -> str:
+    """A fresh ``WARC-Record-ID``."""
+    return f"<urn:uuid:{uuid.uuid4()}>"
+
+
+def warc_file_name(started: dt.datetime, serial: int) -> str:
+    """``sadec-20250101T120000Z-00001.warc.gz``: sorts by crawl start, then by rotation."""
+    return f"sadec-{started.strftime('%Y%m%dT%H%M%SZ')}-{serial:05d}{WARC_SUFFIX}"
+
+
+@dataclass
+class RotatingWarcWriter:
+    """Writes records into ``folder``, starting a new file past ``max_bytes``; each file opens
+    with a ``warcinfo`` record made of ``info``."""
+
+    folder: Path
+    max_bytes: int = DEFAULT_MAX_BYTES
+    info: dict[str, str] = field(default_factory=dict)
+    started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    serial: int = 0
+    files_written: list[str] = field(default_factory=list)
+    _file: io.BufferedWriter | None = field(default=None, repr=False)
+    _writer: WARCWriter | None = field(default=None, repr=False)
+
+    @property
+    def current_name(self) -> str | None:
+        return self.files_written[-1] if self._file else None
+
+    def _open_next(self) -> None:
+        self.close()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        while True:
+            self.serial += 1
+            name = warc_file_name(self.started, self.serial)
+            try:
+                # "x": two crawls started in the same second never share a file.
+                self._file = open(self.folder / name, "xb")  # noqa: SIM115 - kept open
+                break
+            except FileExistsError:
+                continue
+        self._writer = WARCWriter(self._file, gzip=True, warc_version="1.1")
+        self.files_written.append(name)
+        self._write(self._writer.create_warcinfo_record(name, self.info))
+        logger.info("writing captures to %s", self.folder / name)
+
+    def _ensure_room(self) -> None:
+        if self._file is None or self._file.tell() >= self.max_bytes:
+            self._open_next()
+
+    def _write(self, record) -> int:
+        """Write one record as its own gzip member; return its offset. Flushed at once so
+        that a crash loses at most the record being written."""
+        offset = self._file.tell()
+        self._writer.write_record(record)
+        self._file.flush()
+        return offset
+
+    def write_exchange(
+        self, request: Request, response: Response, sent_at: str | None = None
+    ) -> Capture:
+        """Write a request/response pair; return where the response record is."""
+        self._ensure_room()
+        received_at = warc_date()
+        response_id = new_record_id()
+        request_id = new_record_id()
+        request_record = self._writer.create_warc_record(
+            request.url, "request",
+            payload=io.BytesIO(request.body), length=len(request.body),
+            http_headers=request_http_headers(request),
+            warc_headers_dict={
+                "WARC-Record-ID": request_id,
+                "WARC-Date": sent_at or received_at,
+                "WARC-Concurrent-To": response_id,
+            },
+        )
+        response_headers = {
+            "WARC-Record-ID": response_id,
+            "WARC-Date": received_at,
+            "WARC-Concurrent-To": request_id,
+        }
+        if request.meta.get("sadec_file"):
+            # Tells `sadec rebuild` this was an image or attachment, not a page to parse.
+            response_headers["Sadec-Purpose"] = "file"
+        if response.ip_address is not None:
+            response_headers["WARC-IP-Address"] = str(response.ip_address)
+        response_record = self._writer.create_warc_record(
+            response.url, "response",
+            payload=io.BytesIO(response.body), length=len(response.body),
+            http_headers=response_http_headers(response),
+            warc_headers_dict=response_headers,
+        )
+        self._write(request_record)
+        offset = self._write(response_record)
+        return Capture(
+            warc_file=self.current_name,
+            record_id=response_id,
+            offset=offset,
+            payload_digest=response_record.rec_headers.get_header("WARC-Payload-Digest"),
+            captured_at=received_at,
+        )
+
+    def write_failure(
+        self, request: Request, exception: BaseException, sent_at: str | None = None
+    ) -> None:
+        """Write the request and a ``metadata`` record saying why no response came."""
+        self._ensure_room()
+        failed_at = warc_date()
+        request_id = new_record_id()
+        request_record = self._writer.create_warc_record(
+            request.url, "request",
+            payload=io.BytesIO(request.body), length=len(request.body),
+            http_headers=request_http_headers(request),
+            warc_headers_dict={"WARC-Record-ID": request_id, "WARC-Date": sent_at or failed_at},
+        )
+        fields = {
+            "fetch-error": exception_kind(exception),
+            "fetch-error-message": f"{type(exception).__name__}: {exception}"[:500],
+        }
+        body = "".join(f"{name}: {' '.join(value.split())}\r\n" for name, value in fields.items())
+        payload = body.encode("utf-8")
+        metadata = self._writer.create_warc_record(
+            request.url, "metadata",
+            payload=io.BytesIO(payload), length=len(payload),
+            warc_content_type="application/warc-fields",
+            warc_headers_dict={"WARC-Date": failed_at, "WARC-Concurrent-To": request_id},
+        )
+        self._write(request_record)
+        self._write(metadata)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self._writer = None
+
+
+def crawl_info(settings, spider=None, crawl_id: str | None = None) -> dict[str, str]:
+    """Fields of the ``warcinfo`` record: what made these captures, how and from where.
+    ``sadec-crawl-id`` is the same in every file of one crawl."""
+    recorded = {name: settings.get(name) for name in SETTINGS_RECORDED}
+    base_url = (settings.get("SADEC_BASE_URL") or "").rstrip("/")
+    return {
+        "software": (
+            f"sadec-archive/{SOFTWARE_VERSION} Scrapy/{scrapy.__version__} "
+            f"warcio/{_warcio_version()}"
+        ),
+        "format": "WARC File Format 1.1",
+        "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+        "isPartOf": "sadec-archive",
+        "description": "Crawl of the Sa Dec city news portal (scrapy crawl sadec)",
+        "hostname": socket.gethostname(),
+        "operator": settings.get("SADEC_CONTACT_URL") or "",
+        "http-header-user-agent": settings.get("USER_AGENT") or "",
+        "robots": "obey" if settings.getbool("ROBOTSTXT_OBEY") else "ignore",
+        "sadec-crawl-id": crawl_id or str(uuid.uuid4()),
+        "sadec-base-url": base_url,
+        "sadec-seeds": f"{base_url}/",
+        "sadec-spider-args": json.dumps(
+            {"mode": getattr(spider, "mode", None), "source": getattr(spider, "source", None)}
+        ),
+        "sadec-settings": json.dumps(recorded, sort_keys=True, default=str),
+    }
+
+
+def _warcio_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("warcio")
+    except PackageNotFoundError:  # pragma: no cover - warcio is a dependency
+        return getattr(warcio, "__version__", "unknown")
+
+
+class WarcWriterMiddleware:
+    """Downloader middleware writing every request and response to WARC files.
+
+    ``SADEC_WARC_DIR`` names the folder ("" = ``captures/`` beside ``SADEC_DB_PATH``, ``off``
+    = no captures), ``SADEC_WARC_MAX_BYTES`` the size past which a new file starts. Each
+    response's :class:`~sadec_crawler.items.Capture` goes into ``request.meta["sadec_capture"]``.
+    """
+
+    def __init__(self, crawler, folder: Path, max_bytes: int):
+        self.crawler = crawler
+        self.folder = folder
+        self.max_bytes = max_bytes
+        self.writer: RotatingWarcWriter | None = None
+        self.crawl_id = str(uuid.uuid4())
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        settings = crawler.settings
+        folder = evidence_folder(
+            settings.get("SADEC_WARC_DIR", ""), settings.get("SADEC_DB_PATH"), "captures"
+        )
+        if folder is None:
+            raise NotConfigured("SADEC_WARC_DIR=off: no WARC captures")
+        max_bytes = settings.getint("SADEC_WARC_MAX_BYTES", DEFAULT_MAX_BYTES)
+        middleware = cls(crawler, folder, max_bytes)
+        crawler.signals.connect(middleware.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(middleware.spider_closed, signal=signals.spider_closed)
+        return middleware
+
+    def spider_opened(self, spider):
+        db_path = self.crawler.settings.get("SADEC_DB_PATH")
+        if db_path:
+            # So that `sadec verify` finds the captures of this database wherever they are.
+            record_folder(db_path, "captures", self.folder)
+
+    def spider_closed(self, spider, reason):
+        if self.writer is not None:
+            self.writer.close()
+            logger.info(
+                "captures: %d WARC file(s) in %s", len(self.writer.files_written), self.folder
+            )
+
+    def _writer(self) -> RotatingWarcWriter:
+        # Opened on first use: the spider (and its arguments) exists by then.
+        if self.writer is None:
+            self.writer = RotatingWarcWriter(
+                self.folder,
+                self.max_bytes,
+                crawl_info(self.crawler.settings, self.crawler.spider, self.crawl_id),
+            )
+        return self.writer
+
+    def process_request(self, request: Request):
+        request.meta[SENT_AT_META] = warc_date()
+        return None
+
+    def process_response(self, request: Request, response: Response):
+        sent_at = request.meta.pop(SENT_AT_META, None)
+        if sent_at is None:
+            # Not fetched over the network (a middleware answered it): nothing to capture.
+            request.meta.pop("sadec_capture", None)
+            return response
+        try:
+            capture = self._writer().write_exchange(request, response, sent_at)
+        except OSError as error:
+            # The page then fails like a network error: better than stored without evidence.
+            logger.error("cannot write WARC record for %s: %s", response.url, error)
+            raise
+        request.meta["sadec_capture"] = capture
+        self.crawler.stats.inc_value("sadec/warc/records", 2)
+        return response
+
+    def process_exception(self, request: Request, exception: BaseException):
+        sent_at = request.meta.pop(SENT_AT_META, None)
+        if sent_at is None:
+            # Refused before reaching the network (robots.txt, off-site): nothing was sent.
+            return None
+        self._writer().write_failure(request, exception, sent_at)
+        self.crawler.stats.inc_value("sadec/warc/failures")
+        return None

@@ -1,0 +1,240 @@
+"""The Datasette plugin of the Sa Đéc reading room (entry point ``sadec`` in pyproject).
+
+Hooks:
+
+- ``prepare_connection``: SQL functions ``vn_fold``, ``vn_fts`` and ``vn_snippet`` (usable in
+  any SQL query too) and ``query_only`` on the archive's connections;
+- ``asgi_wrapper``: folds the ``_search`` of the articles table before Datasette sees it, and
+  adds the Content-Security-Policy and robots headers;
+- ``register_routes``: the pages of :mod:`serving.views`;
+- ``register_facet_classes``: year and month facets;
+- ``render_cell``: article bodies stay out of table cells (a link to the reader instead);
+- ``menu_links``, ``extra_css_urls``, ``startup``.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from pathlib import Path
+
+from datasette import hookimpl
+from jinja2 import ChoiceLoader, FileSystemLoader
+from markupsafe import Markup, escape
+
+from sadec_crawler.textnorm import fold
+
+from . import search, views
+from .facets import MonthFacet, YearFacet
+from .security import (
+    clean_snippet_html,
+    content_security_policy,
+    datasette_inline_script_hashes,
+)
+
+TEMPLATES = Path(__file__).parent / "templates"
+MENU_SCRIPT_HASHES, ALL_SCRIPT_HASHES = datasette_inline_script_hashes()
+# Datasette's pages load its own static JS; the reader page needs none but the menu script.
+DATASETTE_CSP = content_security_policy(["'self'", *ALL_SCRIPT_HASHES])
+READER_CSP = content_security_policy(MENU_SCRIPT_HASHES)
+
+_ARTICLES_PATH = re.compile(r"^/[^/]+/articles(\.[a-z]+)?$")
+_READER_PATH = re.compile(r"^/-/article/")
+BODY_PREVIEW = 200
+
+
+# ---------------------------------------------------------------- SQL functions
+
+
+def _snippet(text, query, mode=search.FOLDED, width=260):
+    """SQL ``vn_snippet(text, query[, mode[, width]])``: HTML, matches in ``<mark>``."""
+    return search.highlight(text, query, mode if mode in search.MODES else search.FOLDED, width)
+
+
+def _fts(query, mode=search.FOLDED):
+    """SQL ``vn_fts(query[, mode])``: the safe FTS5 expression for a user query."""
+    return search.to_fts(query, mode if mode in search.MODES else search.FOLDED)
+
+
+@hookimpl
+def prepare_connection(conn, database, datasette):
+    conn.create_function("vn_fold", 1, fold, deterministic=True)
+    for arity in (1, 2):
+        conn.create_function("vn_fts", arity, _fts, deterministic=True)
+    for arity in (2, 3, 4):
+        conn.create_function("vn_snippet", arity, _snippet, deterministic=True)
+    if not database.startswith("_"):
+        # Belt and braces with Datasette's read-only connections: even a plugin's write fails.
+        conn.execute("pragma query_only = 1")
+
+
+# ---------------------------------------------------------------- request rewriting
+
+
+def fold_search_args(query_string: str) -> str:
+    """Rewrite an articles-table query string for the folded index.
+
+    ``_search`` is folded (Datasette then escapes it as usual, quotes kept as phrases).
+    ``_search_<column>`` is turned into one raw ``_search`` with FTS5 column filters, because
+    Datasette's column search joins on ``rowid`` while this index is keyed by ``asset_id``.
+    Nothing changes when the exact-tone index is asked for (``_fts_table=articles_fts_exact``),
+    except the column-search rewrite.
+    """
+    pairs = urllib.parse.parse_qsl(query_string, keep_blank_values=True)
+    args = dict(pairs)
+    exact = args.get("_fts_table") == search.FTS_TABLES[search.EXACT]
+    mode = search.EXACT if exact else search.FOLDED
+    column_searches = [
+        (key[len("_search_"):], value)
+        for key, value in pairs
+        if key.startswith("_search_") and value.strip()
+    ]
+    out = []
+    if column_searches:
+        expressions = []
+        if args.get("_search", "").strip():
+            expressions.append(search.to_fts(args["_search"], mode))
+        for column, value in column_searches:
+            match = search.to_fts(value, mode)
+            if match and re.fullmatch(r"\w+", column):
+                expressions.append(f"{column} : ({match})")
+        raw = " AND ".join(f"({e})" for e in expressions if e)
+        out = [(k, v) for k, v in pairs if not k.startswith("_search")]
+        out += [("_search", raw), ("_searchmode", "raw")]
+    else:
+        for key, value in pairs:
+            if key == "_search" and not exact:
+                value = fold(value)
+            out.append((key, value))
+    return urllib.parse.urlencode(out)
+
+
+def _headers_with(headers, extra: dict[bytes, bytes]):
+    names = {name.lower() for name, _ in headers}
+    return list(headers) + [(k, v) for k, v in extra.items() if k not in names]
+
+
+async def _refuse_write(send) -> None:
+    """The archive is read-only: no write canned query, no insert API, no login; say so plainly
+    instead of letting Datasette fail on a POST it cannot handle."""
+    body = b"This archive is read-only: only GET and HEAD requests are served.\n"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 405,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"allow", b"GET, HEAD"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    def wrap(app):
+        async def wrapped(scope, receive, send):
+            if scope["type"] != "http":
+                return await app(scope, receive, send)
+            if scope.get("method", "GET") not in ("GET", "HEAD"):
+                return await _refuse_write(send)
+            path = scope.get("path", "")
+            if _ARTICLES_PATH.match(path) and b"_search" in scope.get("query_string", b""):
+                query = fold_search_args(scope["query_string"].decode("utf-8", "replace"))
+                scope = dict(scope, query_string=query.encode("ascii"))
+            csp = READER_CSP if _READER_PATH.match(path) else DATASETTE_CSP
+            robots = views.robots_allowed(datasette)
+
+            async def send_with_headers(message):
+                if message["type"] == "http.response.start":
+                    headers = message.get("headers", [])
+                    content_type = dict(headers).get(b"content-type", b"")
+                    extra = {b"x-content-type-options": b"nosniff"}
+                    if content_type.startswith(b"text/html"):
+                        extra[b"content-security-policy"] = csp.encode("ascii")
+                        extra[b"referrer-policy"] = b"no-referrer"
+                    if not robots:
+                        extra[b"x-robots-tag"] = b"noindex, nofollow"
+                    message = dict(message, headers=_headers_with(headers, extra))
+                await send(message)
+
+            return await app(scope, receive, send_with_headers)
+
+        return wrapped
+
+    return wrap
+
+
+# ---------------------------------------------------------------- pages and UI
+
+
+@hookimpl
+def register_routes(datasette):
+    return [
+        (r"^/robots\.txt$", views.robots_txt),
+        (r"^/-/search(\.(?P<format>json))?$", views.search_page),
+        (r"^/-/article/(?P<asset_id>\d{1,12})$", views.article_page),
+        (r"^/-/charts$", views.charts_page),
+        (r"^/-/feed\.atom$", views.feed_atom),
+        (r"^/-/about$", views.about_page),
+        (r"^/-/sadec/sadec\.css$", views.stylesheet),
+    ]
+
+
+@hookimpl
+def register_facet_classes():
+    return [YearFacet, MonthFacet]
+
+
+@hookimpl
+def render_cell(row, value, column, table, database, datasette):
+    if table is None and column in ("snippet", "snippet_html", "title_html") and value:
+        # Ranked-search canned query output: only <mark> survives.
+        return Markup(clean_snippet_html(str(value)))
+    if table != "articles" or value is None:
+        return None
+    try:
+        asset_id = row["asset_id"]
+    except (IndexError, KeyError):
+        asset_id = None  # a query that did not select it
+    reader = datasette.urls.path(f"/-/article/{asset_id}") if asset_id is not None else None
+    if column == "body_html":
+        # Raw markup in a cell is unreadable and, rendered, unsafe: the reader page shows it.
+        label = f"read the article ({len(value):,} characters of HTML)"
+        return Markup(f'<a href="{escape(reader)}">{escape(label)}</a>') if reader else None
+    if column == "body_text" and len(value) > BODY_PREVIEW:
+        more = f' <a href="{escape(reader)}">read on</a>' if reader else ""
+        return Markup(f"{escape(value[:BODY_PREVIEW])}…{more}")
+    if column == "asset_id" and reader:
+        return Markup(f'{escape(value)} <a href="{escape(reader)}">read</a>')
+    return None
+
+
+@hookimpl
+def menu_links(datasette, actor, request):
+    return [
+        {"href": datasette.urls.path("/-/search"), "label": "Search articles"},
+        {"href": datasette.urls.path("/-/charts"), "label": "Charts"},
+        {"href": datasette.urls.path("/-/about"), "label": "About the archive"},
+        {"href": datasette.urls.path("/-/feed.atom"), "label": "Atom feed"},
+    ]
+
+
+@hookimpl
+def extra_css_urls(datasette):
+    return [datasette.urls.path("/-/sadec/sadec.css")]
+
+
+@hookimpl
+def startup(datasette):
+    # The entry point names a module, not a package, so Datasette does not find
+    # serving/templates by itself: add it just before Datasette's default templates (the last
+    # search path), so an operator's --template-dir still wins.
+    loader = datasette.jinja_env.loader
+    if not isinstance(loader, ChoiceLoader) or not loader.loaders:
+        return
+    files = loader.loaders[0]
+    if isinstance(files, FileSystemLoader) and str(TEMPLATES) not in files.searchpath:
+        files.searchpath.insert(max(0, len(files.searchpath) - 1), str(TEMPLATES))

@@ -1,0 +1,155 @@
+"""Vietnamese search helpers: user query → FTS5 expression, and highlighted snippets.
+
+Two indexes exist (see ``pipelines.migrations.m002_search``): ``articles_fts`` holds text folded
+by :func:`sadec_crawler.textnorm.fold` (the default, tone-insensitive search) and
+``articles_fts_exact`` the original text (tone-exact search). The same query syntax serves both:
+
+- words are ANDed: ``hoi nghi`` finds articles containing both words;
+- ``"cải cách hành chính"`` is a phrase;
+- ``cach*`` is a prefix;
+- ``OR`` (upper case) between two terms means either.
+
+Snippets are computed on the original accented text: folding keeps one character per character,
+so a match found in the folded text has the same offsets in the original.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+from sadec_crawler.textnorm import clean_inline, fold, nfc
+
+FOLDED, EXACT = "folded", "exact"
+MODES = (FOLDED, EXACT)
+FTS_TABLES = {FOLDED: "articles_fts", EXACT: "articles_fts_exact"}
+
+# A quoted phrase (closing quote optional, as people forget it) or a bare run of non-spaces.
+_TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One search term: a phrase of one or more words, maybe a prefix (``word*``)."""
+
+    words: tuple[str, ...]
+    prefix: bool = False
+
+
+def lower_same_length(text: str) -> str:
+    """Lower-case ``text`` character by character, never changing its length (``İ`` lowers to two
+    characters, which would shift every later offset)."""
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
+def normalise_query(query: str | None, mode: str = FOLDED) -> str:
+    """NFC and one-line the query; fold it too in the default mode."""
+    text = clean_inline(query or "")
+    return fold(text) if mode == FOLDED else nfc(text)
+
+
+def parse_query(query: str | None, mode: str = FOLDED) -> list[Term | str]:
+    """Split a user query into :class:`Term` objects and ``"OR"`` markers.
+
+    Punctuation-only tokens are dropped: they would become empty FTS5 phrases.
+    """
+    parts: list[Term | str] = []
+    for match in _TOKEN.finditer(normalise_query(query, mode)):
+        phrase, bare = match.group(1), match.group(2)
+        if bare == "OR":
+            if parts and parts[-1] != "OR":
+                parts.append("OR")
+            continue
+        text = phrase if phrase is not None else bare
+        prefix = phrase is None and text.endswith("*")
+        words = tuple(_WORD.findall(text))
+        if words:
+            parts.append(Term(words, prefix))
+    while parts and parts[-1] == "OR":
+        parts.pop()
+    return parts
+
+
+def to_fts(query: str | None, mode: str = FOLDED) -> str | None:
+    """The FTS5 MATCH expression for a user query, or None when it has no searchable word.
+
+    Every term is quoted, so FTS5 operators typed by accident (``NEAR``, ``-``, ``:``) are
+    searched as text instead of raising a syntax error.
+    """
+    pieces = []
+    for part in parse_query(query, mode):
+        if part == "OR":
+            pieces.append("OR")
+        else:
+            phrase = '"' + " ".join(part.words).replace('"', '""') + '"'
+            pieces.append(phrase + ("*" if part.prefix else ""))
+    return " ".join(pieces) or None
+
+
+def _term_pattern(term: Term) -> str:
+    """Regex for a term in lower-cased (and, by default, folded) text."""
+    body = r"\W+".join(re.escape(lower_same_length(word)) for word in term.words)
+    return r"(?<!\w)" + body + ("" if term.prefix else r"(?!\w)")
+
+
+def find_matches(text: str, query: str | None, mode: str = FOLDED) -> list[tuple[int, int]]:
+    """Non-overlapping ``(start, end)`` spans of the query's terms in ``text`` (NFC)."""
+    terms = [part for part in parse_query(query, mode) if isinstance(part, Term)]
+    if not terms or not text:
+        return []
+    key = lower_same_length(fold(text) if mode == FOLDED else text)
+    pattern = re.compile("|".join(_term_pattern(term) for term in terms))
+    return [m.span() for m in pattern.finditer(key) if m.end() > m.start()]
+
+
+def _best_window(spans: list[tuple[int, int]], length: int, width: int) -> tuple[int, int]:
+    """The ``width``-character window holding the most matches, starting a little before the
+    first of them so the reader sees some context."""
+    best_start, best_count = spans[0][0], 0
+    for i, (start, _) in enumerate(spans[:200]):
+        count = sum(1 for s, e in spans[i:] if e <= start + width)
+        if count > best_count:
+            best_start, best_count = start, count
+    start = max(0, min(best_start - width // 4, length - width))
+    return start, min(length, start + width)
+
+
+def _snap(text: str, start: int, end: int) -> tuple[int, int]:
+    """Move window edges out of the middle of words."""
+    if start > 0:
+        space = text.find(" ", start)
+        if 0 <= space < start + 20:
+            start = space + 1
+    if end < len(text):
+        space = text.rfind(" ", end - 20, end)
+        if space > start:
+            end = space
+    return start, end
+
+
+def highlight(text: str | None, query: str | None, mode: str = FOLDED, width: int = 0) -> str:
+    """HTML of ``text`` (escaped) with the query's matches wrapped in ``<mark>``.
+
+    ``width`` > 0 cuts a snippet of about that many characters around the densest cluster of
+    matches (or the start of the text when nothing matches), with ``…`` where text was cut.
+    """
+    text = nfc(text or "")
+    spans = find_matches(text, query, mode)
+    start, end = 0, len(text)
+    if width and len(text) > width:
+        start, end = _best_window(spans, len(text), width) if spans else (0, width)
+        start, end = _snap(text, start, end)
+    out = ["…" if start > 0 else ""]
+    position = start
+    for s, e in spans:
+        if e <= start or s >= end:
+            continue
+        s, e = max(s, start), min(e, end)
+        out.append(html.escape(text[position:s]))
+        out.append("<mark>" + html.escape(text[s:e]) + "</mark>")
+        position = e
+    out.append(html.escape(text[position:end]))
+    out.append("…" if end < len(text) else "")
+    return "".join(out)

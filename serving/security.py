@@ -1,0 +1,105 @@
+"""Render-time defences: re-sanitising article HTML and the Content-Security-Policy headers.
+
+The crawler already sanitises ``body_html`` with nh3, but the database may have been written by
+an older crawler, edited by hand or restored from elsewhere, so the reading room cleans it again
+and, should anything slip through, forbids the browser to run scripts it did not expect.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from pathlib import Path
+
+import datasette
+import nh3
+
+ARTICLE_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "col", "colgroup", "dd",
+    "div", "dl", "dt", "em", "figcaption", "figure", "h2", "h3", "h4", "h5", "h6", "hr", "i",
+    "img", "li", "ol", "p", "pre", "s", "small", "span", "strong", "sub", "sup", "table",
+    "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
+}
+ARTICLE_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "col": {"span"},
+    "colgroup": {"span"},
+    "ol": {"start"},
+}
+
+
+def clean_article_html(body_html: str | None) -> str:
+    """Article HTML reduced to a reading subset: no script, style, event handler, form, frame
+    or non-http(s) URL; links open without handing the archive's address to the target."""
+    return nh3.clean(
+        body_html or "",
+        tags=ARTICLE_TAGS,
+        attributes=ARTICLE_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
+
+
+def clean_snippet_html(snippet: str | None) -> str:
+    """A search snippet may only carry ``<mark>``: anything else is escaped by nh3."""
+    return nh3.clean(snippet or "", tags={"mark"}, attributes={})
+
+
+def _sha256_source(script: str) -> str:
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+
+
+def datasette_inline_script_hashes() -> tuple[list[str], list[str]]:
+    """CSP hashes of the inline scripts in Datasette's own templates.
+
+    Returns ``(menu, all)``: the hash of the menu-closing script every page carries (through
+    ``base.html``) and the hashes of every inline script. Computed from the installed templates
+    so that a Datasette upgrade inside the pinned range keeps working.
+    """
+    templates = Path(datasette.__file__).parent / "templates"
+    menu: list[str] = []
+    every: list[str] = []
+    for path in sorted(templates.glob("*.html")):
+        for script in _INLINE_SCRIPT.findall(path.read_text(encoding="utf-8")):
+            # table.html fills in one setting; both of its values are harmless constants.
+            variants = [
+                script.replace("{{ datasette_allow_facet }}", value) for value in ("true", "false")
+            ]
+            for variant in dict.fromkeys(variants):
+                if "{{" in variant or "{%" in variant:
+                    continue
+                every.append(_sha256_source(variant))
+                if path.name == "_close_open_menus.html":
+                    menu.append(_sha256_source(variant))
+    return menu, every
+
+
+def content_security_policy(script_sources: list[str]) -> str:
+    """A CSP allowing only the given script sources (no inline script, no eval, no plugins).
+
+    Images may come from the portal (article pictures are linked, not copied); styles may be
+    inline because Datasette's pages use ``style`` attributes, which cannot run code.
+    """
+    scripts = " ".join(script_sources) or "'none'"
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src {scripts}",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data: http: https:",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-src 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )

@@ -1,0 +1,115 @@
+"""Start the reading room: Datasette with the project's metadata, settings and plugin.
+
+``sadec serve [DB] [--port N] [--host H]`` calls :func:`serve`; ``python -m serving`` does the
+same with a few more options (see :mod:`serving.__main__`). Tests start the real server as a
+subprocess with :func:`server_command`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+SERVING = Path(__file__).parent
+METADATA = SERVING / "metadata.yml"
+DATABASE_NAME = "archive"
+"""URL name of the served database (``/archive/articles``), whatever the file is called."""
+
+SETTINGS = {
+    # Researchers write their own SQL: long enough for real work, short enough to keep the
+    # server responsive for everyone else.
+    "sql_time_limit_ms": 3000,
+    "max_returned_rows": 1000,
+    "facet_time_limit_ms": 800,
+    # Suggesting facets costs one query per column on every table page.
+    "suggest_facets": False,
+    "default_page_size": 50,
+    "allow_download": False,
+    "truncate_cells_html": 0,
+    "default_cache_ttl": 60,
+}
+
+
+def load_metadata(allow_robots: bool = False) -> dict:
+    """The metadata of ``serving/metadata.yml``, with the operator's robots choice."""
+    metadata = yaml.safe_load(METADATA.read_text(encoding="utf-8"))
+    metadata.setdefault("plugins", {}).setdefault("sadec", {})["allow_robots"] = allow_robots
+    return metadata
+
+
+def build_datasette(db_path: Path, *, allow_robots: bool = False, immutable: bool = False):
+    """A configured :class:`datasette.app.Datasette` serving ``db_path`` as ``archive``.
+
+    The database is opened read-only (``mode=ro``, or ``immutable=1`` for a snapshot nobody
+    writes to any more: faster, but wrong if a crawl is still writing).
+    """
+    from datasette.app import Datasette
+    from datasette.database import Database
+
+    db_path = Path(db_path)
+    if not db_path.is_file():
+        raise FileNotFoundError(
+            f"no database at {db_path}: crawl first (scrapy crawl sadec) or try `sadec demo`"
+        )
+    ds = Datasette(
+        files=[],
+        metadata=load_metadata(allow_robots),
+        settings=SETTINGS,
+        template_dir=str(SERVING / "templates"),
+    )
+    ds.add_database(
+        Database(ds, path=str(db_path.resolve()), is_mutable=not immutable), name=DATABASE_NAME
+    )
+    if "_memory" in ds.databases:
+        # Datasette adds an in-memory database when given no files; it has no place here.
+        ds.remove_database("_memory")
+    return ds
+
+
+def robots_from_env() -> bool:
+    """The operator may let crawlers in with ``SADEC_ALLOW_ROBOTS=1``."""
+    return os.environ.get("SADEC_ALLOW_ROBOTS", "").lower() in ("1", "true", "yes")
+
+
+def serve(
+    db_path: Path,
+    port: int = 8001,
+    host: str = "127.0.0.1",
+    *,
+    allow_robots: bool | None = None,
+    immutable: bool = False,
+) -> int:
+    """Serve ``db_path`` until interrupted; returns an exit status.
+
+    Raises :class:`FileNotFoundError` when the database does not exist (the CLI prints it).
+    """
+    import uvicorn
+
+    if allow_robots is None:
+        allow_robots = robots_from_env()
+    ds = build_datasette(db_path, allow_robots=allow_robots, immutable=immutable)
+
+    async def run() -> None:
+        await ds.invoke_startup()
+        config = uvicorn.Config(ds.app(), host=host, port=port, log_level="warning")
+        server = uvicorn.Server(config)
+        shown_host = f"[{host}]" if ":" in host else host
+        print(f"Sa Đéc reading room: http://{shown_host}:{port}/  (Ctrl+C to stop)", flush=True)
+        await server.serve()
+
+    asyncio.run(run())
+    return 0
+
+
+def server_command(
+    db_path: Path, port: int, host: str = "127.0.0.1", *, allow_robots: bool = False
+) -> list[str]:
+    """Argument list that starts the real server in a subprocess (used by the tests)."""
+    command = [sys.executable, "-m", "serving", str(db_path), "--port", str(port), "--host", host]
+    if allow_robots:
+        command.append("--allow-robots")
+    return command

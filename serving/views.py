@@ -1,0 +1,328 @@
+"""The reading room's own pages: ranked search, article reader, charts, Atom feed, about, robots.
+
+Each handler is an ``async def(datasette, request)`` registered by :mod:`serving.plugin`. All
+SQL goes through ``Database.execute`` so Datasette's time limit and thread pool apply.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+from pathlib import Path
+
+from datasette.utils import tilde_encode
+from datasette.utils.asgi import NotFound, Response
+from markupsafe import Markup
+
+from . import charts, feed, search
+from .security import clean_article_html
+
+STATIC = Path(__file__).parent / "static"
+PAGE_SIZE = 20
+FEED_SIZE = 50
+LIST_COLUMNS = "a.asset_id, a.url, a.title, a.published_at, a.category, a.unit, a.author"
+
+
+async def archive_database(datasette):
+    """The served database holding ``articles``: ``archive`` when present (``sadec serve``
+    always names it so), else the first attached database that has the table."""
+    names = [name for name in datasette.databases if not name.startswith("_")]
+    names.sort(key=lambda name: name != "archive")
+    for name in names:
+        db = datasette.get_database(name)
+        if await db.table_exists("articles"):
+            return db
+    raise NotFound("No archive database (with an articles table) is being served")
+
+
+def robots_allowed(datasette) -> bool:
+    """Crawlers are kept out unless the operator opts in (env var or plugin setting)."""
+    if os.environ.get("SADEC_ALLOW_ROBOTS", "").lower() in ("1", "true", "yes"):
+        return True
+    config = datasette.plugin_config("sadec") or {}
+    return bool(config.get("allow_robots"))
+
+
+def _mode(request) -> str:
+    mode = request.args.get("mode") or search.FOLDED
+    return mode if mode in search.MODES else search.FOLDED
+
+
+def _int_arg(request, name: str, default: int, low: int, high: int) -> int:
+    try:
+        value = int(request.args.get(name) or default)
+    except ValueError:
+        value = default
+    return max(low, min(high, value))
+
+
+def table_url(datasette, db_name: str, **args: str) -> str:
+    """URL of the articles table with query arguments (facet filters, search)."""
+    url = datasette.urls.table(db_name, "articles")
+    return url + ("?" + urllib.parse.urlencode(args) if args else "")
+
+
+def reader_path(datasette, asset_id: int) -> str:
+    """Path of the reading page of one article."""
+    return datasette.urls.path(f"/-/article/{asset_id}")
+
+
+async def ranked_search(db, query: str, mode: str, limit: int, offset: int):
+    """One page of results by bm25 (title weighs 10, summary 4, body 1) and the total count.
+
+    The inner query ranks and cuts the page first, so snippets (Python, via ``vn_snippet``)
+    are computed only for the rows shown.
+    """
+    match = search.to_fts(query, mode)
+    if match is None:
+        return [], 0
+    fts = search.FTS_TABLES[mode]
+    sql = f"""
+        select {LIST_COLUMNS}, a.image_count, r.rank,
+          vn_snippet(a.title, :q, :mode, 0) as title_html,
+          vn_snippet(coalesce(a.summary || char(10), '') || a.body_text, :q, :mode, 260)
+            as snippet_html
+        from (
+          select rowid, bm25({fts}, 10.0, 4.0, 1.0) as rank from {fts}
+          where {fts} match :match order by rank limit :limit offset :offset
+        ) as r join articles as a on a.asset_id = r.rowid
+        order by r.rank
+    """
+    params = {"q": query, "mode": mode, "match": match, "limit": limit, "offset": offset}
+    rows = [dict(row) for row in await db.execute(sql, params)]
+    count_sql = f"select count(*) from {fts} where {fts} match :match"
+    total = (await db.execute(count_sql, {"match": match})).first()[0]
+    return rows, total
+
+
+async def search_page(datasette, request):
+    """``/-/search?q=…&mode=folded|exact&page=N``: ranked results with highlighted snippets;
+    ``/-/search.json`` gives the same as JSON."""
+    db = await archive_database(datasette)
+    query = (request.args.get("q") or "").strip()
+    mode = _mode(request)
+    page = _int_arg(request, "page", 1, 1, 500)
+    rows, total = await ranked_search(db, query, mode, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    for row in rows:
+        row["reader_url"] = reader_path(datasette, row["asset_id"])
+    if request.url_vars.get("format") == "json":
+        body = {"q": query, "mode": mode, "page": page, "total": total, "rows": rows}
+        return Response(json_dumps(body), content_type="application/json; charset=utf-8")
+    for row in rows:
+        row["title_html"] = Markup(row["title_html"])
+        row["snippet_html"] = Markup(row["snippet_html"])
+
+    def page_url(number: int) -> str:
+        return "?" + urllib.parse.urlencode({"q": query, "mode": mode, "page": number})
+
+    context = {
+        "q": query,
+        "mode": mode,
+        "rows": rows,
+        "total": total,
+        "page": page,
+        "prev_url": page_url(page - 1) if page > 1 else None,
+        "next_url": page_url(page + 1) if page * PAGE_SIZE < total else None,
+        "table_search_url": table_url(
+            datasette,
+            db.name,
+            _search=query,
+            **({"_fts_table": search.FTS_TABLES[search.EXACT]} if mode == search.EXACT else {}),
+        ),
+        "feed_url": datasette.urls.path("/-/feed.atom?")
+        + urllib.parse.urlencode({"q": query, "mode": mode}),
+        "json_url": datasette.urls.path("/-/search.json?")
+        + urllib.parse.urlencode({"q": query, "mode": mode, "page": page}),
+    }
+    html = await datasette.render_template("sadec_search.html", context, request=request)
+    return Response.html(html)
+
+
+async def article_page(datasette, request):
+    """``/-/article/<asset_id>``: one article for reading, body re-sanitised, with its images,
+    attachments and earlier versions."""
+    db = await archive_database(datasette)
+    asset_id = int(request.url_vars["asset_id"])
+    row = (await db.execute("select * from articles where asset_id = ?", [asset_id])).first()
+    if row is None:
+        raise NotFound(f"No article with asset id {asset_id}")
+    article = dict(row)
+    images = [
+        dict(r)
+        for r in await db.execute(
+            "select * from images where article_url = ? order by position", [article["url"]]
+        )
+    ]
+    attachments = [
+        dict(r)
+        for r in await db.execute(
+            "select * from attachments where article_url = ? order by position", [article["url"]]
+        )
+    ]
+    versions = (
+        await db.execute(
+            "select count(*) from article_versions where article_url = ?", [article["url"]]
+        )
+    ).first()[0]
+    context = {
+        "article": article,
+        "body_html": Markup(clean_article_html(article["body_html"])),
+        "images": images,
+        "attachments": attachments,
+        "versions": versions,
+        "versions_url": datasette.urls.table(db.name, "article_versions")
+        + "?"
+        + urllib.parse.urlencode({"article_url": article["url"]}),
+        "row_url": datasette.urls.row(db.name, "articles", tilde_encode(article["url"])),
+        "category_url": table_url(datasette, db.name, category=article["category"] or ""),
+        "unit_url": table_url(datasette, db.name, unit=article["unit"] or ""),
+    }
+    html = await datasette.render_template("sadec_article.html", context, request=request)
+    return Response.html(html)
+
+
+async def _counts(db, expression: str, order: str, limit: int) -> list[dict]:
+    sql = (
+        f"select {expression} as label, count(*) as n from articles "
+        f"where {expression} is not null and {expression} != '' "
+        f"group by label order by {order} limit {limit}"
+    )
+    return [dict(r) for r in await db.execute(sql)]
+
+
+async def charts_page(datasette, request):
+    """``/-/charts``: articles per month, per category and per unit, as SVG bar charts."""
+    db = await archive_database(datasette)
+    months = await _counts(db, "substr(published_at, 1, 7)", "label", 1000)
+    categories = await _counts(db, "category", "n desc, label", 40)
+    units = await _counts(db, "unit", "n desc, label", 40)
+
+    def bars(rows, column):
+        return [
+            charts.Bar(
+                r["label"],
+                r["n"],
+                table_url(datasette, db.name, **{column: r["label"]}),
+            )
+            for r in rows
+        ]
+
+    month_bars = [
+        charts.Bar(
+            r["label"],
+            r["n"],
+            table_url(datasette, db.name, published_at__startswith=r["label"]),
+        )
+        for r in months
+    ]
+    context = {
+        "month_chart": Markup(charts.vertical_bars(month_bars, "Articles per month")),
+        "category_chart": Markup(
+            charts.horizontal_bars(bars(categories, "category"), "Articles per category")
+        ),
+        "unit_chart": Markup(charts.horizontal_bars(bars(units, "unit"), "Articles per unit")),
+        "months": months,
+    }
+    html = await datasette.render_template("sadec_charts.html", context, request=request)
+    return Response.html(html)
+
+
+async def feed_atom(datasette, request):
+    """``/-/feed.atom`` (latest articles) and ``/-/feed.atom?q=…&mode=…`` (a search), newest
+    first."""
+    db = await archive_database(datasette)
+    query = (request.args.get("q") or "").strip()
+    mode = _mode(request)
+    columns = f"{LIST_COLUMNS}, a.summary, substr(a.body_text, 1, 400) as body_text, " \
+        "a.last_changed_at"
+    match = search.to_fts(query, mode) if query else None
+    if match:
+        fts = search.FTS_TABLES[mode]
+        sql = (
+            f"select {columns} from articles as a where a.asset_id in "
+            f"(select rowid from {fts} where {fts} match :match) "
+            "order by a.published_at desc, a.asset_id desc limit :limit"
+        )
+    else:
+        sql = f"select {columns} from articles as a " \
+            "order by a.published_at desc, a.asset_id desc limit :limit"
+    rows = [dict(r) for r in await db.execute(sql, {"match": match, "limit": FEED_SIZE})]
+    self_url = datasette.absolute_url(request, request.full_path)
+    title = "Tin tức thành phố Sa Đéc — lưu trữ"
+    if query:
+        title += f" — tìm kiếm: {query}"
+    body = feed.build_feed(
+        feed_id=self_url,
+        title=title,
+        self_url=self_url,
+        home_url=datasette.absolute_url(request, datasette.urls.instance()),
+        rows=rows,
+        reader_url=lambda row: datasette.absolute_url(
+            request, reader_path(datasette, row["asset_id"])
+        ),
+    )
+    return Response(body, content_type="application/atom+xml; charset=utf-8")
+
+
+async def about_page(datasette, request):
+    """``/-/about``: the data dictionary (from metadata) and the archive's coverage (from the
+    data: date range, crawl runs)."""
+    db = await archive_database(datasette)
+    coverage = dict(
+        (
+            await db.execute(
+                "select count(*) as articles, min(substr(published_at, 1, 10)) as first, "
+                "max(substr(published_at, 1, 10)) as last, "
+                "sum(gone_at is not null) as gone, sum(source = 'wayback') as wayback "
+                "from articles"
+            )
+        ).first()
+    )
+    runs = [
+        dict(r)
+        for r in await db.execute(
+            "select id, started_at, finished_at, mode, source, articles_seen, articles_new, "
+            "articles_changed, errors, finish_reason from crawl_runs order by id desc limit 20"
+        )
+    ]
+    tables = datasette.metadata("tables", database=db.name) or {}
+    dictionary = [
+        {
+            "name": name,
+            "description": config.get("description", ""),
+            "columns": list((config.get("columns") or {}).items()),
+            "url": datasette.urls.table(db.name, name),
+        }
+        for name, config in tables.items()
+    ]
+    context = {
+        "coverage": coverage,
+        "runs": runs,
+        "dictionary": dictionary,
+        "metadata": datasette.metadata(),
+    }
+    html = await datasette.render_template("sadec_about.html", context, request=request)
+    return Response.html(html)
+
+
+async def robots_txt(datasette, request):
+    """``/robots.txt``: everything disallowed unless the operator allowed robots."""
+    rules = "Disallow:" if robots_allowed(datasette) else "Disallow: /"
+    return Response.text(f"User-agent: *\n{rules}\n")
+
+
+async def stylesheet(datasette, request):
+    """``/-/sadec/sadec.css``: served by the plugin itself, so it works however Datasette was
+    started (``sadec serve`` or a plain ``datasette`` with the plugin installed)."""
+    css = (STATIC / "sadec.css").read_text(encoding="utf-8")
+    return Response(
+        css,
+        content_type="text/css; charset=utf-8",
+        headers={"Cache-Control": "max-age=3600"},
+    )
+
+
+def json_dumps(value) -> str:
+    """JSON with Vietnamese left readable (not ``\\u`` escaped)."""
+    return json.dumps(value, ensure_ascii=False, default=str)

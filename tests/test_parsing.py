@@ -1,0 +1,221 @@
+"""Parsers on saved pages of each documented variant (pure: no crawl, no network).
+
+Cleaning is checked with must-contain / must-not-contain tables, as trafilatura's tests do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sadec_crawler.article import build_article, category_display
+from sadec_crawler.items import ArticlePage, ListingEntry
+from sadec_crawler.pages import extract_listing
+
+PAGES = Path(__file__).parent / "pages"
+BASE = "https://sadec.dongthap.gov.vn"
+CANONICAL = BASE + "/chi-tiet-bai-viet/-/asset_publisher/1mOzUrGkrdAE/content/id/"
+
+
+def page(name: str) -> str:
+    return (PAGES / name).read_text(encoding="utf-8")
+
+
+def listing(name: str, path: str):
+    return extract_listing(page(name), BASE + path, BASE)
+
+
+def article(name: str, asset_id: int, listing_entry: ListingEntry | None = None):
+    fetched = CANONICAL + str(asset_id)
+    return build_article(
+        ArticlePage(
+            url=fetched,
+            asset_id=asset_id,
+            fetched_url=fetched,
+            http_status=200,
+            fetched_at="2026-01-01T00:00:00Z",
+            html=page(name),
+            listing=listing_entry,
+        ),
+        BASE,
+    )
+
+
+# --- Listings --------------------------------------------------------------------------------
+def test_abstracts_entries_with_date_and_summary():
+    result = listing("listing_abstracts_lexicon.html", "/tin-tuc-su-kien")
+    assert [(e.asset_id, e.date_raw) for e in result.entries] == [
+        (9312345, "Đã xuất bản 19/03/2021"),
+        (9312400, "Đã xuất bản 5/1/2023"),
+    ]
+    assert result.entries[0].url == CANONICAL + "9312345"
+    assert result.entries[0].summary.startswith("Ủy ban nhân dân thành phố Sa Đéc tổ chức")
+    assert result.entries[1].summary.startswith("Làng hoa Sa Đéc đón")
+
+
+def test_lexicon_pagination_includes_the_dropdown_pages():
+    result = listing("listing_abstracts_lexicon.html", "/tin-tuc-su-kien")
+    pages = sorted(int(url.rsplit("=", 1)[1]) for url in result.page_links)
+    assert pages == [2, 3, 4, 5, 6, 7, 8]
+
+
+def test_title_list_with_legacy_pager():
+    result = listing(
+        "listing_titlelist_legacy.html",
+        "/thong-bao?p_p_id=101_INSTANCE_Xy12Ab34Cd56&_101_INSTANCE_Xy12Ab34Cd56_cur=3",
+    )
+    assert [(e.asset_id, e.date_raw) for e in result.entries] == [
+        (9400001, "Đăng ngày 17 - 05 - 2024"),
+        (9400002, "15:55 | 10/07/2023"),
+        (0, "10/07/2023 08:15 CH"),
+    ]
+    assert sorted(int(u.rsplit("=", 1)[1]) for u in result.page_links) == [1, 2, 4, 9]
+
+
+def test_table_list_entries():
+    result = listing("listing_table.html", "/van-ban")
+    assert [(e.asset_id, e.title, e.date_raw) for e in result.entries] == [
+        (9500001, "Công khai ngân sách năm 2022", "Cập nhật ngày: 24/04/2015 05:21:36"),
+        (9500002, "Báo cáo kinh tế - xã hội quý I", "ngày 05 tháng 4 năm 2023"),
+    ]
+    assert result.page_links == []
+
+
+def test_duplicated_cards_make_one_entry_each():
+    result = listing("listing_cards_duplicated.html", "/van-hoa-xa-hoi")
+    assert [(e.asset_id, e.title, e.date_raw) for e in result.entries] == [
+        (9600001, "Ra quân chiến dịch Mùa hè xanh năm 2022", "19 - 06 - 2022"),
+        (9600002, "Hội thi văn nghệ quần chúng", "02/09/2022"),
+    ]
+    assert result.entries[0].summary.startswith("Đoàn Thanh niên thành phố Sa Đéc")
+
+
+# --- Articles: one test per field ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def stock():
+    return article("article_stock.html", 9312400)
+
+
+@pytest.fixture(scope="module")
+def custom_nfd():
+    return article("article_custom_nfd.html", 9700001)
+
+
+def test_title(stock, custom_nfd):
+    assert stock.title == "Lễ hội hoa Sa Đéc 2023 thu hút du khách"
+    assert custom_nfd.title == "Phường 2 ra mắt mô hình dân vận khéo"
+
+
+def test_date_line_with_time(stock):
+    assert (stock.published_at, stock.published_at_source) == (
+        "2023-01-10T08:15:00+07:00",
+        "date_line",
+    )
+    assert stock.published_at_raw == "10/01/2023 08:15 SA"
+
+
+def test_listing_date_outranks_the_page():
+    entry = ListingEntry(
+        CANONICAL + "9312400",
+        9312400,
+        BASE,
+        date_raw="10/01/2023",
+        summary="Tóm tắt bài viết về lễ hội hoa",
+    )
+    result = article("article_stock.html", 9312400, entry)
+    assert (result.published_at, result.published_at_source) == (
+        "2023-01-10T08:15:00+07:00",
+        "listing",
+    )
+    assert result.summary == "Tóm tắt bài viết về lễ hội hoa"
+
+
+def test_body_date_when_no_date_line(custom_nfd):
+    assert (custom_nfd.published_at, custom_nfd.published_at_source) == ("2022-08-02", "body")
+
+
+def test_category(stock, custom_nfd):
+    assert (stock.category, stock.category_raw) == ("Văn hóa - Xã hội", "SD_Văn hóa - Xã hội")
+    assert (custom_nfd.category, custom_nfd.category_raw) == ("Xây dựng đảng", "SD_XÂY DỰNG ĐẢNG")
+
+
+def test_uppercase_category_takes_a_known_spelling():
+    assert (
+        category_display("SD_XÂY DỰNG ĐẢNG", {"xây dựng đảng": "Xây dựng Đảng"}) == "Xây dựng Đảng"
+    )
+
+
+def test_author_and_unit(stock, custom_nfd):
+    assert (stock.author, stock.unit) == ("Minh Tâm", None)
+    assert (custom_nfd.author, custom_nfd.unit) == ("Hoàng Nhi", "Phòng VH-TT")
+
+
+def test_images_and_captions(stock):
+    assert [(i.url, i.caption, i.alt) for i in stock.images] == [
+        (
+            BASE
+            + "/documents/481527/0/Le+khai+mac+2023.jpg/"
+            + "5f0c1d1e-aaaa-bbbb-cccc-000000000001?t=1672900000000",
+            "Đại biểu cắt băng khai mạc lễ hội (Ảnh: Hữu Phước)",
+            "Lễ khai mạc",
+        )
+    ]
+
+
+def test_attachments(stock):
+    assert [(a.filename, a.link_text) for a in stock.attachments] == [
+        ("Kế hoạch lễ hội.pdf", "Kế hoạch lễ hội")
+    ]
+    assert stock.attachments[0].url.startswith(BASE + "/documents/481527/12345/")
+
+
+MUST_CONTAIN = {
+    "stock": [
+        "Ngày 05/01/2023, tại Làng hoa Sa Đéc",
+        "Đại biểu cắt băng khai mạc lễ hội",
+        "Lượt khách | 120.000",
+        "Tin, ảnh: Minh Tâm",
+    ],
+    "custom_nfd": ["Chiều ngày 2/8/2022, Đảng ủy Phường 2", "Hoàng Nhi (Phòng VH-TT)"],
+}
+MUST_NOT_CONTAIN = [
+    "Xuất bản thông tin",
+    "null ",
+    "Chi tiết bài viết",
+    "Có thể bạn quan tâm",
+    "Bản quyền",
+    "Trang chủ",
+    "lượt xem",
+    "document.title",
+    "alert(",
+    "\u00a0",
+    "\u200b",
+    "&nbsp;",
+    "Thành phố Sa Đéc: Cam kết",
+]
+
+
+@pytest.mark.parametrize("name", ["stock", "custom_nfd"])
+def test_body_text_must_and_must_not(name, request):
+    result = request.getfixturevalue(name)
+    for snippet in MUST_CONTAIN[name]:
+        assert snippet in result.body_text
+    for snippet in MUST_NOT_CONTAIN:
+        assert snippet not in result.body_text
+    assert "\n\n" in result.body_text
+
+
+@pytest.mark.parametrize("name", ["stock", "custom_nfd"])
+def test_body_html_is_safe_and_absolute(name, request):
+    html = request.getfixturevalue(name).body_html
+    for bad in ("<script", "onerror", "javascript:", "document.title", "style=", "&nbsp;"):
+        assert bad not in html
+    assert 'src="/' not in html and 'href="/' not in html
+
+
+def test_nfd_page_is_stored_nfc(custom_nfd):
+    import unicodedata
+
+    for value in (custom_nfd.title, custom_nfd.body_text, custom_nfd.author, custom_nfd.unit):
+        assert unicodedata.is_normalized("NFC", value)

@@ -1,0 +1,453 @@
+"""The reading room over real HTTP: the server runs as a subprocess, as ``sadec serve`` would.
+
+Expectations are checked against the database itself (SQL, or the folded text in Python), so
+the same tests hold when the sample archive gives way to a real crawl.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import re
+import sqlite3
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sadec_crawler.textnorm import fold
+from serving import search
+from serving.plugin import fold_search_args
+from serving.server import build_datasette, serve
+from serving.testing import build_sample_db, running_server
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+SAMPLE_TITLE = "Thành phố Sa Đéc: Cam kết thực hiện công tác cải cách hành chính năm 2021"
+
+
+@pytest.fixture(scope="module")
+def archive_db(tmp_path_factory) -> Path:
+    """The database under test.
+
+    TODO: once the crawler is finished, return the `crawled_db` fixture (a real crawl of the
+    offline replica) instead: `def archive_db(crawled_db): return crawled_db`.
+    """
+    return build_sample_db(tmp_path_factory.mktemp("serving") / "archive.db")
+
+
+@pytest.fixture(scope="module")
+def base_url(archive_db):
+    with running_server(archive_db) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(base_url):
+    with httpx.Client(base_url=base_url, timeout=10) as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def sql(archive_db):
+    """Run a query against the database directly (read-only)."""
+    conn = sqlite3.connect(f"file:{archive_db}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+
+    def run(query: str, params=()):
+        return [dict(row) for row in conn.execute(query, params)]
+
+    yield run
+    conn.close()
+
+
+def article_id(sql, title: str) -> int:
+    return sql("select asset_id from articles where title = ?", [title])[0]["asset_id"]
+
+
+def folded_words(text: str) -> list[str]:
+    return re.findall(r"\w+", fold(text).lower())
+
+
+def expected_matches(sql, query: str) -> set[int]:
+    """Articles whose folded title, summary or body holds every word of ``query``: the ground
+    truth the folded index must reproduce."""
+    wanted = folded_words(query)
+    found = set()
+    for row in sql("select asset_id, title, summary, body_text from articles"):
+        text = " ".join(filter(None, (row["title"], row["summary"], row["body_text"])))
+        words = set(folded_words(text))
+        if all(word in words for word in wanted):
+            found.add(row["asset_id"])
+    return found
+
+
+def table_search(client, query: str, **extra) -> set[int]:
+    response = client.get(
+        "/archive/articles.json",
+        params={"_search": query, "_shape": "array", "_col": "asset_id", "_size": "max", **extra},
+    )
+    assert response.status_code == 200, response.text
+    return {row["asset_id"] for row in response.json()}
+
+
+def ranked(client, query: str, mode: str = "folded") -> dict:
+    response = client.get("/-/search.json", params={"q": query, "mode": mode})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+# ---------------------------------------------------------------- search
+
+
+@pytest.mark.parametrize(
+    ("plain", "accented"),
+    [
+        ("sa dec", "Sa Đéc"),
+        ("sa dec", "SA ĐÉC"),
+        ("dong thap", "Đồng Tháp"),
+        ("hoi nghi", "Hội nghị"),
+    ],
+)
+def test_search_with_or_without_diacritics(client, sql, plain, accented):
+    sample = article_id(sql, SAMPLE_TITLE)
+    expected = expected_matches(sql, accented)
+    assert sample in expected
+    assert table_search(client, plain) == table_search(client, accented) == expected
+    for query in (plain, accented):
+        assert {row["asset_id"] for row in ranked(client, query)["rows"]} == expected
+
+
+def test_exact_tone_mode_keeps_hoa_and_hoa_apart(client, sql):
+    titles = "select asset_id from articles where title like ?"
+    hoa_grave = {r["asset_id"] for r in sql(titles, ["%hòa%"])}
+    hoa_plain = {r["asset_id"] for r in sql(titles, ["%hoa %"])}
+    if not (hoa_grave and hoa_plain):
+        pytest.skip("the archive under test has no titles with both 'hòa' and 'hoa'")
+    exact = {row["asset_id"] for row in ranked(client, "hòa", "exact")["rows"]}
+    assert hoa_grave <= exact
+    assert not exact & hoa_plain
+    folded = {row["asset_id"] for row in ranked(client, "hòa")["rows"]}
+    assert hoa_grave | hoa_plain <= folded
+    table_exact = table_search(client, "hòa", _fts_table="articles_fts_exact")
+    assert table_exact == exact
+
+
+def test_phrase_search(client, sql):
+    sample = article_id(sql, SAMPLE_TITLE)
+    phrase = {row["asset_id"] for row in ranked(client, '"cải cách hành chính"')["rows"]}
+    assert sample in phrase
+    # Same words in another order: every word is there, the phrase is not.
+    assert sample in table_search(client, "cải hành cách chính")
+    assert sample not in {r["asset_id"] for r in ranked(client, '"hành chính cải cách"')["rows"]}
+    assert sample not in table_search(client, '"hanh chinh cai cach"')
+    assert sample in table_search(client, '"cai cach hanh chinh"')
+
+
+def test_column_search_uses_the_folded_index(client, sql):
+    expected = {
+        r["asset_id"] for r in sql("select asset_id, title from articles")
+        if {"sa", "dec"} <= set(folded_words(r["title"]))
+    }
+    response = client.get(
+        "/archive/articles.json",
+        params={"_search_title": "Sa Đéc", "_shape": "array", "_col": "asset_id"},
+    )
+    assert {row["asset_id"] for row in response.json()} == expected
+
+
+def test_ranked_search_orders_by_relevance_with_accented_snippets(client, sql):
+    result = ranked(client, "sa dec")
+    rows = result["rows"]
+    assert result["total"] == len(expected_matches(sql, "sa dec"))
+    ranks = [row["rank"] for row in rows]
+    assert ranks == sorted(ranks)
+    in_title = [{"sa", "dec"} <= set(folded_words(r["title"])) for r in rows]
+    # Title matches (weighted 10×) come before articles that mention the words in the body only.
+    assert in_title == sorted(in_title, reverse=True) and in_title[0] and not in_title[-1]
+    sample = next(r for r in rows if r["title"] == SAMPLE_TITLE)
+    assert "<mark>Sa</mark> <mark>Đéc</mark>" in sample["title_html"]
+    assert "<mark>Đéc</mark>" in sample["snippet_html"]
+
+    page = client.get("/-/search", params={"q": "hoi nghi"})
+    assert page.status_code == 200
+    assert '<input type="search" id="q" name="q"' in page.text
+    assert "<mark>Hội</mark> <mark>nghị</mark>" in page.text
+
+
+def test_search_page_without_query_and_bad_syntax(client):
+    assert client.get("/-/search").status_code == 200
+    for query in ['"', "NEAR(", "a OR", ":", "-", "*"]:
+        response = client.get("/-/search.json", params={"q": query})
+        assert response.status_code == 200, (query, response.text)
+
+
+# ---------------------------------------------------------------- browsing
+
+
+def facet_counts(payload: dict, name: str, kind: str = "column") -> dict:
+    """Counts of the facet on column ``name`` of type ``kind`` in a table JSON payload."""
+    facet = next(
+        f for f in payload["facet_results"].values() if f["name"] == name and f["type"] == kind
+    )
+    assert not facet["truncated"]
+    return {item["value"]: item["count"] for item in facet["results"]}
+
+
+@pytest.mark.parametrize("search_query", [None, "sa dec"])
+def test_facets_count_like_sql(client, sql, search_query):
+    params = {"_size": "0", "_facet_size": "max"}
+    where, args = "", []
+    if search_query:
+        params["_search"] = search_query
+        ids = sorted(expected_matches(sql, search_query))
+        where = f"where asset_id in ({','.join('?' * len(ids))})"
+        args = ids
+    payload = client.get("/archive/articles.json", params=params).json()
+    for column, key in (("category", "category"), ("unit", "unit"), ("author", "author")):
+        expected = {
+            r["v"]: r["n"]
+            for r in sql(
+                f"select {column} as v, count(*) as n from articles {where} "
+                f"{'and' if where else 'where'} {column} is not null group by v",
+                args,
+            )
+        }
+        assert facet_counts(payload, key) == expected, column
+    for width, kind in ((4, "year"), (7, "month")):
+        expected = {
+            r["v"]: r["n"]
+            for r in sql(
+                f"select substr(published_at, 1, {width}) as v, count(*) as n from articles "
+                f"{where} {'and' if where else 'where'} length(published_at) >= {width} "
+                "group by v",
+                args,
+            )
+        }
+        assert facet_counts(payload, "published_at", kind) == expected, kind
+
+
+def test_year_facet_filter_and_newest_first(client, sql):
+    payload = client.get(
+        "/archive/articles.json",
+        params={"published_at__startswith": "2021", "_size": "max", "_shape": "objects"},
+    ).json()
+    dates = [row["published_at"] for row in payload["rows"]]
+    assert dates and all(d.startswith("2021") for d in dates)
+    assert dates == sorted(dates, reverse=True)
+    expected = sql("select count(*) as n from articles where published_at like '2021%'")[0]["n"]
+    assert payload["filtered_table_rows_count"] == expected
+
+
+def test_images_and_attachments_reachable_from_article(client, sql):
+    sample = sql("select * from articles where title = ?", [SAMPLE_TITLE])[0]
+    images = sql("select * from images where article_url = ? order by position", [sample["url"]])
+    page = client.get(f"/-/article/{sample['asset_id']}")
+    for image in images:
+        assert f'src="{image["url"].replace("&", "&amp;")}"' in page.text
+        if image["caption"]:
+            assert image["caption"] in page.text
+    for attachment in sql("select * from attachments where article_url = ?", [sample["url"]]):
+        assert attachment["filename"] in page.text
+    # Datasette's own foreign-key links work too.
+    linked = client.get(
+        "/archive/images.json", params={"article_url": sample["url"], "_shape": "array"}
+    ).json()
+    assert len(linked) == len(images)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def test_article_page_renders_sanitised_html(client, sql):
+    sample = sql("select * from articles where title = ?", [SAMPLE_TITLE])[0]
+    response = client.get(f"/-/article/{sample['asset_id']}")
+    assert response.status_code == 200
+    body = response.text
+    assert "<p>Sáng ngày 19/3/2021" in body
+    assert "<table>" in body and "<img " in body
+    assert "&lt;p&gt;" not in body
+    assert f'href="{sample["url"]}"' in body
+    policy = response.headers["content-security-policy"]
+    script_src = re.search(r"script-src ([^;]*)", policy).group(1)
+    assert "'self'" not in script_src and "unsafe" not in script_src
+    assert "object-src 'none'" in policy
+    assert client.get("/-/article/1").status_code == 404
+
+
+def test_hostile_article_is_disarmed(client, sql):
+    hostile = sql("select * from articles where body_html like '%onerror%'")
+    assert hostile, "the sample holds an article with a hostile body"
+    body = client.get(f"/-/article/{hostile[0]['asset_id']}").text
+    for needle in ("onerror", "<script>window", "javascript:", "<iframe", "onclick", "<style>"):
+        assert needle not in body, needle
+    assert "Nhấn vào đây" in body
+
+
+def test_table_and_row_pages_keep_markup_out_of_cells(client, sql):
+    sample = sql("select * from articles where title = ?", [SAMPLE_TITLE])[0]
+    response = client.get("/archive/articles", params={"_search": "sa dec"})
+    assert response.status_code == 200
+    assert f'/-/article/{sample["asset_id"]}' in response.text
+    assert "&lt;p&gt;Sáng ngày" not in response.text
+    policy = response.headers["content-security-policy"]
+    assert "unsafe-inline" not in re.search(r"script-src ([^;]*)", policy).group(1)
+
+
+# ---------------------------------------------------------------- feeds and exports
+
+
+def check_feed(response) -> ET.Element:
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/atom+xml")
+    root = ET.fromstring(response.content)
+    assert root.tag == f"{ATOM}feed"
+    for tag in ("id", "title", "updated", "author"):
+        assert root.find(f"{ATOM}{tag}") is not None, tag
+    for entry in root.findall(f"{ATOM}entry"):
+        for tag in ("id", "title", "updated", "link", "summary"):
+            assert entry.find(f"{ATOM}{tag}") is not None, tag
+        assert re.fullmatch(
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)",
+            entry.find(f"{ATOM}updated").text,
+        )
+    return root
+
+
+def test_atom_feeds(client, sql):
+    latest = check_feed(client.get("/-/feed.atom"))
+    entries = latest.findall(f"{ATOM}entry")
+    total = sql("select count(*) as n from articles")[0]["n"]
+    assert len(entries) == min(total, 50)
+    newest = sql("select url from articles order by published_at desc limit 1")[0]["url"]
+    assert entries[0].find(f"{ATOM}id").text == newest
+
+    searched = check_feed(client.get("/-/feed.atom", params={"q": "hoi nghi"}))
+    titles = {e.find(f"{ATOM}title").text for e in searched.findall(f"{ATOM}entry")}
+    expected = expected_matches(sql, "hoi nghi")
+    assert len(titles) == len(expected) and SAMPLE_TITLE in titles
+
+
+def test_csv_and_json_keep_vietnamese_intact(client):
+    response = client.get("/archive/articles.csv", params={"_search": "sa dec", "_size": "max"})
+    assert response.status_code == 200
+    assert "charset=utf-8" in response.headers["content-type"]
+    text = response.content.decode("utf-8")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert SAMPLE_TITLE in {row["title"] for row in rows}
+    response = client.get("/archive/articles.json", params={"_search": "Sa Đéc", "_shape": "array"})
+    assert "charset=utf-8" in response.headers["content-type"]
+    assert SAMPLE_TITLE in {row["title"] for row in response.json()}
+    assert SAMPLE_TITLE in client.get("/-/search.json", params={"q": "sa dec"}).text
+
+
+# ---------------------------------------------------------------- safe serving
+
+
+def test_robots_blocked_by_default(client):
+    response = client.get("/robots.txt")
+    assert response.status_code == 200
+    assert "Disallow: /" in response.text.splitlines()
+    assert client.get("/").headers["x-robots-tag"] == "noindex, nofollow"
+
+
+def test_robots_allowed_when_operator_says_so(archive_db):
+    async def fetch():
+        ds = build_datasette(archive_db, allow_robots=True)
+        await ds.invoke_startup()
+        return await ds.client.get("/robots.txt")
+
+    response = asyncio.run(fetch())
+    assert "Disallow: /" not in response.text.splitlines()
+
+
+def test_writes_are_refused(client, sql):
+    before = sql("select count(*) as n from articles")[0]["n"]
+    for statement in (
+        "delete from articles",
+        "update articles set title = 'x'",
+        "insert into crawl_runs (id) values (999)",
+        "drop table articles",
+    ):
+        response = client.get("/archive.json", params={"sql": statement})
+        assert response.status_code in (400, 403), statement
+    for path in ("/archive/articles", "/archive/ranked_search", "/archive", "/-/search"):
+        assert client.post(path, data={"title": "x"}).status_code == 405, path
+    assert sql("select count(*) as n from articles")[0]["n"] == before
+
+
+def test_settings_and_home_page(client):
+    settings = client.get("/-/settings.json").json()
+    assert settings["suggest_facets"] is False
+    assert settings["sql_time_limit_ms"] <= 5000
+    assert settings["max_returned_rows"] <= 1000
+    home = client.get("/").text
+    for link in ("/-/search", "/-/charts", "/-/feed.atom", "/archive/articles", "/-/about"):
+        assert f'href="{link}"' in home, link
+    assert 'name="q"' in home
+
+
+def test_charts_and_about(client, sql):
+    charts = client.get("/-/charts")
+    assert charts.status_code == 200
+    months = sql(
+        "select count(distinct substr(published_at, 1, 7)) as n from articles "
+        "where published_at is not null"
+    )[0]["n"]
+    month_svg = charts.text.split('id="per-month"')[1].split("</svg>")[0]
+    assert month_svg.count('class="bar"') == months
+    about = client.get("/-/about")
+    assert about.status_code == 200 and "Data dictionary" in about.text
+
+
+def test_ranked_search_canned_query(client):
+    response = client.get(
+        "/archive/ranked_search.json", params={"q": "Sa Đéc", "_shape": "array"}
+    )
+    assert response.status_code == 200
+    assert any("<mark>Đéc</mark>" in (row["snippet"] or "") for row in response.json())
+
+
+def test_missing_database_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no database"):
+        serve(tmp_path / "missing.db", port=1)
+    result = subprocess.run(
+        [sys.executable, "-m", "serving", str(tmp_path / "missing.db")],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2 and "no database" in result.stderr
+
+
+# ---------------------------------------------------------------- units
+
+
+def test_fts_expression_quotes_everything():
+    assert search.to_fts("Sa Đéc") == '"Sa" "Dec"'
+    assert search.to_fts('"cải cách" OR hoa*', "exact") == '"cải cách" OR "hoa"*'
+    assert search.to_fts('NEAR( "a') == '"NEAR" "a"'
+    assert search.to_fts(" - ") is None
+
+
+def test_highlight_maps_folded_offsets_back_to_original():
+    decomposed = "Thành phố Sa \u0110e\u0301c"  # NFD é: must still line up
+    assert search.highlight(decomposed, "sa dec") == (
+        "Thành phố <mark>Sa</mark> <mark>Đéc</mark>"
+    )
+    assert search.highlight("<b>Hòa</b> hoa", "hòa", "exact") == (
+        "&lt;b&gt;<mark>Hòa</mark>&lt;/b&gt; hoa"
+    )
+    snippet = search.highlight("x " * 300 + "Hội nghị" + " y" * 300, "hoi nghi", width=100)
+    assert snippet.startswith("…") and snippet.endswith("…") and "<mark>Hội</mark>" in snippet
+    assert len(snippet) < 200
+
+
+def test_fold_search_args():
+    folded = fold_search_args("_search=S%C3%A0+%C4%90%C3%A9c&_sort=title")
+    assert folded == "_search=Sa+Dec&_sort=title"
+    exact = "_search=h%C3%B2a&_fts_table=articles_fts_exact"
+    assert fold_search_args(exact) == exact
+    column = fold_search_args("_search_title=%C4%90%C3%A9c")
+    assert "_searchmode=raw" in column and "title+%3A+%28%22Dec%22%29" in column
