@@ -143,9 +143,15 @@ def index_captures(files: list[Path]) -> CaptureIndex:
                 records = ArchiveIterator(handle)
                 for record in records:
                     index.records += 1
-                    _index_record(index, record, records.get_record_offset(), path, crawl)
+                    # Before get_record_offset(), which reads the record to its end.
+                    fields = (
+                        _warc_fields(record) if record.rec_type in ("warcinfo", "metadata")
+                        else {}
+                    )
                     if record.rec_type == "warcinfo":
-                        crawl = _crawl_info(_warc_fields(record), path.name)
+                        crawl = _crawl_info(fields, path.name)
+                    offset = records.get_record_offset()
+                    _index_record(index, record, offset, path, crawl, fields)
         except (ArchiveLoadFailed, zlib.error, EOFError, OSError) as error:
             # A crawl killed mid-record leaves a torn last record: keep everything before it.
             index.problems.append(f"{path.name}: unreadable after {index.records} records: {error}")
@@ -153,7 +159,9 @@ def index_captures(files: list[Path]) -> CaptureIndex:
     return index
 
 
-def _index_record(index: CaptureIndex, record, offset: int, path: Path, crawl: CrawlInfo):
+def _index_record(
+    index: CaptureIndex, record, offset: int, path: Path, crawl: CrawlInfo, fields: dict
+) -> None:
     headers = record.rec_headers
     url = headers.get_header("WARC-Target-URI")
     if record.rec_type == "response" and record.http_headers is not None:
@@ -168,11 +176,9 @@ def _index_record(index: CaptureIndex, record, offset: int, path: Path, crawl: C
         )
         index.responses.append(ref)
         index.by_url.setdefault(url, []).append(ref)
-    elif record.rec_type == "metadata":
-        fields = _warc_fields(record)
-        if "fetch-error" in fields:
-            failure = FailureRef(url, headers.get_header("WARC-Date"), fields["fetch-error"])
-            index.by_url.setdefault(url, []).append(failure)
+    elif record.rec_type == "metadata" and "fetch-error" in fields:
+        failure = FailureRef(url, headers.get_header("WARC-Date"), fields["fetch-error"])
+        index.by_url.setdefault(url, []).append(failure)
 
 
 def decode_content(body: bytes, encodings: list[str]) -> tuple[bytes, list[str]]:
@@ -209,7 +215,7 @@ class DamagedRecord(ValueError):
     """A record whose payload no longer matches its ``WARC-Payload-Digest``."""
 
 
-def read_response(ref: ResponseRef) -> Response:
+def read_response(ref: ResponseRef, request: Request | None = None) -> Response:
     """The response of a record as the spider received it: decompressed, of the class Scrapy
     would pick (HTML, XML, text or binary)."""
     with ref.warc_path.open("rb") as handle:
@@ -235,207 +241,75 @@ def read_response(ref: ResponseRef) -> Response:
         else:
             del headers["Content-Encoding"]
     cls = responsetypes.from_args(headers=headers, url=ref.url, body=body)
-    return cls(url=ref.url, status=ref.status, headers=headers, body=body)
+    return cls(url=ref.url, status=ref.status, headers=headers, body=body, request=request)
 
 
-# --- The crawl's logic, replayed -----------------------------------------------------------------
-def remember_listing_entries(
-    known: dict[int, ListingEntry], entries: list[ListingEntry], emitted: set[int]
-) -> list[ListingEntry]:
-    """Merge a listing page's entries into those known so far (first seen wins, later ones fill
-    its date and summary); return the entries that arrive after their article was emitted and
-    carry something to merge into the stored row."""
-    late = []
-    for entry in entries:
-        if not entry.asset_id:
-            continue
-        kept = known.get(entry.asset_id)
-        if kept is None:
-            known[entry.asset_id] = entry
-        else:
-            kept.date_raw = kept.date_raw or entry.date_raw
-            kept.summary = kept.summary or entry.summary
-        if entry.asset_id in emitted and (entry.date_raw or entry.summary):
-            late.append(entry)
-    return late
+# --- The crawl, replayed --------------------------------------------------------------------------
+class _Engine:
+    """Stands in for Scrapy's engine: requests the spider schedules itself (at idle) are kept."""
+
+    def __init__(self):
+        self.scheduled: list[Request] = []
+
+    def crawl(self, request: Request) -> None:
+        self.scheduled.append(request)
 
 
-@dataclass
-class RunState:
-    """What the spider and pipelines of one crawl run remember while it runs."""
+class _ReplayCrawler:
+    """Just enough of a Scrapy crawler for the spider and the cleaning pipeline to run on
+    captured responses, without a network or a reactor."""
 
-    crawl: CrawlInfo
-    run_id: int
-    listing_entries: dict[int, ListingEntry] = field(default_factory=dict)
-    emitted: set[int] = field(default_factory=set)
-    known_categories: dict[str, str] = field(default_factory=dict)
-    outcomes: Counter = field(default_factory=Counter)
-    pages: Counter = field(default_factory=Counter)
-    first_date: str | None = None
-    last_date: str | None = None
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.signals = SignalManager(self)
+        self.stats = MemoryStatsCollector(self)
+        self.engine = _Engine()
+        self.spider = None
+
+
+def project_settings(base_url: str) -> Settings:
+    """The project's settings, pointed at the crawled site."""
+    settings = Settings()
+    settings.setmodule("sadec_crawler.settings", priority="project")
+    settings.set("SADEC_BASE_URL", base_url, priority="cmdline")
+    return settings
+
+
+async def _collect(outputs) -> list:
+    return [output async for output in outputs]
+
+
+def callback_outputs(result) -> list:
+    """Whatever a spider callback produced, as a list (generator, async generator or value)."""
+    if result is None:
+        return []
+    if inspect.isasyncgen(result):
+        return asyncio.run(_collect(result))
+    if inspect.iscoroutine(result):
+        return callback_outputs(asyncio.run(result))
+    if isinstance(result, (Request, ArticlePage, Article, ListingEntry, CrawlError, dict)):
+        return [result]
+    return list(result)
 
 
 def _seconds(warc_date: str) -> str:
     return date_key(warc_date).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class Replay:
-    """Feeds the captures, oldest first, through the crawl's parsing and storage functions."""
+class FileResolver:
+    """Images and attachments as the files pipeline recorded them, from their own captured
+    responses; the bytes are written to the new archive's files folder."""
 
-    def __init__(self, db, index: CaptureIndex, files_dir: Path, fallback_base: str | None):
-        self.db = db
+    def __init__(self, index: CaptureIndex, files_dir: Path):
         self.index = index
         self.files_dir = files_dir
-        self.fallback_base = fallback_base
-        self.state: RunState | None = None
-        self.stored_files: dict[str, StoredFile] = {}
-        self.errors: Counter = Counter()
-        self.totals: Counter = Counter()
+        self.cache: dict[str, StoredFile] = {}
+        self.counts: Counter = Counter()
 
-    def run(self) -> None:
-        for ref in self.index.responses:
-            if self.state is None or self.state.crawl.crawl_id != ref.crawl.crawl_id:
-                self._finish_run()
-                self._start_run(ref.crawl, ref.date)
-            self.state.last_date = ref.date
-            self.page(ref)
-        self._finish_run()
-
-    def _base_url(self, ref: ResponseRef) -> str:
-        if ref.crawl.base_url:
-            return ref.crawl.base_url
-        parts = urlsplit(self.fallback_base or ref.url)
-        return f"{parts.scheme}://{parts.netloc}"
-
-    def _start_run(self, crawl: CrawlInfo, date: str) -> None:
-        with self.db.conn:
-            run_id = self.db["crawl_runs"].insert(
-                {"started_at": _seconds(date), "mode": crawl.mode, "source": crawl.source,
-                 "base_url": crawl.base_url, "message": f"rebuilt from WARC ({crawl.crawl_id})"}
-            ).last_pk
-        self.state = RunState(crawl=crawl, run_id=run_id, first_date=date)
-
-    def _finish_run(self) -> None:
-        state = self.state
-        if state is None:
-            return
-        fix_uppercase_categories(self.db)
-        with self.db.conn:
-            self.db["crawl_runs"].update(state.run_id, {
-                "finished_at": _seconds(state.last_date or state.first_date),
-                "pages": sum(state.pages.values()),
-                "articles_seen": sum(state.outcomes.values()),
-                "articles_new": state.outcomes["new"],
-                "articles_changed": state.outcomes["changed"],
-                "articles_unchanged": state.outcomes["unchanged"],
-                "finish_reason": "rebuilt",
-            })
-        self.totals.update(state.outcomes)
-        self.totals["pages"] += sum(state.pages.values())
-        self.state = None
-
-    def page(self, ref: ResponseRef) -> None:
-        """One capture, handled as the spider handled it (only 2xx pages reach callbacks)."""
-        if not 200 <= ref.status < 300 or ref.purpose == "file":
-            return
-        path = urlsplit(ref.url).path
-        if path == "/robots.txt" or is_document(ref.url):
-            return
-        response = self._read(ref)
-        if response is None:
-            return
-        link = parse_article_link(ref.url)
-        if link is not None:
-            self.article(ref, response, link)
-        elif isinstance(response, TextResponse):
-            self.listing(ref, response)
-
-    def listing(self, ref: ResponseRef, response: TextResponse) -> None:
-        page = extract_listing(response.text, response.url, self._base_url(ref))
-        self.state.pages["listing" if page.is_listing else "other"] += 1
-        late = remember_listing_entries(self.state.listing_entries, page.entries,
-                                        self.state.emitted)
-        for entry in late:
-            apply_listing_entry(self.db, entry)
-
-    def article(self, ref: ResponseRef, response: Response, link) -> None:
-        state = self.state
-        if not isinstance(response, TextResponse):
-            self._error(ref.url, "not_html", "article is not HTML")
-            return
-        base_url = self._base_url(ref)
-        asset_id = link.asset_id
-        if asset_id is None:
-            asset_id = extract_article(response.text, response.url, base_url).asset_anchor
-            if asset_id is None:
-                self._error(ref.url, "not_an_article", "no asset id on the page")
-                return
-            if asset_id in state.emitted:
-                return  # the spider fetched this article by id already
-        state.pages["article"] += 1
-        state.emitted.add(asset_id)
-        page = ArticlePage(
-            url=canonical_article_url(base_url, link.instance or DEFAULT_INSTANCE, asset_id),
-            asset_id=asset_id,
-            fetched_url=response.url,
-            http_status=response.status,
-            fetched_at=_seconds(ref.date),
-            html=response.text,
-            listing=state.listing_entries.get(asset_id),
-            source=ref.crawl.source,
-            capture=ref.capture,
-        )
-        try:
-            article = build_article(page, base_url, state.known_categories)
-        except NotAnArticle as error:
-            self._error(ref.url, "not_an_article", str(error))
-            return
-        if article.category and not article.category.isupper():
-            state.known_categories.setdefault(article.category.casefold(), article.category)
-        for ref_ in [*article.images, *article.attachments]:
-            ref_.file = self.stored_file(ref_.url, ref.crawl.file_maxsize)
-        outcome = upsert_article(self.db, article, now=_seconds(ref.date))
-        state.outcomes[outcome] += 1
-        if article.category:
-            remember_category_name(self.db, article.category)
-
-    def stored_file(self, url: str, maxsize: int) -> StoredFile:
-        """The file as the crawl's files pipeline recorded it, from its captured response."""
-        if url not in self.stored_files:
-            self.stored_files[url] = self._resolve_file(url, url, maxsize, 0)
-            if self.stored_files[url].error:
-                self.totals["files_failed"] += 1
-            else:
-                self.totals["files"] += 1
-        return StoredFile(**vars(self.stored_files[url]))
-
-    def _resolve_file(self, original: str, url: str, maxsize: int, hops: int) -> StoredFile:
-        events = self.index.by_url.get(url)
-        if urlsplit(original).scheme not in ("http", "https"):
-            return StoredFile(error="not_http")
-        if not events:
-            return StoredFile(error="not_captured")
-        latest = max(events, key=lambda event: date_key(event.date))
-        if isinstance(latest, FailureRef):
-            return StoredFile(error=latest.kind)
-        if latest.status in REDIRECT_STATUSES and latest.location and hops < MAX_REDIRECTS:
-            return self._resolve_file(original, urljoin(url, latest.location), maxsize, hops + 1)
-        response = self._read(latest)
-        if response is None:
-            return StoredFile(error="unreadable_capture")
-        content_type = response.headers.get("Content-Type")
-        stored = stored_file_from_body(
-            original, response.status, content_type.decode() if content_type else None,
-            response.body, maxsize,
-        )
-        if stored.sha256:
-            store_body(self.files_dir, stored.stored_path, response.body)
-        return stored
-
-    def _read(self, ref: ResponseRef) -> Response | None:
+    def read(self, ref: ResponseRef, request: Request | None = None) -> Response | None:
         """The record's response, or None (noted) when its file is torn or damaged."""
         try:
-            return read_response(ref)
+            return read_response(ref, request)
         except (ArchiveLoadFailed, zlib.error, EOFError, OSError, StopIteration,
                 ValueError) as error:
             self.index.problems.append(
@@ -443,13 +317,159 @@ class Replay:
             )
             return None
 
-    def _error(self, url: str, kind: str, message: str) -> None:
-        self.errors[kind] += 1
+    def stored_file(self, url: str, maxsize: int) -> StoredFile:
+        if url not in self.cache:
+            self.cache[url] = self._resolve(url, url, maxsize, 0)
+            self.counts["failed" if self.cache[url].error else "stored"] += 1
+        return dataclasses.replace(self.cache[url])
+
+    def _resolve(self, original: str, url: str, maxsize: int, hops: int) -> StoredFile:
+        if urlsplit(original).scheme not in ("http", "https"):
+            return StoredFile(error="not_http")
+        events = self.index.by_url.get(url)
+        if not events:
+            return StoredFile(error="not_captured")
+        # The last attempt is what the crawl kept (retries come after the failures).
+        latest = max(events, key=lambda event: date_key(event.date))
+        if isinstance(latest, FailureRef):
+            return StoredFile(error=latest.kind)
+        if latest.status in REDIRECT_STATUSES and latest.location and hops < MAX_REDIRECTS:
+            target = Request(urljoin(url, latest.location)).url
+            return self._resolve(original, target, maxsize, hops + 1)
+        response = self.read(latest)
+        if response is None:
+            return StoredFile(error="unreadable_capture")
+        content_type = response.headers.get("Content-Type")
+        stored = stored_file_from_body(
+            original, response.status, content_type.decode("latin-1") if content_type else None,
+            response.body, maxsize,
+        )
+        if stored.sha256:
+            store_body(self.files_dir, stored.stored_path, response.body)
+        return stored
+
+
+class RunReplay:
+    """One crawl run replayed: the project's own spider callbacks and cleaning pipeline, fed
+    the captured responses in the order they arrived, their output stored as the storage
+    pipeline stores it."""
+
+    def __init__(self, crawl: CrawlInfo, base_url: str, db, files: FileResolver, first: str):
+        self.crawl, self.db, self.files = crawl, db, files
+        settings = project_settings(base_url)
+        self.crawler = _ReplayCrawler(settings)
+        spider_args = {name: value for name, value in
+                       (("mode", crawl.mode), ("source", crawl.source)) if value}
+        spidercls = SpiderLoader.from_settings(settings).load(SPIDER_NAME)
+        self.spider = spidercls.from_crawler(self.crawler, **spider_args)
+        self.crawler.spider = self.spider
+        self.cleaner = ArticleCleaningPipeline.from_crawler(self.crawler)
+        self.pending: dict[str, Request] = {}
+        self.seen: set[str] = set()
+        self.outcomes: Counter = Counter()
+        self.errors: Counter = Counter()
+        self.pages = 0
+        self.last_date = first
+        with db.conn:
+            self.run_id = db["crawl_runs"].insert({
+                "started_at": _seconds(first), "mode": crawl.mode, "source": crawl.source,
+                "base_url": base_url, "message": f"rebuilt from WARC (crawl {crawl.crawl_id})",
+            }).last_pk
+        for request in asyncio.run(_collect(self.spider.start())):
+            self.schedule(request)
+
+    def schedule(self, request: Request) -> None:
+        """As the scheduler does: each URL once, unless the request says otherwise."""
+        if request.url in self.seen and not request.dont_filter:
+            return
+        self.seen.add(request.url)
+        self.pending.setdefault(request.url, request)
+
+    def _request_for(self, url: str) -> Request | None:
+        if url not in self.pending:
+            # The spider schedules some requests only when the crawl falls idle.
+            try:
+                self.spider.on_idle()
+            except DontCloseSpider:
+                pass
+            for request in self.crawler.engine.scheduled:
+                self.schedule(request)
+            self.crawler.engine.scheduled.clear()
+        return self.pending.get(url)
+
+    def feed(self, ref: ResponseRef) -> None:
+        """One captured response, handled as the downloader middlewares and the spider did."""
+        self.last_date = ref.date
+        request = self._request_for(ref.url)
+        if request is None:
+            return  # robots.txt, a file, or a page the spider never asked for
+        if ref.status in REDIRECT_STATUSES and ref.location:
+            del self.pending[ref.url]
+            self.pending.setdefault(Request(urljoin(ref.url, ref.location)).url, request)
+            return
+        if not 200 <= ref.status < 300:
+            return  # retried later, or an error the spider's errback logged
+        del self.pending[ref.url]
+        request.meta["sadec_capture"] = ref.capture
+        response = self.files.read(ref, request)
+        if response is None:
+            return
+        self.pages += 1
+        callback = request.callback or self.spider.parse
+        for output in callback_outputs(callback(response, **request.cb_kwargs)):
+            self.handle(output, ref)
+
+    def handle(self, output, ref: ResponseRef) -> None:
+        if isinstance(output, Request):
+            self.schedule(output)
+        elif isinstance(output, ArticlePage):
+            self.handle(self.cleaner.process_item(output), ref)
+        elif isinstance(output, Article):
+            for file_ref in [*output.images, *output.attachments]:
+                file_ref.file = self.files.stored_file(file_ref.url, self.crawl.file_maxsize)
+            self.outcomes[upsert_article(self.db, output, now=_seconds(ref.date))] += 1
+            if output.category:
+                remember_category_name(self.db, output.category)
+        elif isinstance(output, ListingEntry):
+            apply_listing_entry(self.db, output)
+        elif isinstance(output, CrawlError):
+            self.errors[output.kind] += 1
+            with self.db.conn:
+                self.db["crawl_errors"].insert({
+                    "run_id": self.run_id, "url": output.url, "kind": output.kind,
+                    "message": output.message, "at": _seconds(ref.date),
+                })
+
+    def finish(self) -> None:
+        fix_uppercase_categories(self.db)
         with self.db.conn:
-            self.db["crawl_errors"].insert({
-                "run_id": self.state.run_id if self.state else None, "url": url, "kind": kind,
-                "message": message, "at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            self.db["crawl_runs"].update(self.run_id, {
+                "finished_at": _seconds(self.last_date),
+                "pages": self.pages,
+                "articles_seen": sum(self.outcomes.values()),
+                "articles_new": self.outcomes["new"],
+                "articles_changed": self.outcomes["changed"],
+                "articles_unchanged": self.outcomes["unchanged"],
+                "errors": sum(self.errors.values()),
+                "finish_reason": "rebuilt",
             })
+
+
+def replay(index: CaptureIndex, db, files: FileResolver) -> list[RunReplay]:
+    """Every crawl run of the captures, each with its own spider, oldest capture first."""
+    runs: dict[str, RunReplay] = {}
+    for ref in index.responses:
+        if ref.purpose == "file":
+            continue
+        run = runs.get(ref.crawl.crawl_id)
+        if run is None:
+            parts = urlsplit(ref.url)
+            base_url = ref.crawl.base_url or f"{parts.scheme}://{parts.netloc}"
+            run = runs[ref.crawl.crawl_id] = RunReplay(ref.crawl, base_url, db, files, ref.date)
+        run.feed(ref)
+    for run in runs.values():
+        run.finish()
+    return list(runs.values())
 
 
 def rebuild(warc_dir: Path, new_db: Path) -> int:
@@ -460,30 +480,30 @@ def rebuild(warc_dir: Path, new_db: Path) -> int:
     if not warc_dir.is_dir():
         print(f"sadec rebuild: {warc_dir} is not a folder of WARC files")
         return 2
-    files = warc_files_in(warc_dir)
-    if not files:
+    warc_files = warc_files_in(warc_dir)
+    if not warc_files:
         print(f"sadec rebuild: no .warc.gz or .warc file in {warc_dir}")
         return 2
     started = time.monotonic()
-    index = index_captures(files)
+    index = index_captures(warc_files)
     db = open_database(new_db)
-    files_dir = new_db.parent / FILES
+    files = FileResolver(index, new_db.parent / FILES)
     try:
-        replay = Replay(db, index, files_dir, fallback_base=None)
-        replay.run()
+        runs = replay(index, db, files)
     finally:
         db.close()
     record_folder(new_db, CAPTURES, warc_dir)
-    record_folder(new_db, FILES, files_dir)
+    record_folder(new_db, FILES, files.files_dir)
     for problem in index.problems:
         print(f"warning: {problem}")
-    totals = replay.totals
+    outcomes = sum((run.outcomes for run in runs), Counter())
+    errors = sum((run.errors for run in runs), Counter())
     print(
-        f"rebuilt {new_db} from {len(files)} WARC file(s), {index.records} records: "
-        f"{totals['new']} articles ({totals['changed']} changes, {totals['unchanged']} "
-        f"unchanged re-captures), {totals['pages']} pages replayed, {totals['files']} files "
-        f"({totals['files_failed']} not stored), "
-        f"{sum(replay.errors.values())} errors{f' {dict(replay.errors)}' if replay.errors else ''}"
-        f", in {time.monotonic() - started:.1f} s"
+        f"rebuilt {new_db} from {len(warc_files)} WARC file(s), {index.records} records, "
+        f"{len(runs)} crawl run(s): {outcomes['new']} articles, {outcomes['changed']} changes, "
+        f"{outcomes['unchanged']} unchanged re-captures; "
+        f"{sum(run.pages for run in runs)} pages replayed; {files.counts['stored']} files "
+        f"({files.counts['failed']} not stored); {sum(errors.values())} errors"
+        f"{f' {dict(errors)}' if errors else ''}; {time.monotonic() - started:.1f} s"
     )
     return 0

@@ -30,12 +30,15 @@ SAMPLE_TITLE = "Thành phố Sa Đéc: Cam kết thực hiện công tác cải 
 
 
 @pytest.fixture(scope="module")
-def archive_db(tmp_path_factory) -> Path:
-    """The database under test.
+def archive_db(crawled_db) -> Path:
+    """The database under test: a real crawl of the offline replica."""
+    return crawled_db
 
-    TODO: once the crawler is finished, return the `crawled_db` fixture (a real crawl of the
-    offline replica) instead: `def archive_db(crawled_db): return crawled_db`.
-    """
+
+@pytest.fixture(scope="module")
+def raw_hostile_db(tmp_path_factory) -> Path:
+    """A database whose article HTML was never sanitised (written by something other than
+    the crawler), to prove the reader sanitises again at render time."""
     return build_sample_db(tmp_path_factory.mktemp("serving") / "archive.db")
 
 
@@ -95,9 +98,17 @@ def table_search(client, query: str, **extra) -> set[int]:
 
 
 def ranked(client, query: str, mode: str = "folded") -> dict:
-    response = client.get("/-/search.json", params={"q": query, "mode": mode})
-    assert response.status_code == 200, response.text
-    return response.json()
+    """Every page of a ranked search, joined (rows in rank order across pages)."""
+    rows, page = [], 1
+    while True:
+        response = client.get("/-/search.json", params={"q": query, "mode": mode, "page": page})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        rows += body["rows"]
+        if len(rows) >= body["total"] or not body["rows"]:
+            body["rows"] = rows
+            return body
+        page += 1
 
 
 # ---------------------------------------------------------------- search
@@ -121,12 +132,21 @@ def test_search_with_or_without_diacritics(client, sql, plain, accented):
         assert {row["asset_id"] for row in ranked(client, query)["rows"]} == expected
 
 
+def _articles_with_word(sql, word: str) -> set[int]:
+    return {
+        row["asset_id"]
+        for row in sql("select asset_id, title, summary, body_text from articles")
+        if word
+        in re.findall(
+            r"\w+", " ".join(filter(None, [row["title"], row["summary"], row["body_text"]])).lower()
+        )
+    }
+
+
 def test_exact_tone_mode_keeps_hoa_and_hoa_apart(client, sql):
-    titles = "select asset_id from articles where title like ?"
-    hoa_grave = {r["asset_id"] for r in sql(titles, ["%hòa%"])}
-    hoa_plain = {r["asset_id"] for r in sql(titles, ["%hoa %"])}
-    if not (hoa_grave and hoa_plain):
-        pytest.skip("the archive under test has no titles with both 'hòa' and 'hoa'")
+    hoa_grave = _articles_with_word(sql, "hòa")
+    hoa_plain = _articles_with_word(sql, "hoa") - hoa_grave
+    assert hoa_grave and hoa_plain, "the replica's corpus holds both 'hòa' and 'hoa'"
     exact = {row["asset_id"] for row in ranked(client, "hòa", "exact")["rows"]}
     assert hoa_grave <= exact
     assert not exact & hoa_plain
@@ -149,7 +169,8 @@ def test_phrase_search(client, sql):
 
 def test_column_search_uses_the_folded_index(client, sql):
     expected = {
-        r["asset_id"] for r in sql("select asset_id, title from articles")
+        r["asset_id"]
+        for r in sql("select asset_id, title from articles")
         if {"sa", "dec"} <= set(folded_words(r["title"]))
     }
     response = client.get(
@@ -268,7 +289,7 @@ def test_article_page_renders_sanitised_html(client, sql):
     assert response.status_code == 200
     body = response.text
     assert "<p>Sáng ngày 19/3/2021" in body
-    assert "<table>" in body and "<img " in body
+    assert "<img " in body and "Quang cảnh buổi làm việc" in body
     assert "&lt;p&gt;" not in body
     assert f'href="{sample["url"]}"' in body
     policy = response.headers["content-security-policy"]
@@ -278,10 +299,25 @@ def test_article_page_renders_sanitised_html(client, sql):
     assert client.get("/-/article/1").status_code == 404
 
 
-def test_hostile_article_is_disarmed(client, sql):
-    hostile = sql("select * from articles where body_html like '%onerror%'")
-    assert hostile, "the sample holds an article with a hostile body"
-    body = client.get(f"/-/article/{hostile[0]['asset_id']}").text
+HOSTILE_REPLICA_ARTICLE = 7224222
+"""The replica's article whose body carries script, onerror, javascript: and iframe payloads."""
+
+
+def test_crawled_hostile_article_is_disarmed(client, sql):
+    body = client.get(f"/-/article/{HOSTILE_REPLICA_ARTICLE}").text
+    assert "Tại buổi tiếp, có 7 lượt công dân" in body
+    for needle in ("hostile-script-marker", "onerror", "javascript:", "<iframe", "expression("):
+        assert needle not in body, needle
+
+
+def test_reader_sanitises_again_what_the_database_holds(raw_hostile_db):
+    with running_server(raw_hostile_db) as url, httpx.Client(base_url=url, timeout=10) as http:
+        conn = sqlite3.connect(f"file:{raw_hostile_db}?mode=ro", uri=True)
+        (asset_id,) = conn.execute(
+            "select asset_id from articles where body_html like '%onerror%'"
+        ).fetchone()
+        conn.close()
+        body = http.get(f"/-/article/{asset_id}").text
     for needle in ("onerror", "<script>window", "javascript:", "<iframe", "onclick", "<style>"):
         assert needle not in body, needle
     assert "Nhấn vào đây" in body
@@ -291,7 +327,7 @@ def test_table_and_row_pages_keep_markup_out_of_cells(client, sql):
     sample = sql("select * from articles where title = ?", [SAMPLE_TITLE])[0]
     response = client.get("/archive/articles", params={"_search": "sa dec"})
     assert response.status_code == 200
-    assert f'/-/article/{sample["asset_id"]}' in response.text
+    assert f"/-/article/{sample['asset_id']}" in response.text
     assert "&lt;p&gt;Sáng ngày" not in response.text
     policy = response.headers["content-security-policy"]
     assert "unsafe-inline" not in re.search(r"script-src ([^;]*)", policy).group(1)
@@ -341,7 +377,15 @@ def test_csv_and_json_keep_vietnamese_intact(client):
     response = client.get("/archive/articles.json", params={"_search": "Sa Đéc", "_shape": "array"})
     assert "charset=utf-8" in response.headers["content-type"]
     assert SAMPLE_TITLE in {row["title"] for row in response.json()}
-    assert SAMPLE_TITLE in client.get("/-/search.json", params={"q": "sa dec"}).text
+    assert SAMPLE_TITLE in {row["title"] for row in ranked(client, "sa dec")["rows"]}
+
+
+def test_tables_in_articles_render_as_tables(client, sql):
+    with_table = sql("select asset_id from articles where body_html like '%<table%'")
+    assert with_table, "the replica's corpus has articles with tables"
+    for row in with_table:
+        body = client.get(f"/-/article/{row['asset_id']}").text
+        assert "<table>" in body and "<td>" in body and "&lt;td&gt;" not in body
 
 
 # ---------------------------------------------------------------- safe serving
@@ -404,9 +448,7 @@ def test_charts_and_about(client, sql):
 
 
 def test_ranked_search_canned_query(client):
-    response = client.get(
-        "/archive/ranked_search.json", params={"q": "Sa Đéc", "_shape": "array"}
-    )
+    response = client.get("/archive/ranked_search.json", params={"q": "Sa Đéc", "_shape": "array"})
     assert response.status_code == 200
     assert any("<mark>Đéc</mark>" in (row["snippet"] or "") for row in response.json())
 
@@ -416,7 +458,9 @@ def test_missing_database_is_a_clear_error(tmp_path):
         serve(tmp_path / "missing.db", port=1)
     result = subprocess.run(
         [sys.executable, "-m", "serving", str(tmp_path / "missing.db")],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 2 and "no database" in result.stderr
 
@@ -433,9 +477,7 @@ def test_fts_expression_quotes_everything():
 
 def test_highlight_maps_folded_offsets_back_to_original():
     decomposed = "Thành phố Sa \u0110e\u0301c"  # NFD é: must still line up
-    assert search.highlight(decomposed, "sa dec") == (
-        "Thành phố <mark>Sa</mark> <mark>Đéc</mark>"
-    )
+    assert search.highlight(decomposed, "sa dec") == ("Thành phố <mark>Sa</mark> <mark>Đéc</mark>")
     assert search.highlight("<b>Hòa</b> hoa", "hòa", "exact") == (
         "&lt;b&gt;<mark>Hòa</mark>&lt;/b&gt; hoa"
     )
