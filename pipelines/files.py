@@ -235,8 +235,11 @@ class FilesPipeline:
             logger.warning("file not downloaded: %s (%s)", url, error)
             return StoredFile(error=exception_kind(error))
         stored = stored_file_from_body(
-            url, response.status, header_text(response.headers.get("Content-Type")),
-            response.body, self.maxsize,
+            url,
+            response.status,
+            header_text(response.headers.get("Content-Type")),
+            response.body,
+            self.maxsize,
         )
         if stored.error:
             stats.inc_value("sadec/files/failed")

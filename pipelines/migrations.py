@@ -193,12 +193,24 @@ def m005_reading_room_index(db: sqlite_utils.Database) -> None:
     )
 
 
+def m006_incremental(db: sqlite_utils.Database) -> None:
+    """Validators for conditional requests (``ETag``, ``Last-Modified``) and the listing an
+    article was last seen in, for incremental runs."""
+    db["articles"].add_column("http_etag", str)
+    db["articles"].add_column("http_last_modified", str)
+    db["articles"].add_column("listing_url", str)
+    db["crawl_runs"].add_column("requested_mode", str)
+    db["crawl_runs"].add_column("articles_listed_new", int)
+    db["articles"].create_index(["gone_at"])
+
+
 MIGRATIONS: list[Migration] = [
     m001_articles,
     m002_search,
     m003_evidence,
     m004_archive_folders,
     m005_reading_room_index,
+    m006_incremental,
 ]
 
 

@@ -8,13 +8,16 @@ from collections import Counter
 
 from scrapy.exceptions import NotConfigured
 
+from sadec_crawler import incremental
 from sadec_crawler.article import category_display
-from sadec_crawler.items import Article, CrawlError, ListingEntry
+from sadec_crawler.items import Article, ArticleGone, ArticleUnchanged, CrawlError, ListingEntry
 
 from .store import (
     apply_listing_entry,
     fix_uppercase_categories,
     known_category_names,
+    mark_gone,
+    mark_unchanged,
     open_database,
     remember_category_name,
     upsert_article,
@@ -24,6 +27,9 @@ from .validate import field_coverage
 
 logger = logging.getLogger(__name__)
 
+DRIFT_SAMPLE = 10
+"""Articles a run must parse before its field coverage is compared with an earlier run's."""
+
 
 class SQLiteStoragePipeline:
     """Upserts articles, merges late listing entries, records errors and the run itself."""
@@ -32,6 +38,10 @@ class SQLiteStoragePipeline:
         self.crawler = crawler
         self.db_path = db_path
         self.coverage_drop = coverage_drop
+        settings = crawler.settings
+        self.max_errors = settings.getint("SADEC_MAX_ERRORS", 0)
+        self.stale_days = settings.getfloat("SADEC_STALE_DAYS", 45)
+        self.now = incremental.parse_now(settings.get("SADEC_NOW"))
         self.outcomes: Counter = Counter()
         self.errors: Counter = Counter()
         self.db = None
@@ -57,6 +67,7 @@ class SQLiteStoragePipeline:
                     {
                         "started_at": utc_now(),
                         "mode": getattr(spider, "mode", None),
+                        "requested_mode": getattr(spider, "requested_mode", None),
                         "source": getattr(spider, "source", None),
                         "base_url": self.crawler.settings.get("SADEC_BASE_URL"),
                     }
@@ -79,6 +90,15 @@ class SQLiteStoragePipeline:
             ):
                 remember_category_name(self.db, item.category)
                 self.category_names[item.category.casefold()] = item.category
+        elif isinstance(item, ArticleUnchanged):
+            if mark_unchanged(self.db, item.url):
+                self.outcomes["unchanged"] += 1
+                self.crawler.stats.inc_value("sadec/articles/unchanged")
+        elif isinstance(item, ArticleGone):
+            if mark_gone(self.db, item.url):
+                self.outcomes["gone"] += 1
+                self.crawler.stats.inc_value("sadec/articles/gone")
+                logger.info("gone from the site (%s): %s", item.reason, item.url)
         elif isinstance(item, ListingEntry):
             if apply_listing_entry(self.db, item):
                 self.crawler.stats.inc_value("sadec/articles/listing_merged")
@@ -98,40 +118,79 @@ class SQLiteStoragePipeline:
         return item
 
     def _previous_coverage(self) -> dict[str, float] | None:
+        """Coverage of the last run that parsed a representative sample of articles."""
         rows = self.db.query(
             "select field_coverage from crawl_runs where id < ? and field_coverage is not null "
-            "and articles_seen > 0 order by id desc limit 1",
+            "order by id desc limit 20",
             [self.run_id],
         )
-        row = next(rows, None)
-        return json.loads(row["field_coverage"]) if row else None
+        for row in rows:
+            coverage = json.loads(row["field_coverage"])
+            if coverage.get("_parsed", 0) >= DRIFT_SAMPLE:
+                return coverage
+        return None
 
-    def drift_warnings(self, coverage: dict[str, float], seen: int) -> list[str]:
-        """Fields whose coverage fell sharply against the previous run: selectors drifting."""
+    def drift_warnings(self, coverage: dict[str, float], parsed: int) -> list[str]:
+        """Fields whose coverage fell sharply against an earlier run: selectors drifting.
+
+        Small runs (a nightly run parses a handful of articles) are compared only for fields
+        that were nearly always filled and are now never filled: that is what a broken
+        selector looks like, whereas a few articles without images are not.
+        """
         previous = self._previous_coverage()
-        if not previous or not seen:
+        if not previous or not parsed:
             return []
-        return [
-            f"{name} {previous[name]:.0%} → {coverage.get(name, 0):.0%}"
-            for name in previous
-            if previous[name] - coverage.get(name, 0) > self.coverage_drop
-        ]
+        warnings = []
+        for name, before in previous.items():
+            if name.startswith("_"):
+                continue
+            now = coverage.get(name, 0)
+            sharp_drop = parsed >= DRIFT_SAMPLE and before - now > self.coverage_drop
+            vanished = parsed >= 3 and before >= 0.9 and now == 0
+            if sharp_drop or vanished:
+                warnings.append(f"{name} {before:.0%} → {now:.0%}")
+        return warnings
+
+    def failures(self, stats: dict, drift: list[str]) -> list[str]:
+        """Reasons this run should count as failed for cron (empty when it did its job)."""
+        reasons = []
+        if not stats.get("sadec/pages/home"):
+            reasons.append("the home page could not be read")
+        listed_new = stats.get("sadec/listing/entries_new", 0)
+        stored = self.outcomes["new"] + self.outcomes["changed"]
+        if listed_new and not stored:
+            reasons.append(f"listings showed {listed_new} new articles but none was archived")
+        reasons += [f"field coverage dropped: {warning}" for warning in drift]
+        errors = sum(self.errors.values())
+        if errors > self.max_errors:
+            kinds = ", ".join(f"{kind} ×{n}" for kind, n in self.errors.most_common())
+            reasons.append(f"{errors} errors ({kinds})")
+        reason = stats.get("finish_reason")
+        if reason and reason != "finished":
+            reasons.append(f"the crawl stopped early ({reason})")
+        return reasons
 
     def close_spider(self, spider=None):
         fixed = fix_uppercase_categories(self.db)
         stats = self.crawler.stats.get_stats()
         validation = getattr(self.crawler, "sadec_validation", None)
-        seen = sum(self.outcomes.values())
+        seen = self.outcomes["new"] + self.outcomes["changed"] + self.outcomes["unchanged"]
         coverage = validation.coverage() if validation else field_coverage(Counter(), 0)
         by_status = {
             key.rsplit("/", 1)[-1]: value
             for key, value in stats.items()
             if key.startswith("downloader/response_status_count/")
         }
-        drift = self.drift_warnings(coverage, seen)
+        drift = self.drift_warnings(coverage, validation.total if validation else 0)
         for warning in drift:
             logger.warning("field coverage dropped: %s (selectors drifting?)", warning)
+        failures = self.failures(stats, drift)
+        state = incremental.load_archive_state(self.db_path)
+        stale = incremental.stale_warning(state, self.now, self.stale_days)
+        if stale:
+            logger.warning("stale archive: %s", stale)
         pages = sum(v for k, v in stats.items() if k.startswith("sadec/pages/"))
+        exit_status = 1 if failures else 0
         summary = {
             "finished_at": utc_now(),
             "requests": stats.get("downloader/request_count", 0),
@@ -141,22 +200,29 @@ class SQLiteStoragePipeline:
             "articles_new": self.outcomes["new"],
             "articles_changed": self.outcomes["changed"],
             "articles_unchanged": self.outcomes["unchanged"],
-            "articles_gone": 0,
+            "articles_gone": self.outcomes["gone"],
+            "articles_listed_new": stats.get("sadec/listing/entries_new", 0),
             "errors": sum(self.errors.values()),
-            "field_coverage": json.dumps(coverage, sort_keys=True),
+            "field_coverage": json.dumps({**coverage, "_parsed": validation.total}, sort_keys=True)
+            if validation and validation.total
+            else None,
             "finish_reason": stats.get("finish_reason") or "finished",
-            "message": "; ".join(f"coverage drop: {w}" for w in drift) or None,
+            "exit_status": exit_status,
+            "message": "; ".join(failures + ([f"stale: {stale}"] if stale else [])) or None,
         }
         with self.db.conn:
             self.db["crawl_runs"].update(self.run_id, summary)
+        self.crawler.sadec_exit_status = exit_status
         logger.info(
-            "summary: %d pages, %d articles (%d new, %d changed, %d unchanged), %d errors%s, "
-            "%d categories re-cased",
+            "summary: %d requests, %d pages, %d articles (%d new, %d changed, %d unchanged, "
+            "%d gone), %d errors%s, %d categories re-cased",
+            summary["requests"],
             pages,
             seen,
             self.outcomes["new"],
             self.outcomes["changed"],
             self.outcomes["unchanged"],
+            self.outcomes["gone"],
             summary["errors"],
             f" ({dict(self.errors)})" if self.errors else "",
             fixed,
@@ -165,4 +231,6 @@ class SQLiteStoragePipeline:
             "field coverage: %s",
             ", ".join(f"{name} {share:.0%}" for name, share in coverage.items()),
         )
+        if failures:
+            logger.error("run %s failed: %s", self.run_id, "; ".join(failures))
         self.db.close()

@@ -122,6 +122,9 @@ def _article_row(article: Article, digest: str) -> dict:
     row["image_count"] = len(article.images)
     row["attachment_count"] = len(article.attachments)
     row["content_hash"] = digest
+    row["http_etag"] = article.etag
+    row["http_last_modified"] = article.last_modified
+    row["listing_url"] = article.listing_url
     capture = article.capture
     row.update(
         warc_file=capture.warc_file if capture else None,
@@ -207,7 +210,14 @@ def upsert_article(db: sqlite_utils.Database, article: Article, now: str | None 
         elif existing["content_hash"] == digest:
             table.update(
                 article.url,
-                {"last_crawled_at": now, "gone_at": None, "http_status": article.http_status},
+                {
+                    "last_crawled_at": now,
+                    "gone_at": None,
+                    "http_status": article.http_status,
+                    "http_etag": article.etag,
+                    "http_last_modified": article.last_modified,
+                    "listing_url": article.listing_url or existing.get("listing_url"),
+                },
             )
             return UNCHANGED
         else:
@@ -230,6 +240,29 @@ def upsert_article(db: sqlite_utils.Database, article: Article, now: str | None 
         _replace_children(db, article)
         index_article(db, row)
     return outcome
+
+
+def mark_unchanged(db: sqlite_utils.Database, url: str, now: str | None = None) -> bool:
+    """A conditional re-check said the article is as stored: only ``last_crawled_at`` moves."""
+    with db.conn:
+        cursor = db.execute(
+            "update articles set last_crawled_at = ?, gone_at = null where url = ?",
+            [now or utc_now(), url],
+        )
+    return cursor.rowcount > 0
+
+
+def mark_gone(db: sqlite_utils.Database, url: str, now: str | None = None) -> bool:
+    """Record that the site stopped serving an article; the row and its history stay.
+    Returns True when the article was not already marked gone."""
+    now = now or utc_now()
+    with db.conn:
+        cursor = db.execute(
+            "update articles set gone_at = ?, last_crawled_at = ? "
+            "where url = ? and gone_at is null",
+            [now, now, url],
+        )
+    return cursor.rowcount > 0
 
 
 def apply_listing_entry(db: sqlite_utils.Database, entry: ListingEntry) -> bool:

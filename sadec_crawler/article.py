@@ -84,5 +84,8 @@ def build_article(
         capture_timestamp=page.capture_timestamp,
         capture_url=page.capture_url,
         capture=page.capture,
+        etag=page.etag,
+        last_modified=page.last_modified,
+        listing_url=listing.listing_url if listing else None,
         problems=problems,
     )

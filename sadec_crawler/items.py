@@ -115,6 +115,10 @@ class ArticlePage:
     """For web-archive captures: the playback URL the page was read from."""
     capture: Capture | None = None
     """The WARC record of this fetch, when WARC writing is on."""
+    etag: str | None = None
+    """The response's ``ETag`` header, for conditional requests on later runs."""
+    last_modified: str | None = None
+    """The response's ``Last-Modified`` header, for conditional requests on later runs."""
 
 
 @dataclass
@@ -171,6 +175,12 @@ class Article:
     """Web-archive playback URL when ``source`` is ``wayback``."""
     capture: Capture | None = None
     """The WARC record of the fetch this row was parsed from."""
+    etag: str | None = None
+    """``ETag`` of the fetch (stored as ``http_etag``)."""
+    last_modified: str | None = None
+    """``Last-Modified`` of the fetch (stored as ``http_last_modified``)."""
+    listing_url: str | None = None
+    """The listing page the article was last seen in, if any."""
     problems: list[str] = field(default_factory=list)
     """Parser findings worth a look (``no date``, ``title from <title>`` …); not stored as data."""
 
@@ -187,3 +197,21 @@ class CrawlError:
     ``not_an_article``, ``not_html`` …"""
     message: str
     """One human-readable line."""
+
+
+@dataclass
+class ArticleUnchanged:
+    """A re-check answered ``304 Not Modified``: the stored article is still current."""
+
+    url: str
+    """Canonical article URL."""
+
+
+@dataclass
+class ArticleGone:
+    """An archived article that the site no longer serves. Marked ``gone_at``, never deleted."""
+
+    url: str
+    """Canonical article URL."""
+    reason: str
+    """``http_404``, ``http_410`` or ``soft_404`` (an error page answered with 200)."""

@@ -1,19 +1,22 @@
 """``sadec rebuild WARC_DIR NEW_DB``: the database again, from the WARC captures alone.
 
-The captures are replayed in the order they were received (``WARC-Date``), through the same
-functions as the crawl: listing pages give :class:`ListingEntry` objects
-(:func:`~sadec_crawler.pages.extract_listing`, merged by :func:`remember_listing_entries`),
-article pages become :class:`ArticlePage` → :func:`~sadec_crawler.article.build_article` →
-:func:`~pipelines.store.upsert_article`, and images and attachments are read back from their own
-response records (:func:`~pipelines.files.stored_file_from_body`). Each crawl run found in the
-captures is replayed with fresh crawl state, as the spider had, so a capture taken again by a
-later run becomes the current row and what it replaced a version.
+Each crawl run found in the captures is replayed with the project's own code: a fresh
+``sadec`` spider gets the captured responses, in the order they arrived (``WARC-Date``), for
+the requests it makes (redirects followed as the crawl followed them); its output goes through
+the cleaning pipeline and the storage functions (:mod:`pipelines.store`); images and
+attachments are read back from their own response records
+(:func:`~pipelines.files.stored_file_from_body`). Nothing here parses a page: whatever the
+spider and its parsers do, the rebuild does. A page captured again by a later run becomes the
+current row and what it replaced a version, as in the crawl.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
 import gzip
+import inspect
 import json
 import time
 import zlib
@@ -22,11 +25,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from scrapy.http import Headers, Response, TextResponse
+from scrapy import signals
+from scrapy.exceptions import DontCloseSpider
+from scrapy.http import Headers, Request, Response
 from scrapy.responsetypes import responsetypes
+from scrapy.settings import Settings
+from scrapy.signalmanager import SignalManager
+from scrapy.spiderloader import SpiderLoader
+from scrapy.statscollectors import MemoryStatsCollector
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
+from pipelines.clean import ArticleCleaningPipeline
 from pipelines.files import DEFAULT_MAXSIZE, store_body, stored_file_from_body
 from pipelines.store import (
     apply_listing_entry,
@@ -36,16 +46,12 @@ from pipelines.store import (
     upsert_article,
 )
 
-from .article import NotAnArticle, build_article
 from .fixity import CAPTURES, FILES, WARC_PATTERNS, digests_match, record_folder, warc_digest
-from .items import ArticlePage, Capture, ListingEntry, StoredFile
-from .pages import extract_article, extract_listing
-from .urls import canonical_article_url, is_document, parse_article_link
+from .items import Article, ArticlePage, Capture, CrawlError, ListingEntry, StoredFile
 
+SPIDER_NAME = "sadec"
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 MAX_REDIRECTS = 10
-DEFAULT_INSTANCE = "1mOzUrGkrdAE"
-"""Asset Publisher instance of the article display page (as the spider assumes)."""
 
 
 # --- Reading the captures ------------------------------------------------------------------------
@@ -388,10 +394,9 @@ class RunReplay:
     def _request_for(self, url: str) -> Request | None:
         if url not in self.pending:
             # The spider schedules some requests only when the crawl falls idle.
-            try:
-                self.spider.on_idle()
-            except DontCloseSpider:
-                pass
+            self.crawler.signals.send_catch_log(
+                signal=signals.spider_idle, spider=self.spider, dont_log=DontCloseSpider
+            )
             for request in self.crawler.engine.scheduled:
                 self.schedule(request)
             self.crawler.engine.scheduled.clear()

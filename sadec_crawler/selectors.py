@@ -103,6 +103,15 @@ ARTICLE_HEADER_NOISE_PREFIXES = ("null ", "Chi tiết bài viết")
 
 RELATED_BLOCK_TITLE = "Có thể bạn quan tâm"
 
+SOFT_404_MARKERS = (
+    "không tồn tại",
+    "không tìm thấy",
+    "trang bạn yêu cầu",
+    "not found",
+    "404",
+)
+"""Wording of error pages served with status 200 (Liferay's and the replica's "soft 404")."""
+
 # --- Body cleaning --------------------------------------------------------------------------------
 BODY_DROP_TAGS = (
     "script",

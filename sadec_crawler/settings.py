@@ -28,6 +28,22 @@ SADEC_PROGRESS_INTERVAL = 30.0
 # Warn when a field's coverage falls by more than this share against the previous run.
 SADEC_COVERAGE_DROP = 0.2
 
+# --- Incremental runs (the default mode; `-a mode=full` walks everything) -----------------
+# Re-fetch articles published within this many days: late edits happen in the first days.
+SADEC_RECHECK_DAYS = 3
+# Re-validate older articles on a rotation so each is checked again within this many days
+# (assuming one run a day); SADEC_REVALIDATE_COUNT >= 0 fixes the slice size instead.
+SADEC_REVALIDATE_DAYS = 90
+SADEC_REVALIDATE_COUNT = -1
+# Listing pages of already-archived articles walked past before an incremental run stops.
+SADEC_LISTING_OVERLAP = 1
+# A run with more errors than this exits non-zero (after retries).
+SADEC_MAX_ERRORS = 0
+# Warn when the newest archived article is older than this many days.
+SADEC_STALE_DAYS = 45
+# The run's clock, ISO date or date-time (tests freeze it); empty means now.
+SADEC_NOW = ""
+
 # --- Politeness ----------------------------------------------------------------------------
 USER_AGENT = f"sadec-archive/0.1 (research archive of Sa Dec city news; +{SADEC_CONTACT_URL})"
 ROBOTSTXT_OBEY = True

@@ -1,23 +1,69 @@
-"""``scrapy crawl`` with an exit status cron can act on.
+"""``scrapy crawl`` fit for cron: one writer at a time, and an exit status that means something.
 
 Scrapy's own command exits 0 whenever the spider started, even when the run archived nothing or
 every request failed. This one exits with the status the storage pipeline decided at the end of
-the run (``crawl_runs.exit_status``), after saying why in one log line.
+the run (``crawl_runs.exit_status``, after a one-line reason in the log), and refuses to start
+while another crawl holds the database's lock.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import sys
+from pathlib import Path
+
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
+
+LOCKED_EXIT_STATUS = 75
+"""EX_TEMPFAIL: another run is writing; cron may simply try again next time."""
+
+
+class DatabaseLocked(RuntimeError):
+    """Another crawl is writing to the same database."""
+
+
+def acquire_lock(db_path: str | Path):
+    """Hold ``<db>.lock`` for the life of the returned file object (released by the OS even
+    when the process is killed, so a crashed run never blocks the next one)."""
+    lock_path = Path(f"{db_path}.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(lock_path, "a+")  # noqa: SIM115 - held open for the whole crawl
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise DatabaseLocked(
+            f"another crawl (pid {holder}) is writing to {db_path}; not starting a second one"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
 
 class Command(ScrapyCrawlCommand):
     def run(self, args, opts) -> None:
         if len(args) != 1:
             raise UsageError("give exactly one spider name: scrapy crawl sadec")
-        crawler = self._create_crawler(args[0])
-        self.crawler_process.crawl(crawler, **opts.spargs)
-        self.crawler_process.start()
+        db_path = self.settings.get("SADEC_DB_PATH")
+        try:
+            lock = acquire_lock(db_path) if db_path else None
+        except DatabaseLocked as error:
+            print(f"scrapy crawl {args[0]}: {error}", file=sys.stderr)
+            self.exitcode = LOCKED_EXIT_STATUS
+            return
+        try:
+            crawler = self._create_crawler(args[0])
+            self.crawler_process.crawl(crawler, **opts.spargs)
+            self.crawler_process.start()
+        finally:
+            if lock:
+                lock.close()
         if self.crawler_process.bootstrap_failed:
             self.exitcode = 1
         else:

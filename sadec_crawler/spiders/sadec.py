@@ -17,13 +17,16 @@ from scrapy.http import Request, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 
-from sadec_crawler.items import ArticlePage, CrawlError, ListingEntry
+from sadec_crawler import incremental
+from sadec_crawler.dates import parse_date
+from sadec_crawler.items import ArticleGone, ArticlePage, ArticleUnchanged, CrawlError, ListingEntry
 from sadec_crawler.pages import (
     FoundArticleLink,
     discovery_links,
     extract_listing,
     find_article_links,
 )
+from sadec_crawler.selectors import ARTICLE_BODY, SOFT_404_MARKERS
 from sadec_crawler.textnorm import clean_inline, slugify
 from sadec_crawler.urls import canonical_article_url, listing_key, parse_article_link
 
@@ -35,18 +38,46 @@ def utc_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _header(response, name: str) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def _window_date(name: str, value: str | None) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"-a {name}={value!r}: expected a date as YYYY-MM-DD") from None
+
+
 class SadecSpider(scrapy.Spider):
+    """Arguments: ``-a mode=incremental|full`` (default incremental), ``-a source=live``,
+    ``-a since=YYYY-MM-DD -a until=YYYY-MM-DD`` (only articles published in that window)."""
+
     name = "sadec"
-    MODES = ("full",)
+    MODES = ("incremental", "full")
     SOURCES = ("live",)
 
-    def __init__(self, mode: str = "full", source: str = "live", **kwargs):
+    def __init__(
+        self,
+        mode: str = "incremental",
+        source: str = "live",
+        since: str | None = None,
+        until: str | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if mode not in self.MODES:
             raise ValueError(f"-a mode={mode!r}: expected one of {', '.join(self.MODES)}")
         if source not in self.SOURCES:
             raise ValueError(f"-a source={source!r}: expected one of {', '.join(self.SOURCES)}")
-        self.mode, self.source = mode, source
+        self.requested_mode = self.mode = mode
+        self.source = source
+        self.since, self.until = _window_date("since", since), _window_date("until", until)
+        if self.since and self.until and self.since > self.until:
+            raise ValueError(f"-a since={since} is after -a until={until}")
         self.listing_entries: dict[int, ListingEntry] = {}
         self.requested_assets: set[int] = set()
         self.emitted_assets: set[int] = set()
@@ -55,6 +86,10 @@ class SadecSpider(scrapy.Spider):
         self.pending_url_titles: dict[str, str] = {}
         self.slug_to_asset: dict[str, int] = {}
         self.entries_by_slug: dict[str, ListingEntry] = {}
+        self.archive = incremental.ArchiveState()
+        self.recheck_ids: set[int] = set()
+        self.listing_overlap: dict[tuple[str, str], int] = {}
+        self.swept_known = False
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -65,8 +100,44 @@ class SadecSpider(scrapy.Spider):
             raise ValueError(f"SADEC_BASE_URL={base_url!r} is not an http(s) URL")
         spider.base_url = base_url
         spider.allowed_domains = [parts.hostname]
+        spider._plan(crawler.settings)
         crawler.signals.connect(spider.on_idle, signal=signals.spider_idle)
         return spider
+
+    def _plan(self, settings) -> None:
+        """Read the archive and decide what this run re-checks (incremental mode)."""
+        self.archive = incremental.load_archive_state(settings.get("SADEC_DB_PATH"))
+        self.now = incremental.parse_now(settings.get("SADEC_NOW"))
+        self.overlap_pages = settings.getint("SADEC_LISTING_OVERLAP", 1)
+        for known in self.archive.articles.values():
+            if known.title:
+                self.slug_to_asset.setdefault(slugify(known.title), known.asset_id)
+        if self.mode == "incremental" and not self.archive.last_full_run_completed:
+            self.logger.info(
+                "no completed full run in %s yet (or the last run was cut short): "
+                "this run walks everything",
+                settings.get("SADEC_DB_PATH"),
+            )
+            self.mode = "full"
+        if self.mode != "incremental":
+            return
+        recheck = incremental.recheck_window(
+            self.archive, self.now, settings.getfloat("SADEC_RECHECK_DAYS", 3)
+        )
+        count = settings.getint("SADEC_REVALIDATE_COUNT", -1)
+        rotation = incremental.rotation_slice(
+            self.archive,
+            settings.getfloat("SADEC_REVALIDATE_DAYS", 30),
+            None if count < 0 else count,
+            exclude={a.asset_id for a in recheck},
+        )
+        self.recheck_ids = {a.asset_id for a in recheck + rotation}
+        self.logger.info(
+            "incremental run: %d archived articles; re-checking %d recent and %d by rotation",
+            len(self.archive.articles),
+            len(recheck),
+            len(rotation),
+        )
 
     async def start(self):
         yield Request(
@@ -74,6 +145,27 @@ class SadecSpider(scrapy.Spider):
             callback=self.parse_home,
             errback=self.on_error,
             priority=PRIORITY_HOME,
+        )
+        for asset_id in sorted(self.recheck_ids):
+            known = self.archive.articles[asset_id]
+            self.requested_assets.add(asset_id)
+            yield self._known_article_request(known, PRIORITY_ENTRY)
+
+    def _known_article_request(self, known: incremental.KnownArticle, priority: int) -> Request:
+        """A conditional request for an archived article: 304 when it has not changed."""
+        headers = {}
+        if known.etag:
+            headers["If-None-Match"] = known.etag
+        if known.last_modified:
+            headers["If-Modified-Since"] = known.last_modified
+        return Request(
+            known.url,
+            headers=headers,
+            callback=self.parse_article,
+            errback=self.on_error,
+            priority=priority,
+            cb_kwargs={"asset_id": known.asset_id},
+            meta={"handle_httpstatus_list": [304, 404, 410]},
         )
 
     # --- Discovery -----------------------------------------------------------------------
@@ -101,10 +193,14 @@ class SadecSpider(scrapy.Spider):
         elif not from_home:
             stats.inc_value("sadec/pages/other")
         follow_pages = self._new_listing_content(response.url, page.entries)
+        unknown_entries = 0
         for entry in page.entries:
             entry = self._identify(entry)
             if entry is None:
+                unknown_entries += 1
                 continue
+            if entry.asset_id not in self.archive.articles:
+                unknown_entries += 1
             known = self.listing_entries.get(entry.asset_id)
             if known is None:
                 self.listing_entries[entry.asset_id] = entry
@@ -114,8 +210,9 @@ class SadecSpider(scrapy.Spider):
             if entry.asset_id in self.emitted_assets and (entry.date_raw or entry.summary):
                 # The article went through the pipelines before its listing entry was seen.
                 yield entry
+        stats.inc_value("sadec/listing/entries_new", unknown_entries)
         if follow_pages:
-            for url in page.page_links:
+            for url in self._pages_to_follow(response.url, page, unknown_entries):
                 key = listing_key(url)
                 if key not in self.requested_listing_pages:
                     self.requested_listing_pages.add(key)
@@ -125,10 +222,53 @@ class SadecSpider(scrapy.Spider):
                         errback=self.on_error,
                         priority=PRIORITY_LISTING,
                     )
-        entry_ids = {entry.asset_id for entry in page.entries}
+        entries = {entry.asset_id: entry for entry in page.entries}
         for link in page.article_links:
-            priority = PRIORITY_ENTRY if link.asset_id in entry_ids else PRIORITY_RELATED
-            yield from self._article_request(link, priority)
+            entry = entries.get(link.asset_id)
+            if entry is None:
+                if self.since or self.until:
+                    continue  # a dated window follows listings only
+                yield from self._article_request(link, PRIORITY_RELATED)
+            elif self._in_window(entry):
+                yield from self._article_request(link, PRIORITY_ENTRY)
+
+    def _in_window(self, entry: ListingEntry) -> bool:
+        if not (self.since or self.until):
+            return True
+        parsed = parse_date(entry.date_raw)
+        return incremental.within_window(
+            parsed.date.isoformat() if parsed else None, self.since, self.until
+        )
+
+    def _pages_to_follow(self, url: str, page, unknown_entries: int) -> list[str]:
+        """Which pages of this listing to fetch next.
+
+        A full run follows every page link (the lexicon dropdown lists them all at once). An
+        incremental run steps to the next page only while pages still show articles not yet
+        archived, plus ``SADEC_LISTING_OVERLAP`` pages of already-archived ones. A dated window
+        stops at the first page whose entries are all older than ``since``.
+        """
+        path, namespace, number = listing_key(url)
+        if self.since:
+            dates = [parse_date(e.date_raw) for e in page.entries]
+            dated = [d.date for d in dates if d]
+            if dated and max(dated) < self.since:
+                return []
+        if self.mode == "full":
+            return page.page_links
+        listing = (path, namespace or self._namespace_of(page.page_links))
+        if unknown_entries:
+            self.listing_overlap[listing] = self.overlap_pages
+        else:
+            remaining = self.listing_overlap.get(listing, self.overlap_pages)
+            if remaining <= 0:
+                return []
+            self.listing_overlap[listing] = remaining - 1
+        return [link for link in page.page_links if listing_key(link)[2] == number + 1]
+
+    @staticmethod
+    def _namespace_of(page_links: list[str]) -> str:
+        return next((listing_key(link)[1] for link in page_links if listing_key(link)[1]), "")
 
     def _identify(self, entry: ListingEntry) -> ListingEntry | None:
         """Give an entry its asset id. Entries linked by url-title carry none: they are matched
@@ -171,7 +311,13 @@ class SadecSpider(scrapy.Spider):
             return
         if link.asset_id in self.requested_assets:
             return
+        known = self.archive.articles.get(link.asset_id)
+        if known is not None and self.mode == "incremental" and not known.gone_at:
+            return  # archived, and neither recent nor due for re-validation
         self.requested_assets.add(link.asset_id)
+        if known is not None:
+            yield self._known_article_request(known, priority)
+            return
         yield Request(
             link.canonical,
             callback=self.parse_article,
@@ -181,14 +327,35 @@ class SadecSpider(scrapy.Spider):
         )
 
     def on_idle(self):
+        scheduled = self._schedule_url_titles() + self._sweep_known_articles()
+        if scheduled:
+            raise DontCloseSpider
+
+    def _sweep_known_articles(self) -> int:
+        """A full run ends by checking the archived articles it was not led to: the site no
+        longer links them, and a 404 or an error page then tells that they are gone."""
+        if self.mode != "full" or self.swept_known or self.since or self.until:
+            return 0
+        self.swept_known = True
+        missed = [
+            known
+            for asset_id, known in sorted(self.archive.articles.items())
+            if asset_id not in self.requested_assets and not known.gone_at
+        ]
+        for known in missed:
+            self.requested_assets.add(known.asset_id)
+            self.crawler.engine.crawl(self._known_article_request(known, PRIORITY_RELATED))
+        if missed:
+            self.logger.info("checking %d archived articles no page links to", len(missed))
+        return len(missed)
+
+    def _schedule_url_titles(self) -> int:
         unknown = {
             title: url
             for title, url in self.pending_url_titles.items()
             if title not in self.slug_to_asset
         }
         self.pending_url_titles.clear()
-        if not unknown:
-            return
         for url in unknown.values():
             self.crawler.engine.crawl(
                 Request(
@@ -198,10 +365,21 @@ class SadecSpider(scrapy.Spider):
                     cb_kwargs={"asset_id": None},
                 )
             )
-        raise DontCloseSpider
+        return len(unknown)
 
     # --- Articles ------------------------------------------------------------------------
     def parse_article(self, response, asset_id: int | None):
+        known = self.archive.articles.get(asset_id) if asset_id else None
+        if response.status == 304 and known:
+            self.crawler.stats.inc_value("sadec/pages/not_modified")
+            yield ArticleUnchanged(known.url)
+            return
+        if response.status in (404, 410):
+            if known:
+                yield ArticleGone(known.url, f"http_{response.status}")
+            else:
+                yield CrawlError(response.url, f"http_{response.status}", f"HTTP {response.status}")
+            return
         if not isinstance(response, TextResponse):
             yield CrawlError(
                 response.url, "not_html", f"article is {response.headers.get('Content-Type')!r}"
@@ -209,6 +387,9 @@ class SadecSpider(scrapy.Spider):
             return
         self.crawler.stats.inc_value("sadec/pages/article")
         page = response.selector
+        if known and self._soft_404(page):
+            yield ArticleGone(known.url, "soft_404")
+            return
         link = parse_article_link(response.url)
         if asset_id is None:
             anchor = page.css("span.asset-anchor::attr(id)").get()
@@ -244,9 +425,19 @@ class SadecSpider(scrapy.Spider):
             listing=listing,
             source=self.source,
             capture=response.meta.get("sadec_capture"),
+            etag=_header(response, "ETag"),
+            last_modified=_header(response, "Last-Modified"),
         )
         for found in find_article_links(page, response.url, self.base_url):
             yield from self._article_request(found, PRIORITY_RELATED)
+
+    @staticmethod
+    def _soft_404(page) -> bool:
+        """An error page served with status 200: no article body, and "not found" wording."""
+        if any(page.css(query) for query in ARTICLE_BODY):
+            return False
+        text = " ".join(page.css("title::text, h1::text, h2::text, p::text").getall()).lower()
+        return any(marker in text for marker in SOFT_404_MARKERS)
 
     # --- Failures ------------------------------------------------------------------------
     def on_error(self, failure):
