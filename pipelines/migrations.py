@@ -204,6 +204,14 @@ def m006_incremental(db: sqlite_utils.Database) -> None:
     db["articles"].create_index(["gone_at"])
 
 
+def m007_site_pages(db: sqlite_utils.Database) -> None:
+    """Pages discovery visited and what they turned out to be (``listing`` or ``other``), so
+    incremental runs skip pages that hold no listing (introduction, contact …)."""
+    db["site_pages"].create(
+        {"url": str, "kind": str, "first_seen_at": str, "last_seen_at": str}, pk="url"
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_articles,
     m002_search,
@@ -211,6 +219,7 @@ MIGRATIONS: list[Migration] = [
     m004_archive_folders,
     m005_reading_room_index,
     m006_incremental,
+    m007_site_pages,
 ]
 
 

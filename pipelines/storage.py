@@ -10,7 +10,14 @@ from scrapy.exceptions import NotConfigured
 
 from sadec_crawler import incremental
 from sadec_crawler.article import category_display
-from sadec_crawler.items import Article, ArticleGone, ArticleUnchanged, CrawlError, ListingEntry
+from sadec_crawler.items import (
+    Article,
+    ArticleGone,
+    ArticleUnchanged,
+    CrawlError,
+    ListingEntry,
+    SitePage,
+)
 
 from .store import (
     apply_listing_entry,
@@ -19,6 +26,7 @@ from .store import (
     mark_gone,
     mark_unchanged,
     open_database,
+    record_site_page,
     remember_category_name,
     upsert_article,
     utc_now,
@@ -99,6 +107,8 @@ class SQLiteStoragePipeline:
                 self.outcomes["gone"] += 1
                 self.crawler.stats.inc_value("sadec/articles/gone")
                 logger.info("gone from the site (%s): %s", item.reason, item.url)
+        elif isinstance(item, SitePage):
+            record_site_page(self.db, item.url, item.kind)
         elif isinstance(item, ListingEntry):
             if apply_listing_entry(self.db, item):
                 self.crawler.stats.inc_value("sadec/articles/listing_merged")

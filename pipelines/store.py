@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import sqlite_utils
 
@@ -61,14 +62,35 @@ def open_database(path: str | Path | None = None) -> sqlite_utils.Database:
     return db
 
 
-def content_hash(article: Article) -> str:
-    """SHA-256 over the content fields, images and attachments (not over fetch metadata)."""
-    payload = {name: getattr(article, name) for name in _HASHED_FIELDS}
+def _hash(fields: dict, images: list[list], attachments: list[list]) -> str:
     # What the page says about its files, not whether this run managed to download them.
-    payload["images"] = [[image.url, image.caption, image.alt] for image in article.images]
-    payload["attachments"] = [[a.url, a.filename, a.link_text] for a in article.attachments]
+    payload = {name: fields.get(name) for name in _HASHED_FIELDS}
+    payload["images"] = images
+    payload["attachments"] = attachments
     encoded = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
     return hashlib.sha256(encoded).hexdigest()
+
+
+def content_hash(article: Article) -> str:
+    """SHA-256 over the content fields, images and attachments (not over fetch metadata)."""
+    return _hash(
+        {name: getattr(article, name) for name in _HASHED_FIELDS},
+        [[image.url, image.caption, image.alt] for image in article.images],
+        [[a.url, a.filename, a.link_text] for a in article.attachments],
+    )
+
+
+def stored_content_hash(db: sqlite_utils.Database, row: dict) -> str:
+    """:func:`content_hash` of a stored row, with its stored images and attachments."""
+    images = db.execute(
+        "select url, caption, alt from images where article_url = ? order by position",
+        [row["url"]],
+    ).fetchall()
+    attachments = db.execute(
+        "select url, filename, link_text from attachments where article_url = ? order by position",
+        [row["url"]],
+    ).fetchall()
+    return _hash(row, [list(r) for r in images], [list(r) for r in attachments])
 
 
 def index_article(db: sqlite_utils.Database, row: dict) -> None:
@@ -216,7 +238,7 @@ def upsert_article(db: sqlite_utils.Database, article: Article, now: str | None 
                     "http_status": article.http_status,
                     "http_etag": article.etag,
                     "http_last_modified": article.last_modified,
-                    "listing_url": article.listing_url or existing.get("listing_url"),
+                    "listing_url": _better_listing(article.listing_url, existing),
                 },
             )
             return UNCHANGED
@@ -235,6 +257,7 @@ def upsert_article(db: sqlite_utils.Database, article: Article, now: str | None 
                 }
             )
             row.update(last_crawled_at=now, last_changed_at=now, gone_at=None)
+            row["listing_url"] = _better_listing(article.listing_url, existing)
             table.update(article.url, row)
             outcome = CHANGED
         _replace_children(db, article)
@@ -265,6 +288,18 @@ def mark_gone(db: sqlite_utils.Database, url: str, now: str | None = None) -> bo
     return cursor.rowcount > 0
 
 
+def record_site_page(db: sqlite_utils.Database, url: str, kind: str) -> None:
+    """Remember what a discovered page is (see ``m007_site_pages``)."""
+    now = utc_now()
+    with db.conn:
+        db.execute(
+            "insert into site_pages (url, kind, first_seen_at, last_seen_at) values (?, ?, ?, ?) "
+            "on conflict(url) do update set kind = excluded.kind, "
+            "last_seen_at = excluded.last_seen_at",
+            [url, kind, now, now],
+        )
+
+
 def apply_listing_entry(db: sqlite_utils.Database, entry: ListingEntry) -> bool:
     """Give an already-stored article the date and summary of a listing entry seen after it.
 
@@ -286,13 +321,28 @@ def apply_listing_entry(db: sqlite_utils.Database, entry: ListingEntry) -> bool:
         )
     if entry.summary and not existing.get("summary"):
         updates["summary"] = entry.summary
+    if entry.listing_url and _is_home_page(existing.get("listing_url")):
+        updates["listing_url"] = entry.listing_url
     if not updates:
         return False
     with db.conn:
         merged = {**existing, **updates}
+        # The row now says more than the fetch it was hashed from: rehash, or the next fetch
+        # of the same page would look like an edit.
+        updates["content_hash"] = stored_content_hash(db, merged)
         db["articles"].update(entry.url, updates)
         index_article(db, merged)
     return True
+
+
+def _better_listing(new: str | None, existing: dict) -> str | None:
+    """A category listing says more about an article than the home page's latest news."""
+    old = existing.get("listing_url")
+    return old if _is_home_page(new) and not _is_home_page(old) else new or old
+
+
+def _is_home_page(url: str | None) -> bool:
+    return not url or urlsplit(url).path in ("", "/")
 
 
 def remember_category_name(db: sqlite_utils.Database, name: str) -> None:

@@ -29,8 +29,11 @@ def field_coverage(filled: Counter, total: int) -> dict[str, float]:
 
 
 class ValidationPipeline:
-    """Counts filled fields; an article missing its title or body never reaches storage
-    (the cleaning pipeline already turned those into errors)."""
+    """Counts the filled fields of every stored article, for the run's coverage report.
+
+    Articles without a title or body never get this far: the cleaning pipeline turns them into
+    recorded errors.
+    """
 
     def __init__(self, crawler):
         self.crawler = crawler

@@ -40,10 +40,12 @@ def build_article(
     page: ArticlePage, base_url: str, known_categories: dict[str, str] | None = None
 ) -> Article:
     """Parse and clean one article page. Raises :class:`NotAnArticle` when it has no body."""
-    extract = extract_article(page.html, page.fetched_url or page.url, base_url)
+    # Links resolve against the portal URL, never a web archive's playback URL.
+    page_url = page.page_url or page.fetched_url or page.url
+    extract = extract_article(page.html, page_url, base_url)
     if extract.body_html is None:
         raise NotAnArticle(f"no article body ({page.fetched_url}): selectors matched nothing")
-    body = clean_body(extract.body_html, page.fetched_url or page.url)
+    body = clean_body(extract.body_html, page_url)
     if not body.text:
         raise NotAnArticle(f"empty article body ({page.fetched_url})")
     listing = page.listing

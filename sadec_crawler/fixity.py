@@ -92,7 +92,8 @@ def folder_candidates(conn: sqlite3.Connection, db_path: Path, kind: str) -> lis
     # A database from before the archive_folders migration has only the defaults.
     with contextlib.suppress(sqlite3.OperationalError):
         recorded = [
-            row[0] for row in conn.execute(
+            row[0]
+            for row in conn.execute(
                 "select path from archive_folders where kind = ? order by last_used_at desc",
                 [kind],
             )
@@ -238,9 +239,7 @@ def scan_block_digests(path: Path) -> tuple[int, list[str]]:
                 expected = record.rec_headers.get_header("WARC-Block-Digest")
                 if not expected:
                     continue
-                actual = warc_digest(
-                    expected.partition(":")[0], _read_chunks(record.raw_stream)
-                )
+                actual = warc_digest(expected.partition(":")[0], _read_chunks(record.raw_stream))
                 if not digests_match(expected, actual):
                     offset = records.get_record_offset()
                     problems.append(
@@ -457,18 +456,19 @@ def bundle_readme(facts: dict, warc_count: int, file_count: int) -> str:
         f"> {example['title']}. {example['url']} — captured {example['captured_at']}, "
         f"WARC record {example['warc_record_id']} in `captures/{example['warc_file']}`, "
         f"payload digest {example['warc_payload_digest']}."
-        if example else "> (no captured article in this bundle)"
+        if example
+        else "> (no captured article in this bundle)"
     )
     return textwrap.dedent(f"""\
         # Sa Đéc city news archive — export bundle
 
-        News articles of {facts['base_url']}, archived with `sadec-archive`
+        News articles of {facts["base_url"]}, archived with `sadec-archive`
         (Scrapy crawler, SQLite database, WARC captures). Exported
-        {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}.
+        {dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}.
 
-        - `archive.db`: SQLite database, {facts['articles']} articles published
-          {facts['first']} – {facts['last']}, captured {facts['first_capture']} –
-          {facts['last_capture']}. Tables: `articles`, `images`, `attachments`,
+        - `archive.db`: SQLite database, {facts["articles"]} articles published
+          {facts["first"]} – {facts["last"]}, captured {facts["first_capture"]} –
+          {facts["last_capture"]}. Tables: `articles`, `images`, `attachments`,
           `article_versions` (earlier versions of changed articles), `crawl_runs`,
           `crawl_errors`.
         - `captures/`: {warc_count} WARC file(s) (ISO 28500, gzip per record): every HTTP

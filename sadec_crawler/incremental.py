@@ -27,6 +27,7 @@ class KnownArticle:
     etag: str | None
     last_modified: str | None
     title: str | None
+    listing_url: str | None = None
 
 
 @dataclass
@@ -37,6 +38,8 @@ class ArchiveState:
     last_full_run_completed: bool = False
     """A ``full`` run has finished cleanly at some point and no run was cut short since."""
     newest_published: str | None = None
+    other_pages: set[str] = field(default_factory=set)
+    """Pages discovery found to hold no listing, skipped by incremental runs."""
 
     @property
     def empty(self) -> bool:
@@ -57,15 +60,20 @@ def load_archive_state(db_path: str | Path) -> ArchiveState:
         columns = {r[1] for r in conn.execute("pragma table_info(articles)")}
         etag = "http_etag" if "http_etag" in columns else "null"
         modified = "http_last_modified" if "http_last_modified" in columns else "null"
+        listing = "listing_url" if "listing_url" in columns else "null"
         state = ArchiveState()
         for row in conn.execute(
             f"select url, asset_id, published_at, last_crawled_at, gone_at, {etag} as etag, "
-            f"{modified} as last_modified, title from articles"
+            f"{modified} as last_modified, title, {listing} as listing_url from articles"
         ):
             state.articles[row["asset_id"]] = KnownArticle(**dict(row))
         state.newest_published = max(
             (a.published_at for a in state.articles.values() if a.published_at), default=None
         )
+        if "site_pages" in tables:
+            state.other_pages = {
+                row["url"] for row in conn.execute("select url from site_pages where kind='other'")
+            }
         runs = conn.execute(
             "select mode, finish_reason, exit_status from crawl_runs order by id"
         ).fetchall()
@@ -106,7 +114,7 @@ def recheck_window(state: ArchiveState, now: dt.datetime, days: float) -> list[K
         for article in state.articles.values()
         if not article.gone_at
         and (published := _published_date(article.published_at)) is not None
-        and published >= since
+        and since <= published <= now.date()
     ]
 
 

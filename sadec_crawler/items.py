@@ -113,6 +113,9 @@ class ArticlePage:
     """For web-archive captures: the 14-digit capture timestamp."""
     capture_url: str | None = None
     """For web-archive captures: the playback URL the page was read from."""
+    page_url: str | None = None
+    """The URL the page had on the portal, against which its links resolve; differs from
+    fetched_url for web-archive captures."""
     capture: Capture | None = None
     """The WARC record of this fetch, when WARC writing is on."""
     etag: str | None = None
@@ -215,3 +218,13 @@ class ArticleGone:
     """Canonical article URL."""
     reason: str
     """``http_404``, ``http_410`` or ``soft_404`` (an error page answered with 200)."""
+
+
+@dataclass
+class SitePage:
+    """A page discovery visited, and whether it holds a listing."""
+
+    url: str
+    """The page's URL, as requested."""
+    kind: str
+    """``listing`` (an Asset Publisher list of articles) or ``other``."""

@@ -2,12 +2,16 @@
 
 Each crawl run found in the captures is replayed with the project's own code: a fresh
 ``sadec`` spider gets the captured responses, in the order they arrived (``WARC-Date``), for
-the requests it makes (redirects followed as the crawl followed them); its output goes through
-the cleaning pipeline and the storage functions (:mod:`pipelines.store`); images and
-attachments are read back from their own response records
+the requests it makes (redirects followed and HTTP errors filtered as the crawl's middlewares
+did); its items go through the project's item pipelines (``ITEM_PIPELINES``), the files
+pipeline replaced by the files' own captured responses
 (:func:`~pipelines.files.stored_file_from_body`). Nothing here parses a page: whatever the
-spider and its parsers do, the rebuild does. A page captured again by a later run becomes the
-current row and what it replaced a version, as in the crawl.
+spider, its parsers and the pipelines do, the rebuild does. Runs are replayed oldest first
+with the settings each recorded in its ``warcinfo``, so a page captured again by a later run
+becomes the current row and what it replaced a version, as in the crawl.
+
+Not replayed: requests a downloader middleware rewrites before they reach the network (the
+web-archive source), and errbacks of fetches that got no response at all.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import datetime as dt
 import gzip
 import inspect
 import json
+import logging
 import time
 import zlib
 from collections import Counter
@@ -26,28 +31,31 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 from scrapy import signals
-from scrapy.exceptions import DontCloseSpider
+from scrapy.exceptions import DontCloseSpider, DropItem, NotConfigured
 from scrapy.http import Headers, Request, Response
 from scrapy.responsetypes import responsetypes
 from scrapy.settings import Settings
 from scrapy.signalmanager import SignalManager
 from scrapy.spiderloader import SpiderLoader
+from scrapy.spidermiddlewares.httperror import HttpError, HttpErrorMiddleware
 from scrapy.statscollectors import MemoryStatsCollector
+from scrapy.utils.conf import build_component_list
+from scrapy.utils.misc import build_from_crawler, load_object
+from twisted.python.failure import Failure
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
-from pipelines.clean import ArticleCleaningPipeline
-from pipelines.files import DEFAULT_MAXSIZE, store_body, stored_file_from_body
-from pipelines.store import (
-    apply_listing_entry,
-    fix_uppercase_categories,
-    open_database,
-    remember_category_name,
-    upsert_article,
+from pipelines.files import (
+    DEFAULT_MAXSIZE,
+    FilesPipeline,
+    header_text,
+    store_body,
+    stored_file_from_body,
 )
+from pipelines.store import open_database
 
 from .fixity import CAPTURES, FILES, WARC_PATTERNS, digests_match, record_folder, warc_digest
-from .items import Article, ArticlePage, Capture, CrawlError, ListingEntry, StoredFile
+from .items import Article, Capture, StoredFile
 
 SPIDER_NAME = "sadec"
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
@@ -57,13 +65,20 @@ MAX_REDIRECTS = 10
 # --- Reading the captures ------------------------------------------------------------------------
 @dataclass
 class CrawlInfo:
-    """What a file's ``warcinfo`` record says about the crawl that wrote it."""
+    """What the ``warcinfo`` records (and the closing record) say about a crawl."""
 
     crawl_id: str
     base_url: str | None = None
-    mode: str | None = None
-    source: str = "live"
-    file_maxsize: int = DEFAULT_MAXSIZE
+    started_at: str | None = None
+    """``WARC-Date`` of its first ``warcinfo`` record."""
+    spider_args: dict[str, str] = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    finish_reason: str | None = None
+    """Scrapy's finish reason; None when the crawl was killed before closing its files."""
+
+    @property
+    def file_maxsize(self) -> int:
+        return int(self.settings.get("SADEC_FILE_MAXSIZE") or DEFAULT_MAXSIZE)
 
 
 @dataclass
@@ -83,8 +98,9 @@ class ResponseRef:
 
     @property
     def capture(self) -> Capture:
-        return Capture(self.warc_path.name, self.record_id, self.offset, self.payload_digest,
-                       self.date)
+        return Capture(
+            self.warc_path.name, self.record_id, self.offset, self.payload_digest, self.date
+        )
 
 
 @dataclass
@@ -103,6 +119,7 @@ class CaptureIndex:
     warc_files: list[Path] = field(default_factory=list)
     responses: list[ResponseRef] = field(default_factory=list)
     by_url: dict[str, list[ResponseRef | FailureRef]] = field(default_factory=dict)
+    crawls: dict[str, CrawlInfo] = field(default_factory=dict)
     records: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -122,16 +139,19 @@ def _warc_fields(record) -> dict[str, str]:
     return fields
 
 
-def _crawl_info(fields: dict[str, str], fallback_id: str) -> CrawlInfo:
-    args = json.loads(fields.get("sadec-spider-args") or "{}")
-    settings = json.loads(fields.get("sadec-settings") or "{}")
-    return CrawlInfo(
-        crawl_id=fields.get("sadec-crawl-id") or fallback_id,
-        base_url=fields.get("sadec-base-url") or None,
-        mode=args.get("mode"),
-        source=args.get("source") or "live",
-        file_maxsize=int(settings.get("SADEC_FILE_MAXSIZE") or DEFAULT_MAXSIZE),
-    )
+def _crawl_info(index: CaptureIndex, fields: dict[str, str], fallback_id: str, date: str):
+    """The crawl a ``warcinfo`` record belongs to (one object for all files of a crawl)."""
+    crawl_id = fields.get("sadec-crawl-id") or fallback_id
+    if crawl_id not in index.crawls:
+        args = json.loads(fields.get("sadec-spider-args") or "{}")
+        index.crawls[crawl_id] = CrawlInfo(
+            crawl_id=crawl_id,
+            base_url=fields.get("sadec-base-url") or None,
+            started_at=date,
+            spider_args={name: str(value) for name, value in args.items() if value},
+            settings=json.loads(fields.get("sadec-settings") or "{}"),
+        )
+    return index.crawls[crawl_id]
 
 
 def warc_files_in(folder: Path) -> list[Path]:
@@ -143,7 +163,7 @@ def index_captures(files: list[Path]) -> CaptureIndex:
     """Read the headers of every record; bodies are read again only when needed."""
     index = CaptureIndex(warc_files=files)
     for path in files:
-        crawl = CrawlInfo(crawl_id=path.name)
+        crawl = index.crawls.setdefault(path.name, CrawlInfo(crawl_id=path.name))
         try:
             with path.open("rb") as handle:
                 records = ArchiveIterator(handle)
@@ -151,11 +171,13 @@ def index_captures(files: list[Path]) -> CaptureIndex:
                     index.records += 1
                     # Before get_record_offset(), which reads the record to its end.
                     fields = (
-                        _warc_fields(record) if record.rec_type in ("warcinfo", "metadata")
-                        else {}
+                        _warc_fields(record) if record.rec_type in ("warcinfo", "metadata") else {}
                     )
                     if record.rec_type == "warcinfo":
-                        crawl = _crawl_info(fields, path.name)
+                        date = record.rec_headers.get_header("WARC-Date")
+                        crawl = _crawl_info(index, fields, path.name, date)
+                    elif "finish-reason" in fields:
+                        crawl.finish_reason = fields["finish-reason"]
                     offset = records.get_record_offset()
                     _index_record(index, record, offset, path, crawl, fields)
         except (ArchiveLoadFailed, zlib.error, EOFError, OSError) as error:
@@ -173,12 +195,16 @@ def _index_record(
     if record.rec_type == "response" and record.http_headers is not None:
         http_headers = record.http_headers
         ref = ResponseRef(
-            warc_path=path, offset=offset, record_id=headers.get_header("WARC-Record-ID"),
+            warc_path=path,
+            offset=offset,
+            record_id=headers.get_header("WARC-Record-ID"),
             payload_digest=headers.get_header("WARC-Payload-Digest"),
-            date=headers.get_header("WARC-Date"), url=url,
+            date=headers.get_header("WARC-Date"),
+            url=url,
             status=int(http_headers.get_statuscode() or 0),
             location=http_headers.get_header("Location"),
-            purpose=headers.get_header("Sadec-Purpose"), crawl=crawl,
+            purpose=headers.get_header("Sadec-Purpose"),
+            crawl=crawl,
         )
         index.responses.append(ref)
         index.by_url.setdefault(url, []).append(ref)
@@ -251,6 +277,10 @@ def read_response(ref: ResponseRef, request: Request | None = None) -> Response:
 
 
 # --- The crawl, replayed --------------------------------------------------------------------------
+PATH_SETTINGS = ("SADEC_DB_PATH", "SADEC_WARC_DIR", "SADEC_FILES_DIR")
+"""Recorded settings that name this machine's folders: never replayed."""
+
+
 class _Engine:
     """Stands in for Scrapy's engine: requests the spider schedules itself (at idle) are kept."""
 
@@ -262,8 +292,8 @@ class _Engine:
 
 
 class _ReplayCrawler:
-    """Just enough of a Scrapy crawler for the spider and the cleaning pipeline to run on
-    captured responses, without a network or a reactor."""
+    """Just enough of a Scrapy crawler for the spider and the item pipelines to run on captured
+    responses, without a network or a reactor."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -273,11 +303,19 @@ class _ReplayCrawler:
         self.spider = None
 
 
-def project_settings(base_url: str) -> Settings:
-    """The project's settings, pointed at the crawled site."""
+def replay_settings(crawl: CrawlInfo, base_url: str, db_path: Path) -> Settings:
+    """The project's settings as the crawl had them (its recorded ``SADEC_*`` values and its
+    clock), storing into ``db_path``."""
     settings = Settings()
     settings.setmodule("sadec_crawler.settings", priority="project")
+    for name, value in crawl.settings.items():
+        if name.startswith("SADEC_") and name not in PATH_SETTINGS and value is not None:
+            settings.set(name, value, priority="cmdline")
     settings.set("SADEC_BASE_URL", base_url, priority="cmdline")
+    settings.set("SADEC_DB_PATH", str(db_path), priority="cmdline")
+    if not settings.get("SADEC_NOW") and crawl.started_at:
+        # Incremental runs plan from "now": the crawl's now, not the rebuild's.
+        settings.set("SADEC_NOW", date_key(crawl.started_at).isoformat(), priority="cmdline")
     return settings
 
 
@@ -285,17 +323,29 @@ async def _collect(outputs) -> list:
     return [output async for output in outputs]
 
 
+def _resolve(result):
+    """The value of a callback or pipeline method, awaited if it is a coroutine."""
+    return asyncio.run(result) if inspect.iscoroutine(result) else result
+
+
 def callback_outputs(result) -> list:
     """Whatever a spider callback produced, as a list (generator, async generator or value)."""
+    result = _resolve(result)
     if result is None:
         return []
     if inspect.isasyncgen(result):
         return asyncio.run(_collect(result))
-    if inspect.iscoroutine(result):
-        return callback_outputs(asyncio.run(result))
-    if isinstance(result, (Request, ArticlePage, Article, ListingEntry, CrawlError, dict)):
+    if isinstance(result, (Request, dict)) or dataclasses.is_dataclass(result):
         return [result]
     return list(result)
+
+
+def _call(method, spider, *args):
+    """Call a component method with ``spider`` only if it requires one."""
+    parameter = inspect.signature(method).parameters.get("spider")
+    if parameter is not None and parameter.default is inspect.Parameter.empty:
+        return _resolve(method(*args, spider=spider))
+    return _resolve(method(*args))
 
 
 def _seconds(warc_date: str) -> str:
@@ -316,8 +366,14 @@ class FileResolver:
         """The record's response, or None (noted) when its file is torn or damaged."""
         try:
             return read_response(ref, request)
-        except (ArchiveLoadFailed, zlib.error, EOFError, OSError, StopIteration,
-                ValueError) as error:
+        except (
+            ArchiveLoadFailed,
+            zlib.error,
+            EOFError,
+            OSError,
+            StopIteration,
+            ValueError,
+        ) as error:
             self.index.problems.append(
                 f"{ref.warc_path.name} @ {ref.offset}: unreadable record ({error or 'torn'})"
             )
@@ -345,45 +401,84 @@ class FileResolver:
         response = self.read(latest)
         if response is None:
             return StoredFile(error="unreadable_capture")
-        content_type = response.headers.get("Content-Type")
         stored = stored_file_from_body(
-            original, response.status, content_type.decode("latin-1") if content_type else None,
-            response.body, maxsize,
+            original,
+            response.status,
+            header_text(response.headers.get("Content-Type")),
+            response.body,
+            maxsize,
         )
         if stored.sha256:
             store_body(self.files_dir, stored.stored_path, response.body)
         return stored
 
 
-class RunReplay:
-    """One crawl run replayed: the project's own spider callbacks and cleaning pipeline, fed
-    the captured responses in the order they arrived, their output stored as the storage
-    pipeline stores it."""
+class WarcFilesStep:
+    """Takes the files pipeline's place in a replay: the files' captured responses instead of
+    downloads."""
 
-    def __init__(self, crawl: CrawlInfo, base_url: str, db, files: FileResolver, first: str):
-        self.crawl, self.db, self.files = crawl, db, files
-        settings = project_settings(base_url)
-        self.crawler = _ReplayCrawler(settings)
-        spider_args = {name: value for name, value in
-                       (("mode", crawl.mode), ("source", crawl.source)) if value}
-        spidercls = SpiderLoader.from_settings(settings).load(SPIDER_NAME)
-        self.spider = spidercls.from_crawler(self.crawler, **spider_args)
+    def __init__(self, files: FileResolver, maxsize: int):
+        self.files = files
+        self.maxsize = maxsize
+
+    def process_item(self, item):
+        if isinstance(item, Article):
+            for ref in [*item.images, *item.attachments]:
+                ref.file = self.files.stored_file(ref.url, self.maxsize)
+        return item
+
+
+def replay_pipelines(crawler: _ReplayCrawler, files_step: WarcFilesStep | None) -> list:
+    """The project's item pipelines, in order, the files pipeline swapped for ``files_step``."""
+    paths = build_component_list(crawler.settings.getwithbase("ITEM_PIPELINES"))
+    pipelines = []
+    for path in paths:
+        cls = load_object(path)
+        if isinstance(cls, type) and issubclass(cls, FilesPipeline):
+            if files_step is not None:
+                pipelines.append(files_step)
+            continue
+        try:
+            pipelines.append(build_from_crawler(cls, crawler))
+        except NotConfigured:
+            continue
+    return pipelines
+
+
+class RunReplay:
+    """One crawl run replayed: the project's spider gets the captured responses, in the order
+    they arrived, for the requests it makes; its items go through the project's pipelines."""
+
+    def __init__(
+        self,
+        crawl: CrawlInfo,
+        base_url: str,
+        db_path: Path,
+        index: CaptureIndex,
+        files: FileResolver,
+    ):
+        self.crawl, self.index, self.files = crawl, index, files
+        self.crawler = _ReplayCrawler(replay_settings(crawl, base_url, db_path))
+        spidercls = SpiderLoader.from_settings(self.crawler.settings).load(SPIDER_NAME)
+        self.spider = spidercls.from_crawler(self.crawler, **crawl.spider_args)
         self.crawler.spider = self.spider
-        self.cleaner = ArticleCleaningPipeline.from_crawler(self.crawler)
+        self.http_errors = HttpErrorMiddleware.from_crawler(self.crawler)
+        files_off = str(crawl.settings.get("SADEC_FILES_DIR") or "").strip().lower() == "off"
+        self.pipelines = replay_pipelines(
+            self.crawler, None if files_off else WarcFilesStep(files, crawl.file_maxsize)
+        )
         self.pending: dict[str, Request] = {}
         self.seen: set[str] = set()
-        self.outcomes: Counter = Counter()
-        self.errors: Counter = Counter()
         self.pages = 0
-        self.last_date = first
-        with db.conn:
-            self.run_id = db["crawl_runs"].insert({
-                "started_at": _seconds(first), "mode": crawl.mode, "source": crawl.source,
-                "base_url": base_url, "message": f"rebuilt from WARC (crawl {crawl.crawl_id})",
-            }).last_pk
+        self.stats = self.crawler.stats
+        self.stats.set_value("start_time", dt.datetime.now(dt.UTC))
+        for pipeline in self.pipelines:
+            if hasattr(pipeline, "open_spider"):
+                _call(pipeline.open_spider, self.spider)
         for request in asyncio.run(_collect(self.spider.start())):
-            self.schedule(request)
+            self.handle(request)
 
+    # --- Scheduling --------------------------------------------------------------------------
     def schedule(self, request: Request) -> None:
         """As the scheduler does: each URL once, unless the request says otherwise."""
         if request.url in self.seen and not request.dont_filter:
@@ -391,90 +486,116 @@ class RunReplay:
         self.seen.add(request.url)
         self.pending.setdefault(request.url, request)
 
-    def _request_for(self, url: str) -> Request | None:
-        if url not in self.pending:
-            # The spider schedules some requests only when the crawl falls idle.
+    def _later_capture(self, url: str, date: str) -> bool:
+        """Whether this run fetched ``url`` again after ``date`` (a retry or a later visit)."""
+        moment = date_key(date)
+        return any(
+            date_key(event.date) > moment
+            and (not isinstance(event, ResponseRef) or event.crawl.crawl_id == self.crawl.crawl_id)
+            for event in self.index.by_url.get(url, ())
+        )
+
+    def _request_for(self, ref: ResponseRef) -> Request | None:
+        if ref.url not in self.pending and not any(
+            self._later_capture(url, ref.date) for url in self.pending
+        ):
+            # Nothing outstanding is still to come: the crawl was idle here, and the spider
+            # schedules some requests only then.
             self.crawler.signals.send_catch_log(
                 signal=signals.spider_idle, spider=self.spider, dont_log=DontCloseSpider
             )
             for request in self.crawler.engine.scheduled:
                 self.schedule(request)
             self.crawler.engine.scheduled.clear()
-        return self.pending.get(url)
+        return self.pending.get(ref.url)
+
+    # --- Responses ---------------------------------------------------------------------------
+    def _redirects(self, request: Request, ref: ResponseRef) -> bool:
+        """Whether Scrapy's redirect middleware followed this response."""
+        meta = request.meta
+        return (
+            ref.status in REDIRECT_STATUSES
+            and bool(ref.location)
+            and not meta.get("dont_redirect")
+            and not meta.get("handle_httpstatus_all")
+            and ref.status not in meta.get("handle_httpstatus_list", ())
+            and ref.status not in getattr(self.spider, "handle_httpstatus_list", ())
+        )
 
     def feed(self, ref: ResponseRef) -> None:
-        """One captured response, handled as the downloader middlewares and the spider did."""
-        self.last_date = ref.date
-        request = self._request_for(ref.url)
+        """One captured response, through what the downloader and spider middlewares did."""
+        request = self._request_for(ref)
         if request is None:
-            return  # robots.txt, a file, or a page the spider never asked for
-        if ref.status in REDIRECT_STATUSES and ref.location:
+            return  # robots.txt, or a page the spider did not ask for in this replay
+        self.stats.inc_value("downloader/request_count")
+        self.stats.inc_value("downloader/response_count")
+        self.stats.inc_value(f"downloader/response_status_count/{ref.status}")
+        if self._redirects(request, ref):
             del self.pending[ref.url]
             self.pending.setdefault(Request(urljoin(ref.url, ref.location)).url, request)
             return
-        if not 200 <= ref.status < 300:
-            return  # retried later, or an error the spider's errback logged
-        del self.pending[ref.url]
         request.meta["sadec_capture"] = ref.capture
         response = self.files.read(ref, request)
         if response is None:
             return
+        try:
+            _call(self.http_errors.process_spider_input, self.spider, response)
+        except HttpError as error:
+            if self._later_capture(ref.url, ref.date):
+                return  # retried: the spider saw only the last answer
+            del self.pending[ref.url]
+            if request.errback is not None:
+                failure = Failure(error)
+                failure.request = request
+                self.handle_all(request.errback(failure))
+            return
+        del self.pending[ref.url]
         self.pages += 1
         callback = request.callback or self.spider.parse
-        for output in callback_outputs(callback(response, **request.cb_kwargs)):
-            self.handle(output, ref)
+        self.handle_all(callback(response, **request.cb_kwargs))
 
-    def handle(self, output, ref: ResponseRef) -> None:
+    def handle_all(self, result) -> None:
+        for output in callback_outputs(result):
+            self.handle(output)
+
+    def handle(self, output) -> None:
+        """A request goes to the schedule, anything else through the item pipelines."""
         if isinstance(output, Request):
             self.schedule(output)
-        elif isinstance(output, ArticlePage):
-            self.handle(self.cleaner.process_item(output), ref)
-        elif isinstance(output, Article):
-            for file_ref in [*output.images, *output.attachments]:
-                file_ref.file = self.files.stored_file(file_ref.url, self.crawl.file_maxsize)
-            self.outcomes[upsert_article(self.db, output, now=_seconds(ref.date))] += 1
-            if output.category:
-                remember_category_name(self.db, output.category)
-        elif isinstance(output, ListingEntry):
-            apply_listing_entry(self.db, output)
-        elif isinstance(output, CrawlError):
-            self.errors[output.kind] += 1
-            with self.db.conn:
-                self.db["crawl_errors"].insert({
-                    "run_id": self.run_id, "url": output.url, "kind": output.kind,
-                    "message": output.message, "at": _seconds(ref.date),
-                })
+            return
+        item = output
+        for pipeline in self.pipelines:
+            if not hasattr(pipeline, "process_item"):
+                continue
+            try:
+                item = _call(pipeline.process_item, self.spider, item)
+            except DropItem:
+                return
 
     def finish(self) -> None:
-        fix_uppercase_categories(self.db)
-        with self.db.conn:
-            self.db["crawl_runs"].update(self.run_id, {
-                "finished_at": _seconds(self.last_date),
-                "pages": self.pages,
-                "articles_seen": sum(self.outcomes.values()),
-                "articles_new": self.outcomes["new"],
-                "articles_changed": self.outcomes["changed"],
-                "articles_unchanged": self.outcomes["unchanged"],
-                "errors": sum(self.errors.values()),
-                "finish_reason": "rebuilt",
-            })
+        self.stats.set_value("finish_reason", self.crawl.finish_reason or "killed")
+        for pipeline in reversed(self.pipelines):
+            if hasattr(pipeline, "close_spider"):
+                _call(pipeline.close_spider, self.spider)
 
 
-def replay(index: CaptureIndex, db, files: FileResolver) -> list[RunReplay]:
-    """Every crawl run of the captures, each with its own spider, oldest capture first."""
-    runs: dict[str, RunReplay] = {}
+def replay(index: CaptureIndex, db_path: Path, files: FileResolver) -> list[RunReplay]:
+    """Every crawl run of the captures, one after the other, each with its own spider."""
+    runs: dict[str, list[ResponseRef]] = {}
     for ref in index.responses:
-        if ref.purpose == "file":
-            continue
-        run = runs.get(ref.crawl.crawl_id)
-        if run is None:
-            parts = urlsplit(ref.url)
-            base_url = ref.crawl.base_url or f"{parts.scheme}://{parts.netloc}"
-            run = runs[ref.crawl.crawl_id] = RunReplay(ref.crawl, base_url, db, files, ref.date)
-        run.feed(ref)
-    for run in runs.values():
+        if ref.purpose != "file" and urlsplit(ref.url).path != "/robots.txt":
+            runs.setdefault(ref.crawl.crawl_id, []).append(ref)
+    replays = []
+    for refs in runs.values():
+        crawl = refs[0].crawl
+        parts = urlsplit(refs[0].url)
+        base_url = crawl.base_url or f"{parts.scheme}://{parts.netloc}"
+        run = RunReplay(crawl, base_url, db_path, index, files)
+        for ref in refs:
+            run.feed(ref)
         run.finish()
-    return list(runs.values())
+        replays.append(run)
+    return replays
 
 
 def rebuild(warc_dir: Path, new_db: Path) -> int:
@@ -491,24 +612,30 @@ def rebuild(warc_dir: Path, new_db: Path) -> int:
         return 2
     started = time.monotonic()
     index = index_captures(warc_files)
-    db = open_database(new_db)
+    open_database(new_db).close()
     files = FileResolver(index, new_db.parent / FILES)
+    # The crawl's own warnings (stale archive, coverage…) were given when it ran.
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
     try:
-        runs = replay(index, db, files)
+        runs = replay(index, new_db, files)
     finally:
-        db.close()
+        logging.disable(previous)
     record_folder(new_db, CAPTURES, warc_dir)
     record_folder(new_db, FILES, files.files_dir)
     for problem in index.problems:
         print(f"warning: {problem}")
-    outcomes = sum((run.outcomes for run in runs), Counter())
-    errors = sum((run.errors for run in runs), Counter())
+    stats = Counter()
+    for run in runs:
+        for key, value in run.stats.get_stats().items():
+            if key.startswith("sadec/articles/") or key == "sadec/errors":
+                stats[key.rsplit("/", 1)[-1]] += value
     print(
         f"rebuilt {new_db} from {len(warc_files)} WARC file(s), {index.records} records, "
-        f"{len(runs)} crawl run(s): {outcomes['new']} articles, {outcomes['changed']} changes, "
-        f"{outcomes['unchanged']} unchanged re-captures; "
-        f"{sum(run.pages for run in runs)} pages replayed; {files.counts['stored']} files "
-        f"({files.counts['failed']} not stored); {sum(errors.values())} errors"
-        f"{f' {dict(errors)}' if errors else ''}; {time.monotonic() - started:.1f} s"
+        f"{len(runs)} crawl run(s): {sum(run.pages for run in runs)} pages replayed; "
+        f"articles {stats['new']} new, {stats['changed']} changed, {stats['unchanged']} "
+        f"unchanged, {stats['gone']} gone; {files.counts['stored']} files "
+        f"({files.counts['failed']} not stored); {stats['errors']} errors; "
+        f"{time.monotonic() - started:.1f} s"
     )
     return 0

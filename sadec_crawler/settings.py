@@ -21,7 +21,14 @@ SADEC_WARC_MAX_BYTES = 100_000_000
 SADEC_FILES_DIR = ""
 # Larger images or attachments are not downloaded (recorded as fetch_error "too_large").
 SADEC_FILE_MAXSIZE = 50 * 1024 * 1024
+# The web archive `-a source=wayback` reads (CDX index and `id_` playback); see docs/wayback.md.
 SADEC_WAYBACK_URL = "https://web.archive.org"
+# Rows per CDX index request (paged with resume keys).
+SADEC_WAYBACK_CDX_LIMIT = 5000
+# One capture of each listing page is read per period of this many timestamp digits (6: a month).
+SADEC_WAYBACK_LISTING_PERIOD = 6
+# Articles archived at once (each one's captures in order); 0 = per-host concurrency + 1.
+SADEC_WAYBACK_WORKERS = 0
 SADEC_CONTACT_URL = "https://github.com/sadec-archive/sadec-archive"
 # A progress line every this many seconds.
 SADEC_PROGRESS_INTERVAL = 30.0
@@ -37,6 +44,9 @@ SADEC_REVALIDATE_DAYS = 90
 SADEC_REVALIDATE_COUNT = -1
 # Listing pages of already-archived articles walked past before an incremental run stops.
 SADEC_LISTING_OVERLAP = 1
+# Ask for archived articles with If-None-Match / If-Modified-Since (304 when unchanged).
+# Off makes every re-check download and re-parse the page.
+SADEC_CONDITIONAL_REQUESTS = True
 # A run with more errors than this exits non-zero (after retries).
 SADEC_MAX_ERRORS = 0
 # Warn when the newest archived article is older than this many days.
@@ -72,14 +82,25 @@ SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.DownloaderAwarePriorityQueue"
 # Closer to the downloader than retry (550), decompression (590) and redirects (600): the
 # WARC writer sees every response as transferred, 3xx and 5xx included.
 DOWNLOADER_MIDDLEWARES = {
+    # Before the off-site filter (50) and robots.txt (100): with -a source=wayback, requests
+    # for the portal (images, attachments) become requests for the archive's copies.
+    "sadec_crawler.wayback.WaybackMiddleware": 40,
+    # Just below Scrapy's retry (550), so it sees 429/503 first and waits before retrying.
+    "sadec_crawler.middlewares.RetryAfterMiddleware": 555,
     "sadec_crawler.warc.WarcWriterMiddleware": 950,
 }
+# Longest wait a Retry-After header can impose (seconds); backoff base for the web archive
+# (SADEC_RETRY_BACKOFF × 2^retries seconds after an error).
+SADEC_RETRY_AFTER_MAX = 300.0
+SADEC_RETRY_BACKOFF = 2.0
 
 ITEM_PIPELINES = {
     "pipelines.clean.ArticleCleaningPipeline": 300,
     "pipelines.files.FilesPipeline": 350,
-    "pipelines.validate.ValidationPipeline": 400,
     "pipelines.storage.SQLiteStoragePipeline": 500,
+    # After storage: coverage counts what was stored (a listing date kept from an earlier run
+    # included), not only what this fetch of the page showed.
+    "pipelines.validate.ValidationPipeline": 600,
 }
 EXTENSIONS = {
     "scrapy.extensions.logstats.LogStats": None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http
+import importlib.metadata
 import io
 import json
 import logging
@@ -23,7 +24,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import scrapy
-import warcio
 from scrapy import signals
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest, NotConfigured
 from scrapy.http import Request, Response
@@ -36,18 +36,29 @@ from .items import Capture
 
 logger = logging.getLogger(__name__)
 
-SOFTWARE_VERSION = "0.1.0"
 WARC_SUFFIX = ".warc.gz"
 DEFAULT_MAX_BYTES = 100_000_000
 
 SETTINGS_RECORDED = (
-    "SADEC_BASE_URL", "USER_AGENT", "ROBOTSTXT_OBEY", "DOWNLOAD_DELAY",
-    "RANDOMIZE_DOWNLOAD_DELAY", "AUTOTHROTTLE_ENABLED", "CONCURRENT_REQUESTS",
-    "CONCURRENT_REQUESTS_PER_DOMAIN", "DOWNLOAD_TIMEOUT", "RETRY_TIMES", "RETRY_HTTP_CODES",
-    "DOWNLOAD_MAXSIZE", "REDIRECT_MAX_TIMES", "COOKIES_ENABLED", "SADEC_FILE_MAXSIZE",
-    "SADEC_WARC_MAX_BYTES",
+    "USER_AGENT",
+    "ROBOTSTXT_OBEY",
+    "DOWNLOAD_DELAY",
+    "RANDOMIZE_DOWNLOAD_DELAY",
+    "AUTOTHROTTLE_ENABLED",
+    "CONCURRENT_REQUESTS",
+    "CONCURRENT_REQUESTS_PER_DOMAIN",
+    "DOWNLOAD_TIMEOUT",
+    "RETRY_TIMES",
+    "RETRY_HTTP_CODES",
+    "DOWNLOAD_MAXSIZE",
+    "REDIRECT_MAX_TIMES",
+    "COOKIES_ENABLED",
 )
-"""Settings that shape what a crawl fetched; written into every ``warcinfo`` record."""
+"""Scrapy settings that shape what a crawl fetched; written into every ``warcinfo`` record
+with all ``SADEC_*`` settings (``sadec rebuild`` replays a crawl with them)."""
+SPIDER_ARGS_RECORDED = ("mode", "source", "since", "until")
+"""Spider arguments (``-a``) written into ``warcinfo``; ``mode`` as asked for, before the
+spider may have changed it."""
 
 SENT_AT_META = "sadec_warc_sent_at"
 """Request meta key: when the request passed this middleware on its way out."""
@@ -140,6 +151,21 @@ def exception_kind(exception: BaseException) -> str:
     return name
 
 
+def warc_fields(fields: dict[str, str]) -> bytes:
+    """``application/warc-fields`` content: one ``name: value`` line each, on one line."""
+    return "".join(
+        f"{name}: {' '.join(str(value).split())}\r\n" for name, value in fields.items()
+    ).encode("utf-8")
+
+
+def failure_fields(exception: BaseException) -> dict[str, str]:
+    """What a ``metadata`` record says about a fetch that got no response."""
+    return {
+        "fetch-error": exception_kind(exception),
+        "fetch-error-message": f"{type(exception).__name__}: {exception}"[:500],
+    }
+
+
 def new_record_id() -> str:
     """A fresh ``WARC-Record-ID``."""
     return f"<urn:uuid:{uuid.uuid4()}>"
@@ -206,8 +232,10 @@ class RotatingWarcWriter:
         response_id = new_record_id()
         request_id = new_record_id()
         request_record = self._writer.create_warc_record(
-            request.url, "request",
-            payload=io.BytesIO(request.body), length=len(request.body),
+            request.url,
+            "request",
+            payload=io.BytesIO(request.body),
+            length=len(request.body),
             http_headers=request_http_headers(request),
             warc_headers_dict={
                 "WARC-Record-ID": request_id,
@@ -226,8 +254,10 @@ class RotatingWarcWriter:
         if response.ip_address is not None:
             response_headers["WARC-IP-Address"] = str(response.ip_address)
         response_record = self._writer.create_warc_record(
-            response.url, "response",
-            payload=io.BytesIO(response.body), length=len(response.body),
+            response.url,
+            "response",
+            payload=io.BytesIO(response.body),
+            length=len(response.body),
             http_headers=response_http_headers(response),
             warc_headers_dict=response_headers,
         )
@@ -241,6 +271,20 @@ class RotatingWarcWriter:
             captured_at=received_at,
         )
 
+    def write_fields(self, uri: str, fields: dict[str, str]) -> None:
+        """Write a ``metadata`` record of ``name: value`` lines about ``uri``."""
+        self._ensure_room()
+        payload = warc_fields(fields)
+        record = self._writer.create_warc_record(
+            uri,
+            "metadata",
+            payload=io.BytesIO(payload),
+            length=len(payload),
+            warc_content_type="application/warc-fields",
+            warc_headers_dict={"WARC-Date": warc_date()},
+        )
+        self._write(record)
+
     def write_failure(
         self, request: Request, exception: BaseException, sent_at: str | None = None
     ) -> None:
@@ -249,20 +293,19 @@ class RotatingWarcWriter:
         failed_at = warc_date()
         request_id = new_record_id()
         request_record = self._writer.create_warc_record(
-            request.url, "request",
-            payload=io.BytesIO(request.body), length=len(request.body),
+            request.url,
+            "request",
+            payload=io.BytesIO(request.body),
+            length=len(request.body),
             http_headers=request_http_headers(request),
             warc_headers_dict={"WARC-Record-ID": request_id, "WARC-Date": sent_at or failed_at},
         )
-        fields = {
-            "fetch-error": exception_kind(exception),
-            "fetch-error-message": f"{type(exception).__name__}: {exception}"[:500],
-        }
-        body = "".join(f"{name}: {' '.join(value.split())}\r\n" for name, value in fields.items())
-        payload = body.encode("utf-8")
+        payload = warc_fields(failure_fields(exception))
         metadata = self._writer.create_warc_record(
-            request.url, "metadata",
-            payload=io.BytesIO(payload), length=len(payload),
+            request.url,
+            "metadata",
+            payload=io.BytesIO(payload),
+            length=len(payload),
             warc_content_type="application/warc-fields",
             warc_headers_dict={"WARC-Date": failed_at, "WARC-Concurrent-To": request_id},
         )
@@ -279,12 +322,15 @@ class RotatingWarcWriter:
 def crawl_info(settings, spider=None, crawl_id: str | None = None) -> dict[str, str]:
     """Fields of the ``warcinfo`` record: what made these captures, how and from where.
     ``sadec-crawl-id`` is the same in every file of one crawl."""
-    recorded = {name: settings.get(name) for name in SETTINGS_RECORDED}
+    names = {*SETTINGS_RECORDED, *(name for name in settings if name.startswith("SADEC_"))}
+    recorded = {name: settings.get(name) for name in sorted(names)}
+    spider_args = {name: getattr(spider, name, None) for name in SPIDER_ARGS_RECORDED}
+    spider_args["mode"] = getattr(spider, "requested_mode", None) or spider_args["mode"]
     base_url = (settings.get("SADEC_BASE_URL") or "").rstrip("/")
     return {
         "software": (
-            f"sadec-archive/{SOFTWARE_VERSION} Scrapy/{scrapy.__version__} "
-            f"warcio/{_warcio_version()}"
+            f"sadec-archive/{package_version('sadec-archive')} Scrapy/{scrapy.__version__} "
+            f"warcio/{package_version('warcio')}"
         ),
         "format": "WARC File Format 1.1",
         "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
@@ -297,20 +343,17 @@ def crawl_info(settings, spider=None, crawl_id: str | None = None) -> dict[str, 
         "sadec-crawl-id": crawl_id or str(uuid.uuid4()),
         "sadec-base-url": base_url,
         "sadec-seeds": f"{base_url}/",
-        "sadec-spider-args": json.dumps(
-            {"mode": getattr(spider, "mode", None), "source": getattr(spider, "source", None)}
-        ),
+        "sadec-spider-args": json.dumps(spider_args, sort_keys=True, default=str),
         "sadec-settings": json.dumps(recorded, sort_keys=True, default=str),
     }
 
 
-def _warcio_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
+def package_version(name: str) -> str:
+    """Installed version of a distribution ("unknown" when run from a bare checkout)."""
     try:
-        return version("warcio")
-    except PackageNotFoundError:  # pragma: no cover - warcio is a dependency
-        return getattr(warcio, "__version__", "unknown")
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 class WarcWriterMiddleware:
@@ -350,6 +393,8 @@ class WarcWriterMiddleware:
 
     def spider_closed(self, spider, reason):
         if self.writer is not None:
+            # How the crawl ended, for `sadec rebuild` (a killed crawl leaves no such record).
+            self.writer.write_fields(f"urn:sadec:crawl:{self.crawl_id}", {"finish-reason": reason})
             self.writer.close()
             logger.info(
                 "captures: %d WARC file(s) in %s", len(self.writer.files_written), self.folder
@@ -388,7 +433,9 @@ class WarcWriterMiddleware:
     def process_exception(self, request: Request, exception: BaseException):
         sent_at = request.meta.pop(SENT_AT_META, None)
         if sent_at is None:
-            # Refused before reaching the network (robots.txt, off-site): nothing was sent.
+            # Refused before reaching the network (robots.txt, off-site): no request record,
+            # as nothing was sent, but a note of why the URL was not fetched.
+            self._writer().write_fields(request.url, failure_fields(exception))
             return None
         self._writer().write_failure(request, exception, sent_at)
         self.crawler.stats.inc_value("sadec/warc/failures")

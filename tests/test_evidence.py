@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import DownloadCancelledError, NotConfigured
 from scrapy.http import Request, Response
 from scrapy.utils.test import get_crawler
 from warcio.archiveiterator import ArchiveIterator
@@ -81,7 +81,7 @@ def _rows(db: Path, table: str, key: tuple[str, ...]) -> dict:
     try:
         return {
             tuple(row[k] for k in key): {
-                name: row[name] for name in row.keys() if name not in CRAWL_TIMESTAMPS  # noqa: SIM118
+                name: value for name, value in dict(row).items() if name not in CRAWL_TIMESTAMPS
             }
             for row in conn.execute(f"select * from {table}")
         }
@@ -98,7 +98,11 @@ def _free_port() -> int:
 def _sadec(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "sadec_crawler.cli", *args],
-        cwd=PROJECT_ROOT, env=crawl_env(), capture_output=True, text=True, timeout=120,
+        cwd=PROJECT_ROOT,
+        env=crawl_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -134,7 +138,8 @@ def test_every_exchange_has_request_and_response_records(evidence_crawl):
 def test_response_records_keep_raw_status_and_headers(evidence_crawl):
     root, _ = evidence_crawl
     redirects = [
-        record for _, _, record, _ in _records(root / "captures")
+        record
+        for _, _, record, _ in _records(root / "captures")
         if record.rec_type == "response" and record.http_headers.get_statuscode() == "302"
     ]
     assert redirects
@@ -146,7 +151,8 @@ def test_response_records_keep_raw_status_and_headers(evidence_crawl):
 def test_article_rows_point_at_their_response_record(evidence_crawl):
     root, _ = evidence_crawl
     responses = {
-        (path.name, offset): record for path, offset, record, _ in _records(root / "captures")
+        (path.name, offset): record
+        for path, offset, record, _ in _records(root / "captures")
         if record.rec_type == "response"
     }
     rows = _rows(root / "archive.db", "articles", ("url",)).values()
@@ -166,9 +172,15 @@ def test_writer_rotates_and_survives_a_torn_last_record(tmp_path):
     for n in range(4):
         request = Request(f"http://example.test/page/{n}")
         response = Response(
-            request.url, status=200, body=body, request=request,
-            headers={"Content-Encoding": "gzip", "Transfer-Encoding": "chunked",
-                     "Content-Type": "text/html; charset=utf-8"},
+            request.url,
+            status=200,
+            body=body,
+            request=request,
+            headers={
+                "Content-Encoding": "gzip",
+                "Transfer-Encoding": "chunked",
+                "Content-Type": "text/html; charset=utf-8",
+            },
         )
         captures.append(writer.write_exchange(request, response))
     writer.close()
@@ -177,9 +189,7 @@ def test_writer_rotates_and_survives_a_torn_last_record(tmp_path):
     for path in files:
         with path.open("rb") as handle:
             assert next(iter(ArchiveIterator(handle))).rec_type == "warcinfo"
-    record = next(
-        r for r in ArchiveIterator(files[0].open("rb")) if r.rec_type == "response"
-    )
+    record = next(r for r in ArchiveIterator(files[0].open("rb")) if r.rec_type == "response")
     assert record.http_headers.statusline == "200 OK"
     assert record.http_headers.get_header("Transfer-Encoding") is None
     assert record.raw_stream.read() == body, "the body as transferred, still gzipped"
@@ -195,6 +205,18 @@ def test_writer_rotates_and_survives_a_torn_last_record(tmp_path):
         if ref.warc_path == last:
             with pytest.raises(DamagedRecord):
                 read_response(ref)
+
+
+def test_failures_and_crawl_end_are_recorded(tmp_path):
+    writer = RotatingWarcWriter(tmp_path, info={"software": "test", "sadec-crawl-id": "c1"})
+    request = Request("http://example.test/big.pdf")
+    writer.write_failure(request, DownloadCancelledError("exceeded DOWNLOAD_MAXSIZE"))
+    writer.write_fields("urn:sadec:crawl:c1", {"finish-reason": "finished"})
+    writer.close()
+    index = index_captures(sorted(tmp_path.glob("*.warc.gz")))
+    [failure] = index.by_url["http://example.test/big.pdf"]
+    assert failure.kind == "too_large"
+    assert index.crawls["c1"].finish_reason == "finished"
 
 
 def test_capture_switched_off():
@@ -283,6 +305,47 @@ def test_rebuild_gives_the_same_articles(evidence_crawl, tmp_path):
     assert rebuild(root / "captures", new_db) == 2, "never overwrites a database"
 
 
+def test_second_run_reuses_files_and_rebuild_keeps_versions(fresh_replica, tmp_path):
+    db = tmp_path / "archive.db"
+    crawl_or_fail(fresh_replica.url, db)
+    fresh_replica.site.advance(edit=4)
+    second = len(fresh_replica.requests)
+    crawl_or_fail(fresh_replica.url, db, spider_args={"mode": "full"})
+    file_paths = {
+        urlsplit(record.rec_headers.get_header("WARC-Target-URI")).path
+        for _, _, record, _ in _records(tmp_path / "captures")
+        if record.rec_headers.get_header("Sadec-Purpose") == "file"
+    }
+
+    def paths(entries) -> set[str]:
+        return {e.path_with_query.split("?")[0] for e in entries} & file_paths
+
+    first_files = paths(fresh_replica.requests[:second])
+    assert first_files, "the first run downloaded no file"
+    assert not paths(fresh_replica.requests[second:]) & first_files, "files fetched again"
+
+    new_db = tmp_path / "rebuilt" / "archive.db"
+    assert rebuild(tmp_path / "captures", new_db) == 0
+    for table, key in (
+        ("articles", ("url",)),
+        ("images", ("article_url", "position")),
+        ("attachments", ("article_url", "position")),
+        ("article_versions", ("article_url", "content_hash")),
+    ):
+        skip = {"id", "fetched_at", "superseded_at", "gone_at"}
+        crawled = {
+            k: {n: v for n, v in row.items() if n not in skip}
+            for k, row in _rows(db, table, key).items()
+        }
+        rebuilt = {
+            k: {n: v for n, v in row.items() if n not in skip}
+            for k, row in _rows(new_db, table, key).items()
+        }
+        assert rebuilt == crawled, table
+    conn = sqlite3.connect(db)
+    assert conn.execute("select count(*) from article_versions").fetchone()[0] > 0
+
+
 # --- Verify ---------------------------------------------------------------------------------------
 def _tamper_member(path: Path, offset: int) -> None:
     """Change one byte of the HTTP payload inside the gzip member at ``offset``."""
@@ -291,7 +354,7 @@ def _tamper_member(path: Path, offset: int) -> None:
     member = inflater.decompress(data[offset:])
     end = len(data) - len(inflater.unused_data)
     position = member.rindex(b"</html>") - 1
-    changed = member[:position] + bytes([member[position] ^ 0x01]) + member[position + 1:]
+    changed = member[:position] + bytes([member[position] ^ 0x01]) + member[position + 1 :]
     path.write_bytes(data[:offset] + gzip.compress(changed, mtime=0) + data[end:])
 
 
@@ -359,11 +422,15 @@ def test_export_bundle_opens_and_verifies_anywhere(archive_copy, tmp_path):
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "datasette", str(bundle / "archive.db"), "--port", str(port)],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
-        body = _wait_for_json(f"http://127.0.0.1:{port}/archive/articles.json?_shape=array",
-                              process)
+        body = _wait_for_json(
+            f"http://127.0.0.1:{port}/archive/articles.json?_shape=array", process
+        )
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -377,8 +444,9 @@ def test_export_bundle_opens_and_verifies_anywhere(archive_copy, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("OK:")
     if shutil.which("sha256sum"):
-        check = subprocess.run(["sha256sum", "--quiet", "-c", MANIFEST], cwd=moved,
-                               capture_output=True, text=True)
+        check = subprocess.run(
+            ["sha256sum", "--quiet", "-c", MANIFEST], cwd=moved, capture_output=True, text=True
+        )
         assert check.returncode == 0, check.stdout + check.stderr
 
 

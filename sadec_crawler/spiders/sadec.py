@@ -17,9 +17,16 @@ from scrapy.http import Request, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 
-from sadec_crawler import incremental
+from sadec_crawler import incremental, wayback
 from sadec_crawler.dates import parse_date
-from sadec_crawler.items import ArticleGone, ArticlePage, ArticleUnchanged, CrawlError, ListingEntry
+from sadec_crawler.items import (
+    ArticleGone,
+    ArticlePage,
+    ArticleUnchanged,
+    CrawlError,
+    ListingEntry,
+    SitePage,
+)
 from sadec_crawler.pages import (
     FoundArticleLink,
     discovery_links,
@@ -58,7 +65,7 @@ class SadecSpider(scrapy.Spider):
 
     name = "sadec"
     MODES = ("incremental", "full")
-    SOURCES = ("live",)
+    SOURCES = ("live", "wayback")
 
     def __init__(
         self,
@@ -90,6 +97,7 @@ class SadecSpider(scrapy.Spider):
         self.recheck_ids: set[int] = set()
         self.listing_overlap: dict[tuple[str, str], int] = {}
         self.swept_known = False
+        self.listed_new: set = set()
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -109,6 +117,7 @@ class SadecSpider(scrapy.Spider):
         self.archive = incremental.load_archive_state(settings.get("SADEC_DB_PATH"))
         self.now = incremental.parse_now(settings.get("SADEC_NOW"))
         self.overlap_pages = settings.getint("SADEC_LISTING_OVERLAP", 1)
+        self.conditional = settings.getbool("SADEC_CONDITIONAL_REQUESTS", True)
         for known in self.archive.articles.values():
             if known.title:
                 self.slug_to_asset.setdefault(slugify(known.title), known.asset_id)
@@ -140,6 +149,9 @@ class SadecSpider(scrapy.Spider):
         )
 
     async def start(self):
+        if self.source == "wayback":
+            await wayback.archive(self)  # the web archive's captures, not the portal
+            return
         yield Request(
             f"{self.base_url}/",
             callback=self.parse_home,
@@ -154,9 +166,9 @@ class SadecSpider(scrapy.Spider):
     def _known_article_request(self, known: incremental.KnownArticle, priority: int) -> Request:
         """A conditional request for an archived article: 304 when it has not changed."""
         headers = {}
-        if known.etag:
+        if self.conditional and known.etag:
             headers["If-None-Match"] = known.etag
-        if known.last_modified:
+        if self.conditional and known.last_modified:
             headers["If-Modified-Since"] = known.last_modified
         return Request(
             known.url,
@@ -177,6 +189,8 @@ class SadecSpider(scrapy.Spider):
         for url in discovery_links(response.text, response.url, self.base_url):
             if listing_key(url) in self.requested_listing_pages:
                 continue
+            if self.mode == "incremental" and url in self.archive.other_pages:
+                continue  # held no listing last time; full runs look again
             self.requested_listing_pages.add(listing_key(url))
             yield Request(
                 url, callback=self.parse_listing, errback=self.on_error, priority=PRIORITY_LISTING
@@ -192,25 +206,30 @@ class SadecSpider(scrapy.Spider):
             stats.inc_value("sadec/pages/listing")
         elif not from_home:
             stats.inc_value("sadec/pages/other")
+        if not from_home and listing_key(response.url)[2] == 1:
+            yield SitePage(response.request.url, "listing" if page.is_listing else "other")
         follow_pages = self._new_listing_content(response.url, page.entries)
         unknown_entries = 0
         for entry in page.entries:
-            entry = self._identify(entry)
-            if entry is None:
+            identified = self._identify(entry)
+            if identified is None or identified.asset_id not in self.archive.articles:
                 unknown_entries += 1
+                self.listed_new.add(identified.asset_id if identified else entry.url)
+            if identified is None:
                 continue
-            if entry.asset_id not in self.archive.articles:
-                unknown_entries += 1
+            entry = identified
             known = self.listing_entries.get(entry.asset_id)
             if known is None:
                 self.listing_entries[entry.asset_id] = entry
             else:
                 known.date_raw = known.date_raw or entry.date_raw
                 known.summary = known.summary or entry.summary
+                if not from_home and self._is_home(known.listing_url):
+                    known.listing_url = entry.listing_url  # the category page, not "latest news"
             if entry.asset_id in self.emitted_assets and (entry.date_raw or entry.summary):
                 # The article went through the pipelines before its listing entry was seen.
                 yield entry
-        stats.inc_value("sadec/listing/entries_new", unknown_entries)
+        stats.set_value("sadec/listing/entries_new", len(self.listed_new))
         if follow_pages:
             for url in self._pages_to_follow(response.url, page, unknown_entries):
                 key = listing_key(url)
@@ -230,7 +249,19 @@ class SadecSpider(scrapy.Spider):
                     continue  # a dated window follows listings only
                 yield from self._article_request(link, PRIORITY_RELATED)
             elif self._in_window(entry):
-                yield from self._article_request(link, PRIORITY_ENTRY)
+                moved = not from_home and self._moved_listing(entry, response.url)
+                yield from self._article_request(link, PRIORITY_ENTRY, recheck=moved)
+
+    def _moved_listing(self, entry: ListingEntry, listing_url: str) -> bool:
+        """An archived article now listed under another category page: re-check it, its
+        category has probably changed."""
+        known = self.archive.articles.get(entry.asset_id)
+        if known is None or self._is_home(known.listing_url) or self.mode != "incremental":
+            return False
+        return listing_key(known.listing_url)[0] != listing_key(listing_url)[0]
+
+    def _is_home(self, url: str | None) -> bool:
+        return not url or listing_key(url)[0] == "/"
 
     def _in_window(self, entry: ListingEntry) -> bool:
         if not (self.since or self.until):
@@ -302,7 +333,7 @@ class SadecSpider(scrapy.Spider):
         seen.add(signature)
         return True
 
-    def _article_request(self, link: FoundArticleLink, priority: int):
+    def _article_request(self, link: FoundArticleLink, priority: int, recheck: bool = False):
         if link.asset_id is None:
             # url-title links cannot be told apart from id links before fetching: keep them
             # for the end of the crawl and fetch only those that name no article seen by then.
@@ -312,7 +343,7 @@ class SadecSpider(scrapy.Spider):
         if link.asset_id in self.requested_assets:
             return
         known = self.archive.articles.get(link.asset_id)
-        if known is not None and self.mode == "incremental" and not known.gone_at:
+        if known is not None and self.mode == "incremental" and not known.gone_at and not recheck:
             return  # archived, and neither recent nor due for re-validation
         self.requested_assets.add(link.asset_id)
         if known is not None:
@@ -327,6 +358,8 @@ class SadecSpider(scrapy.Spider):
         )
 
     def on_idle(self):
+        if self.source == "wayback":
+            return  # its whole run is in start(); never send requests to the live portal
         scheduled = self._schedule_url_titles() + self._sweep_known_articles()
         if scheduled:
             raise DontCloseSpider

@@ -1,0 +1,678 @@
+"""A replica of the Internet Archive's Wayback Machine holding captures of the replica portal.
+
+It serves what the crawler's ``wayback`` source uses, after the public ``wayback-cdx-server``
+README: the CDX index at ``/cdx/search/cdx`` (``url``, ``matchType``, ``output=json`` with a
+header row, ``fl``, ``filter``, ``collapse``, ``from``, ``to``, ``limit``,
+``showResumeKey``/``resumeKey``) and raw playback at ``/web/<timestamp>id_/<original URL>``
+(the exact capture; any other timestamp is redirected to the nearest capture, as the real
+service does).
+
+The captures are made from a :class:`~replica.model.Site` in three states, one schedule for a
+given site: state A captures the home page, every listing page, most articles (under every
+route form the portal uses), their images and some attachments, and re-captures some articles
+a day later with identical bytes; ``site.advance()`` then edits, publishes, removes and
+re-files articles, and state B captures the changes (with a 404 for the removed article);
+a second advance edits again and state C re-captures the edited articles. A few listed articles
+are never captured, one only as a 404 and one only as a redirect. The ground truth (what a
+crawler should archive from these captures) is kept per capture; see :meth:`expected_articles`,
+:meth:`expected_versions` and :meth:`expected_errors`.
+
+Building the schedule advances the Site twice: give the replica a fresh one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import re
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import parse_qs, quote, quote_plus, urlsplit
+
+from replica import media
+from replica.app import App
+from replica.faults import FaultConfig
+from replica.model import ArticleTruth, Site, stable_fraction, stable_hex
+from replica.pages import Pager
+from replica.server import _Handler, _Server
+
+HOST = "sadec.dongthap.gov.vn"
+CDX_FIELDS = ("urlkey", "timestamp", "original", "mimetype", "statuscode", "digest", "length")
+PLAYBACK = re.compile(r"^/web/(?P<timestamp>\d{1,14})(?P<flag>[a-z]{2}_)?/(?P<target>.+)$", re.S)
+JSESSIONID = re.compile(r";jsessionid=[^/?#]*", re.IGNORECASE)
+ROBOTS_TXT = b"User-agent: *\nDisallow:\n"
+STATE_GAPS = {"A": timedelta(days=1), "B": timedelta(days=40), "C": timedelta(days=100)}
+"""When each state is captured, after the site's clock: different months, so a crawler that
+keeps one listing capture a month reads every state's listings."""
+
+
+def surt_key(url: str) -> str:
+    """The CDX ``urlkey`` of a URL: host reversed (``www.`` dropped), ``)``, path and sorted
+    query, session id removed, lower case; scheme and port do not count."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    key = ",".join(reversed(host.split("."))) + ")" + (JSESSIONID.sub("", parts.path) or "/")
+    if parts.query:
+        key += "?" + "&".join(sorted(parts.query.split("&")))
+    return key.lower()
+
+
+def timestamp_of(moment: datetime) -> str:
+    return moment.strftime("%Y%m%d%H%M%S")
+
+
+def moment_of(timestamp: str) -> datetime:
+    """A 1–14 digit timestamp as a moment; missing digits count from the start of the period."""
+    padded = timestamp + "00000101000000"[len(timestamp) :]
+    return datetime.strptime(padded, "%Y%m%d%H%M%S")
+
+
+@dataclass
+class StoredCapture:
+    """One capture in the archive: a URL's answer at a moment.
+
+    Image and attachment bodies are made on first use (``render``): drawing them is most of
+    the cost of building a schedule, and most tests never fetch them.
+    """
+
+    timestamp: str
+    original: str
+    status: int
+    mimetype: str
+    location: str | None = None
+    render: Callable[[], bytes] | None = field(default=None, repr=False)
+    _body: bytes | None = field(default=None, repr=False)
+
+    @property
+    def body(self) -> bytes:
+        if self._body is None:
+            self._body = self.render() if self.render else b""
+        return self._body
+
+    @property
+    def urlkey(self) -> str:
+        return surt_key(self.original)
+
+    @property
+    def digest(self) -> str:
+        """Base32 SHA-1 of the body, the archive's payload digest."""
+        return base64.b32encode(hashlib.sha1(self.body).digest()).decode()
+
+    def field(self, name: str) -> str:
+        values = {
+            "urlkey": self.urlkey,
+            "timestamp": self.timestamp,
+            "original": self.original,
+            "mimetype": self.mimetype,
+            "statuscode": str(self.status),
+            "digest": self.digest,
+            "length": str(len(self.body)),
+        }
+        return values[name]
+
+
+@dataclass
+class ArchiveRequest:
+    """One request as the archive saw it."""
+
+    path: str
+    status: int
+    kind: str
+    """``cdx``, ``playback``, ``robots`` or ``other``."""
+    at: float
+    """``time.monotonic()`` when it arrived."""
+
+
+@dataclass
+class _Answer:
+    status: int
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _ScheduleClock:
+    """Hands out distinct capture timestamps, a few seconds apart, within one state."""
+
+    def __init__(self, start: datetime):
+        self.moment = start
+
+    def next(self) -> str:
+        self.moment += timedelta(seconds=7)
+        return timestamp_of(self.moment)
+
+
+class WaybackReplica:
+    """Captures of a Site, served as the Wayback Machine serves them; use as a context manager.
+
+    ``throttle_every=N`` answers every Nth request ``429`` with ``Retry-After: retry_after``.
+    """
+
+    def __init__(
+        self,
+        site: Site | None = None,
+        *,
+        host: str = HOST,
+        port: int = 0,
+        throttle_every: int = 0,
+        retry_after: int = 1,
+    ):
+        self.site = site or Site()
+        self.host = host
+        self.throttle_every = throttle_every
+        self.retry_after = retry_after
+        self.requests: list[ArchiveRequest] = []
+        self._log_lock = threading.Lock()
+        self._port = port
+        self._httpd: _Server | None = None
+        self.captures: list[StoredCapture] = []
+        self._by_key: dict[str, list[StoredCapture]] = {}
+        self._states: dict[int, list[tuple[str, ArticleTruth]]] = {}
+        self._missing: dict[int, str] = {}
+        self._removed: set[int] = set()
+        self._slugs: dict[int, str] = {}
+        self.state_days: dict[str, str] = {}
+        """Day (``YYYY-MM-DD``) each state A, B, C was captured."""
+        self._app = App(self.site, FaultConfig())
+        self._build()
+        self._sorted = sorted(self.captures, key=lambda c: (c.urlkey, c.timestamp))
+
+    # ------------------------------------------------------------------ the capture schedule
+
+    def _build(self) -> None:
+        site = self.site
+        start = site.clock
+        listed = sorted(a.asset_id for a in site.articles.values() if a.listed and not a.special)
+        ranked = sorted(listed, key=lambda i: stable_fraction(site.seed, "wayback-role", i))
+        never, only_404, only_302 = set(ranked[:3]), ranked[3], ranked[4]
+        unlisted = sorted(a.asset_id for a in site.articles.values() if not a.listed)
+        self._roles = {i: "never" for i in never} | {only_404: "only_404", only_302: "only_302"}
+        if unlisted:
+            # Captured by url-title only: the crawler must open it to learn its asset id.
+            self._roles[unlisted[0]] = "title-root"
+        self._slugs = {asset_id: site.slug_of(a) for asset_id, a in site.articles.items()}
+
+        clock = _ScheduleClock(start + STATE_GAPS["A"])
+        self.state_days = {"A": clock.moment.date().isoformat()}
+        self._capture_pages(clock, every_page=True, extra=("/gioi-thieu",))
+        for asset_id in sorted(site.articles):
+            role = self._roles.get(asset_id)
+            if role == "never":
+                continue
+            if role == "only_404":
+                self._capture_error(clock, asset_id, 404)
+            elif role == "only_302":
+                self._capture_error(clock, asset_id, 302)
+            else:
+                self._capture_article(clock, asset_id, role or self._form(asset_id, "A"))
+        clock.moment += timedelta(days=1)
+        for asset_id in sorted(self._states):
+            if stable_fraction(site.seed, "wayback-again", asset_id) < 0.25:
+                self._capture_article(clock, asset_id, self._first_form(asset_id))
+
+        edited_b = self._advance_and_capture_b()
+        self._advance_and_capture_c(edited_b)
+        self._slugs.update({asset_id: site.slug_of(a) for asset_id, a in site.articles.items()})
+
+    def _advance_and_capture_b(self) -> list[int]:
+        """State B: one article removed (captured as a 404), edits, one re-filed, new ones."""
+        site = self.site
+        change = site.advance(seed=1, publish=3, edit=3, remove=1, recategorise=1)
+        clock = _ScheduleClock(site.clock + STATE_GAPS["B"])
+        self.state_days["B"] = clock.moment.date().isoformat()
+        self._capture_pages(clock, every_page=True)
+        published = change["published"]
+        # The newest one is listed but never captured.
+        self._roles[published[-1]] = "never"
+        again = set(change["edited"]) | set(change["recategorised"]) | set(published[:-1])
+        again |= {i for i in self._states if stable_fraction(site.seed, "wayback-b", i) < 0.3}
+        for asset_id in sorted(again - set(self._roles)):
+            if asset_id in site.articles:
+                self._capture_article(clock, asset_id, self._form(asset_id, "B"))
+        for asset_id in change["removed"]:
+            if asset_id in self._states:
+                path = site.article_path(site.removed[asset_id])
+                body = self._app.renderer.error(404, path).encode()
+                self._add(clock.next(), path, 404, "text/html", body)
+                self._removed.add(asset_id)
+        return change["edited"]
+
+    def _advance_and_capture_c(self, edited_b: list[int]) -> None:
+        """State C: more edits, one of them to an article already edited in B (two versions)."""
+        site = self.site
+        change = site.advance(
+            seed=self._overlapping_seed(edited_b), publish=0, edit=2, remove=0, recategorise=0
+        )
+        clock = _ScheduleClock(site.clock + STATE_GAPS["C"])
+        self.state_days["C"] = clock.moment.date().isoformat()
+        self._capture_pages(clock, every_page=False)
+        for asset_id in sorted((set(change["edited"]) | set(edited_b)) - set(self._roles)):
+            if asset_id in site.articles:
+                self._capture_article(clock, asset_id, "plain")
+
+    def _overlapping_seed(self, edited_b: list[int]) -> int:
+        """An advance seed whose edits touch an article edited in state B: replayed on a
+        scratch copy of the site (advance() is deterministic), so the schedule stays fixed."""
+        extra = sum(1 for a in self.site.articles.values() if a.origin == "generated")
+        for seed in range(2, 60):
+            scratch = Site(seed=self.site.seed, extra_articles=extra)
+            scratch.advance(seed=1, publish=3, edit=3, remove=1, recategorise=1)
+            trial = scratch.advance(seed=seed, publish=0, edit=2, remove=0, recategorise=0)
+            if set(trial["edited"]) & set(edited_b):
+                return seed
+        return 2
+
+    def _form(self, asset_id: int, state: str) -> str:
+        """The route form an article was captured under: mostly the plain id form."""
+        roll = stable_fraction(self.site.seed, "wayback-form", state, asset_id)
+        for limit, form in (
+            (0.50, "plain"),
+            (0.58, "jsessionid"),
+            (0.66, "redirect"),
+            (0.72, "maximized"),
+            (0.80, "title"),
+            (0.85, "title-root"),
+            (0.90, "inherit"),
+        ):
+            if roll < limit:
+                return form
+        return "http-redirect"
+
+    def _first_form(self, asset_id: int) -> str:
+        return self._roles.get(asset_id) or self._form(asset_id, "A")
+
+    def _path(self, asset_id: int, form: str) -> str:
+        site = self.site
+        article = site.articles[asset_id]
+        plain = site.article_path(article)
+        instance = site.config["detail_instance"]
+        paths = {
+            "plain": plain,
+            "http-redirect": plain,
+            "jsessionid": f"{plain};jsessionid={stable_hex(site.seed, 'wb-session', asset_id)}",
+            "redirect": f"{plain}?redirect={quote(site.category_of(article).url, safe='')}",
+            "maximized": f"{plain}/maximized",
+            "inherit": f"{plain}?inheritRedirect=false",
+            "title": f"{site.detail_base}/content/{site.slug_of(article)}",
+            "title-root": f"/-/asset_publisher/{instance}/content/{site.slug_of(article)}",
+        }
+        return paths[form]
+
+    def _capture_article(self, clock: _ScheduleClock, asset_id: int, form: str) -> None:
+        path = self._path(asset_id, form)
+        if form == "http-redirect":
+            # The archive often holds the http:// URL answering with a redirect to https://.
+            target = f"https://{self.host}{path}"
+            self._add(clock.next(), path, 302, "text/html", b"", location=target, scheme="http")
+        answer = self._app.handle("GET", path, {}, b"")
+        if answer.status != 200:
+            raise RuntimeError(f"replica answered {answer.status} for {path}")
+        timestamp = clock.next()
+        self._add(timestamp, path, 200, "text/html", answer.body)
+        truth = next(t for t in self.site.truth() if t.asset_id == asset_id)
+        self._states.setdefault(asset_id, []).append((timestamp, truth))
+        self._capture_media(clock, truth)
+
+    def _capture_media(self, clock: _ScheduleClock, truth: ArticleTruth) -> None:
+        """Images once (with the first capture of their page), about half the attachments."""
+        wanted = [path for path, _ in truth.images]
+        wanted += [
+            path
+            for path, _ in truth.attachments
+            if stable_fraction(self.site.seed, "wayback-file", path) < 0.5
+        ]
+        for path in wanted:
+            if surt_key(f"https://{self.host}{path}") in self._by_key:
+                continue
+            found = self.site.media_by_uuid[urlsplit(path).path.rsplit("/", 1)[-1]]
+            mimetype = media.content_type_for(found.file_name)
+            self._add(clock.next(), path, 200, mimetype, render=self._renderer(path))
+
+    def _renderer(self, path: str) -> Callable[[], bytes]:
+        """The body of a file, drawn when first asked for."""
+        return lambda: self._app.handle("GET", path, {}, b"").body
+
+    def _capture_error(self, clock: _ScheduleClock, asset_id: int, status: int) -> None:
+        """An article whose only capture is a 404 (a portal hiccup) or a redirect elsewhere."""
+        path = self.site.article_path(self.site.articles[asset_id])
+        if status == 404:
+            body = self._app.renderer.error(404, path).encode()
+            self._add(clock.next(), path, 404, "text/html", body)
+        else:
+            self._add(clock.next(), path, 302, "text/html", b"", location=f"https://{self.host}/")
+        self._missing[asset_id] = f"http_{status}"
+
+    def _capture_pages(self, clock: _ScheduleClock, every_page: bool, extra=()) -> None:
+        """The home page and the listings: every page of each, or only their first pages."""
+        paths = ["/", *extra]
+        for category in self.site.categories.values():
+            members = self.site.listing(category.key)
+            delta = category.page_size
+            last = max(1, -(-len(members) // delta))
+            paths.append(category.url)
+            if every_page:
+                paths += [
+                    Pager(category, n, last, len(members), delta).url(n) for n in range(2, last + 1)
+                ]
+        for path in paths:
+            answer = self._app.handle("GET", path, {}, b"")
+            self._add(clock.next(), path, answer.status, "text/html", answer.body)
+
+    def _add(
+        self,
+        timestamp: str,
+        path: str,
+        status: int,
+        mimetype: str,
+        body: bytes | None = None,
+        location: str | None = None,
+        scheme: str = "https",
+        render: Callable[[], bytes] | None = None,
+    ) -> None:
+        capture = StoredCapture(
+            timestamp=timestamp,
+            original=f"{scheme}://{self.host}{path}",
+            status=status,
+            mimetype=mimetype.split(";")[0].strip(),
+            location=location,
+            render=render,
+            _body=body,
+        )
+        self.captures.append(capture)
+        self._by_key.setdefault(capture.urlkey, []).append(capture)
+
+    # ------------------------------------------------------------------ ground truth
+
+    def captured_ids(self) -> set[int]:
+        """Articles with at least one 200 capture."""
+        return set(self._states)
+
+    def article_captures(self) -> dict[int, list[tuple[str, ArticleTruth]]]:
+        """Every 200 capture of each article: (timestamp, what it showed), oldest first."""
+        return {
+            asset_id: sorted(states, key=lambda s: s[0])
+            for asset_id, states in self._states.items()
+        }
+
+    def expected_articles(self) -> dict[int, ArticleTruth]:
+        """What each captured article should be archived as: its newest capture's content."""
+        return {asset_id: states[-1][1] for asset_id, states in self._states.items()}
+
+    def expected_versions(self) -> dict[int, int]:
+        """Earlier differing contents each captured article should keep in article_versions."""
+        counts = {}
+        for asset_id, states in self._states.items():
+            contents = [_content(truth) for _, truth in sorted(states, key=lambda s: s[0])]
+            counts[asset_id] = sum(
+                1 for a, b in zip(contents, contents[1:], strict=False) if a != b
+            )
+        return counts
+
+    def expected_errors(self) -> dict[int, str]:
+        """Listed articles without a usable capture (``no_capture``, ``http_404``,
+        ``http_302``), and removed ones whose last capture is a 404 (``http_404``)."""
+        errors = {i: "no_capture" for i, role in self._roles.items() if role == "never"}
+        errors.update(self._missing)
+        errors.update({i: "http_404" for i in self._removed})
+        return errors
+
+    def slug(self, asset_id: int) -> str:
+        """The url-title of an article (removed ones included)."""
+        return self._slugs[asset_id]
+
+    def playback_requests(self) -> list[ArchiveRequest]:
+        return [r for r in self.requests if r.kind == "playback"]
+
+    # ------------------------------------------------------------------ the CDX server
+
+    def cdx(self, query: dict[str, list[str]]) -> _Answer:
+        url = (query.get("url") or [""])[0]
+        if not url:
+            return _Answer(400, b"url parameter required\n")
+        match_type = (query.get("matchType") or ["exact"])[0]
+        if url.endswith("*"):
+            url, match_type = url.rstrip("*"), "prefix"
+        if url.startswith("*."):
+            url, match_type = url[2:], "domain"
+        rows = self._select(surt_key(url), match_type)
+        rows = _window(rows, (query.get("from") or [""])[0], (query.get("to") or [""])[0])
+        try:
+            rows = _filtered(rows, query.get("filter", []))
+        except (re.error, KeyError) as error:
+            return _Answer(400, f"bad filter: {error}\n".encode())
+        rows = _collapsed(rows, query.get("collapse", []))
+        resume = (query.get("resumeKey") or [""])[0]
+        if resume:
+            # resumeKey is "<urlkey> <timestamp>!" of the last row returned: go past it.
+            key, _, timestamp = resume.rstrip("!").rpartition(" ")
+            rows = [r for r in rows if (r.urlkey, r.timestamp) > (key, timestamp)]
+        limit = int((query.get("limit") or ["0"])[0] or 0)
+        more = False
+        if limit > 0:
+            more, rows = len(rows) > limit, rows[:limit]
+        elif limit < 0:
+            rows = rows[limit:]
+        fields = (query.get("fl") or [",".join(CDX_FIELDS)])[0].split(",")
+        if any(name not in CDX_FIELDS for name in fields):
+            return _Answer(400, b"unknown field in fl\n")
+        table = [[row.field(name) for name in fields] for row in rows]
+        resume_key = None
+        if more and (query.get("showResumeKey") or [""])[0] == "true":
+            resume_key = quote_plus(f"{rows[-1].urlkey} {rows[-1].timestamp}!")
+        if (query.get("output") or [""])[0] == "json":
+            document = [fields, *table] if table else []
+            if resume_key:
+                document += [[], [resume_key]]
+            return _Answer(200, json.dumps(document).encode(), "application/json")
+        lines = [" ".join(row) for row in table]
+        if resume_key:
+            lines += ["", resume_key]
+        return _Answer(200, ("\n".join(lines) + "\n").encode() if lines else b"")
+
+    def _select(self, key: str, match_type: str) -> list[StoredCapture]:
+        host = key.split(")", 1)[0]
+        if match_type == "exact":
+            return [c for c in self._sorted if c.urlkey == key]
+        if match_type == "prefix":
+            return [c for c in self._sorted if c.urlkey.startswith(key)]
+        if match_type == "host":
+            return [c for c in self._sorted if c.urlkey.split(")", 1)[0] == host]
+        if match_type == "domain":
+            return [
+                c
+                for c in self._sorted
+                if (h := c.urlkey.split(")", 1)[0]) == host or h.startswith(host + ",")
+            ]
+        return []
+
+    # ------------------------------------------------------------------ playback
+
+    def playback(self, raw_path: str) -> _Answer:
+        match = PLAYBACK.match(raw_path)
+        if match is None:
+            return _Answer(404, b"not a playback URL\n")
+        target = re.sub(r"^(https?):/(?!/)", r"\1://", match["target"])
+        flag = match["flag"] or ""
+        captures = self._by_key.get(surt_key(target))
+        if not captures:
+            return _Answer(404, b"Wayback Machine has not archived that URL.\n", "text/html")
+        wanted = match["timestamp"]
+        exact = next((c for c in captures if c.timestamp == wanted), None)
+        if exact is None:
+            nearest = _nearest(captures, moment_of(wanted))
+            return _Answer(302, headers={"Location": _playback_path(nearest, flag)})
+        headers = {"Memento-Datetime": moment_of(exact.timestamp).strftime("%a, %d %b %Y %X GMT")}
+        if exact.location:
+            # A captured redirect points at its target's capture, nearest to this moment.
+            headers["Location"] = f"/web/{exact.timestamp}{flag}/{exact.location}"
+        content_type = exact.mimetype
+        if content_type.startswith("text/"):
+            content_type += "; charset=UTF-8"
+        return _Answer(exact.status, exact.body, content_type, headers)
+
+    # ------------------------------------------------------------------ HTTP plumbing
+
+    def serve(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        """Called by the request handler of :mod:`replica.server` for every request."""
+        parts = urlsplit(handler.path)
+        if parts.path == "/cdx/search/cdx":
+            kind = "cdx"
+        elif parts.path.startswith("/web/"):
+            kind = "playback"
+        elif parts.path == "/robots.txt":
+            kind = "robots"
+        else:
+            kind = "other"
+        entry = ArchiveRequest(handler.path, 0, kind, time.monotonic())
+        with self._log_lock:
+            self.requests.append(entry)
+            counted = sum(1 for r in self.requests if r.kind in ("cdx", "playback"))
+        if (
+            kind in ("cdx", "playback")
+            and self.throttle_every
+            and counted % self.throttle_every == 0
+        ):
+            answer = _Answer(
+                429, b"Too Many Requests\n", headers={"Retry-After": str(self.retry_after)}
+            )
+        elif kind == "cdx":
+            answer = self.cdx(parse_qs(parts.query, keep_blank_values=True))
+        elif kind == "playback":
+            answer = self.playback(handler.path)
+        elif kind == "robots":
+            answer = _Answer(200, ROBOTS_TXT)
+        else:
+            answer = _Answer(404, b"not found\n")
+        handler.send_response(answer.status)
+        handler.send_header("Content-Type", answer.content_type)
+        handler.send_header("Content-Length", str(len(answer.body)))
+        for name, value in answer.headers.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        entry.status = answer.status
+        if method != "HEAD":
+            handler.wfile.write(answer.body)
+
+    def start(self) -> WaybackReplica:
+        self._httpd = _Server(("127.0.0.1", self._port), _Handler)
+        self._httpd.replica = self
+        thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+            name=f"wayback-{self.port}",
+        )
+        thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> WaybackReplica:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1] if self._httpd else self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+
+def _content(truth: ArticleTruth) -> tuple:
+    """The parts of an article whose change makes a new stored version."""
+    return (
+        truth.title,
+        truth.published_at,
+        truth.category_raw,
+        truth.author,
+        truth.unit,
+        truth.summary,
+        tuple(truth.must_contain),
+        tuple(truth.images),
+        tuple(truth.attachments),
+    )
+
+
+def _window(rows: list[StoredCapture], start: str, end: str) -> list[StoredCapture]:
+    """``from``/``to``: inclusive, 1–14 digits, padded with the period's first/last moment."""
+    low = start + "0" * (14 - len(start)) if start else ""
+    high = end + "9" * (14 - len(end)) if end else ""
+    return [
+        r for r in rows if (not low or r.timestamp >= low) and (not high or r.timestamp <= high)
+    ]
+
+
+def _filtered(rows: list[StoredCapture], filters: list[str]) -> list[StoredCapture]:
+    """``filter=[!]field:regex``, every filter applying; the regex must match the whole field."""
+    for spec in filters:
+        negate = spec.startswith("!")
+        name, _, pattern = spec.lstrip("!").partition(":")
+        regex = re.compile(pattern)
+        rows = [r for r in rows if bool(regex.fullmatch(r.field(name))) != negate]
+    return rows
+
+
+def _collapsed(rows: list[StoredCapture], specs: list[str]) -> list[StoredCapture]:
+    """``collapse=field[:N]``: drop a row whose field (first N characters) equals the
+    previous row's, adjacent rows only."""
+    for spec in specs:
+        name, _, length = spec.partition(":")
+        size = int(length) if length else None
+        kept, previous = [], None
+        for row in rows:
+            value = row.field(name)[:size]
+            if value != previous:
+                kept.append(row)
+            previous = value
+        rows = kept
+    return rows
+
+
+def _nearest(captures: list[StoredCapture], moment: datetime) -> StoredCapture:
+    """The capture closest in time, preferring 200s as the Wayback Machine does."""
+    good = [c for c in captures if c.status == 200] or captures
+    return min(good, key=lambda c: abs((moment_of(c.timestamp) - moment).total_seconds()))
+
+
+def _playback_path(capture: StoredCapture, flag: str) -> str:
+    return f"/web/{capture.timestamp}{flag}/{capture.original}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m replica.wayback --port 0``: the first stdout line is the archive's URL."""
+    parser = argparse.ArgumentParser(prog="python -m replica.wayback", description=__doc__)
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--seed", type=int, default=0, help="site seed")
+    parser.add_argument("--extra-articles", type=int, default=0)
+    parser.add_argument("--throttle-every", type=int, default=0, help="429 every Nth request")
+    arguments = parser.parse_args(argv)
+    site = Site(seed=arguments.seed, extra_articles=arguments.extra_articles)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    replica = WaybackReplica(site, port=arguments.port, throttle_every=arguments.throttle_every)
+    with replica:
+        print(replica.url, flush=True)
+        while not stop.wait(0.5):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

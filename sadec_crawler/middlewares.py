@@ -1,0 +1,117 @@
+"""Downloader middlewares of the crawl (see ``DOWNLOADER_MIDDLEWARES`` in the settings).
+
+:class:`RetryAfterMiddleware` makes the crawl wait when a server says it is overloaded. Scrapy's
+own retry middleware retries at once, which is what an overloaded server, and above all the
+Internet Archive's rate limiter, must not get. Other engineers may add middlewares here: keep
+each one a class with its own docstring and settings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+from scrapy.downloadermiddlewares.retry import get_retry_request
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Request, Response
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet import reactor
+from twisted.internet.task import deferLater
+
+logger = logging.getLogger(__name__)
+
+BACKOFF_META = "sadec_backoff"
+"""Request meta key: this request goes to a host that wants exponential backoff between
+retries (the web archive); set by :mod:`sadec_crawler.wayback`."""
+
+
+def retry_after_seconds(value: bytes | str | None, now: dt.datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date (RFC 9110 §10.2.3);
+    None when absent or unreadable."""
+    if value is None:
+        return None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    text = text.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if moment is None or moment.tzinfo is None:
+        return None
+    now = now or dt.datetime.now(dt.UTC)
+    return max(0.0, (moment - now).total_seconds())
+
+
+class RetryAfterMiddleware:
+    """Waits before retrying when a host asks for it, and holds back that host meanwhile.
+
+    - ``429 Too Many Requests``, and ``503`` with a ``Retry-After`` header: no request goes to
+      that host until the time the header names (``SADEC_RETRY_AFTER_MAX`` seconds at most), or,
+      without the header, for an exponential backoff; then the request is retried (within
+      ``RETRY_TIMES``, counted with Scrapy's retry middleware).
+    - Requests marked ``meta["sadec_backoff"]`` (the web archive's) also back off after every
+      other retryable status and network error: ``SADEC_RETRY_BACKOFF`` × 2^retries seconds.
+
+    Placed just below Scrapy's retry middleware (550) so that it sees these answers first.
+    """
+
+    def __init__(self, crawler):
+        settings = crawler.settings
+        self.crawler = crawler
+        self.max_wait = settings.getfloat("SADEC_RETRY_AFTER_MAX", 300.0)
+        self.backoff = settings.getfloat("SADEC_RETRY_BACKOFF", 2.0)
+        self.retry_codes = {int(code) for code in settings.getlist("RETRY_HTTP_CODES")}
+        self.enabled = settings.getbool("RETRY_ENABLED", True)
+        self.paused_until: dict[str, float] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    async def process_request(self, request: Request) -> None:
+        host = urlsplit(request.url).hostname or ""
+        wait = self.paused_until.get(host, 0.0) - time.monotonic()
+        if wait > 0:
+            self.crawler.stats.inc_value("sadec/retry_after/waits")
+            await maybe_deferred_to_future(deferLater(reactor, wait, lambda: None))
+        return None
+
+    def process_response(self, request: Request, response: Response):
+        if not self.enabled or request.meta.get("dont_retry"):
+            return response
+        status = response.status
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        asked = status == 429 or (status == 503 and retry_after is not None)
+        backoff = request.meta.get(BACKOFF_META) and status in self.retry_codes
+        if not (asked or backoff):
+            return response
+        retry = get_retry_request(request, spider=self.crawler.spider, reason=f"http_{status}")
+        if retry is None:
+            return response  # retries used up: the caller sees the answer
+        wait = retry_after if retry_after is not None else self._backoff(request)
+        self._pause(request, min(wait, self.max_wait), f"HTTP {status}")
+        return retry
+
+    def process_exception(self, request: Request, exception: BaseException):
+        """Network failures toward a backoff host: hold it back; Scrapy's retry middleware
+        then retries as usual."""
+        if request.meta.get(BACKOFF_META) and not isinstance(exception, IgnoreRequest):
+            self._pause(
+                request, min(self._backoff(request), self.max_wait), type(exception).__name__
+            )
+        return None
+
+    def _backoff(self, request: Request) -> float:
+        return self.backoff * 2 ** request.meta.get("retry_times", 0)
+
+    def _pause(self, request: Request, wait: float, why: str) -> None:
+        host = urlsplit(request.url).hostname or ""
+        until = time.monotonic() + wait
+        self.paused_until[host] = max(self.paused_until.get(host, 0.0), until)
+        self.crawler.stats.inc_value("sadec/retry_after/pauses")
+        logger.info("%s from %s: no request to it for %.1f s", why, host, wait)

@@ -1,0 +1,309 @@
+"""Cron-grade runs against the replica: incremental discovery, history, accounting, safety.
+
+Every crawl here is the real `scrapy crawl sadec` in a subprocess; the replica's "advance"
+control publishes, edits, removes and re-categorises articles between runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from replica import ReplicaServer, Site
+from sadec_crawler.commands.crawl import LOCKED_EXIT_STATUS, acquire_lock
+from sadec_crawler.local import PROJECT_ROOT, crawl_command, crawl_env, run_crawl
+from tests.conftest import crawl_or_fail
+
+ARTICLE_PREFIX = "/chi-tiet-bai-viet/-/asset_publisher/"
+CRAWL_TIME_COLUMNS = {
+    "first_seen_at",
+    "last_crawled_at",
+    "last_changed_at",
+    "captured_at",
+    "warc_file",
+    "warc_record_id",
+    "warc_offset",
+    "warc_payload_digest",
+    "fetched_url",
+}
+
+
+def article_requests(entries) -> list[int]:
+    """Asset ids of the article pages a slice of the replica's request log asked for."""
+    return [
+        int(e.path_with_query.split("?")[0].split(";")[0].rstrip("/").rsplit("/", 1)[-1])
+        for e in entries
+        if e.path_with_query.startswith(ARTICLE_PREFIX) and "/content/id/" in e.path_with_query
+    ]
+
+
+def query(db_path, sql, params=()):
+    conn = sqlite3.connect(db_path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in conn.execute(sql, params)]
+    finally:
+        conn.close()
+
+
+def content_rows(db_path) -> dict[int, dict]:
+    """Article rows without what only says when or from which capture they were fetched."""
+    return {
+        row["asset_id"]: {k: v for k, v in row.items() if k not in CRAWL_TIME_COLUMNS}
+        for row in query(db_path, "select * from articles")
+    }
+
+
+# --- The scenario of the issue: full run, site changes, incremental runs -----------------------
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory):
+    site = Site(seed=0)
+    db = tmp_path_factory.mktemp("incremental") / "archive.db"
+    with ReplicaServer(site) as server:
+        crawl_or_fail(server.url, db, spider_args={"mode": "full"})
+        run1 = len(server.requests)
+        truth_before = {t.asset_id: t for t in site.truth()}
+        change = site.advance(seed=1, publish=3, edit=2, remove=1, recategorise=1)
+        truth_after = {t.asset_id: t for t in site.truth()}
+        old_edit, recent_edit = sorted(change["edited"], key=lambda a: truth_after[a].published_at)
+        # The next nightly run happens the day after the recent edit's article was published.
+        next_day = dt.date.fromisoformat(truth_after[recent_edit].published_at[:10])
+        next_day += dt.timedelta(days=1)
+        settings = {"SADEC_NOW": next_day.isoformat()}
+        crawl_or_fail(server.url, db, settings=settings)
+        run2 = server.requests[run1:]
+        # An operator forcing every archived article to be re-validated now.
+        crawl_or_fail(server.url, db, settings={**settings, "SADEC_REVALIDATE_DAYS": "1"})
+        run2b = server.requests[run1 + len(run2) :]
+        before_run3 = query(db, "select asset_id, last_crawled_at from articles")
+        crawl_or_fail(server.url, db, settings=settings)
+        run3 = server.requests[run1 + len(run2) + len(run2b) :]
+    return {
+        "db": db,
+        "change": change,
+        "truth_before": truth_before,
+        "truth_after": truth_after,
+        "old_edit": old_edit,
+        "recent_edit": recent_edit,
+        "run1": run1,
+        "run2": run2,
+        "run2b": run2b,
+        "run3": run3,
+        "before_run3": before_run3,
+        "now": next_day,
+    }
+
+
+def test_run2_archives_the_new_articles(scenario):
+    rows = content_rows(scenario["db"])
+    for asset_id in scenario["change"]["published"]:
+        truth = scenario["truth_after"][asset_id]
+        assert rows[asset_id]["title"] == truth.title
+        assert rows[asset_id]["published_at"] == truth.published_at
+    runs = query(scenario["db"], "select * from crawl_runs order by id")
+    assert runs[1]["articles_new"] == 3 and runs[1]["mode"] == "incremental"
+
+
+def test_run2_keeps_the_recent_edit_and_the_recategorisation_as_versions(scenario):
+    db = scenario["db"]
+    for asset_id in (scenario["recent_edit"], *scenario["change"]["recategorised"]):
+        (article,) = query(db, "select * from articles where asset_id = ?", [asset_id])
+        versions = query(
+            db, "select * from article_versions where article_url = ?", [article["url"]]
+        )
+        assert versions, asset_id
+        truth = scenario["truth_after"][asset_id]
+        assert article["category"] == truth.category
+        assert all(snippet in article["body_text"] for snippet in truth.must_contain)
+    (recat,) = scenario["change"]["recategorised"]
+    (article,) = query(db, "select url, category from articles where asset_id = ?", [recat])
+    (version,) = query(db, "select * from article_versions where article_url = ?", [article["url"]])
+    assert json.loads(version["changed_fields"]) == ["category"]
+    assert version["category"] == scenario["truth_before"][recat].category
+
+
+def test_run2_costs_far_fewer_requests_than_run1(scenario):
+    run1, run2 = scenario["run1"], len(scenario["run2"])
+    print(f"requests: full run {run1}, incremental run {run2}")
+    assert run2 * 4 < run1
+
+
+def test_forced_revalidation_catches_the_old_edit_and_the_removal(scenario):
+    db = scenario["db"]
+    (old,) = query(
+        db, "select url, body_text from articles where asset_id = ?", [scenario["old_edit"]]
+    )
+    assert query(db, "select id from article_versions where article_url = ?", [old["url"]])
+    truth = scenario["truth_after"][scenario["old_edit"]]
+    assert all(snippet in old["body_text"] for snippet in truth.must_contain)
+    (removed,) = scenario["change"]["removed"]
+    (row,) = query(db, "select gone_at, title from articles where asset_id = ?", [removed])
+    assert row["gone_at"] and row["title"] == scenario["truth_before"][removed].title
+    runs = query(db, "select * from crawl_runs order by id")
+    assert runs[2]["articles_gone"] == 1 and runs[2]["articles_changed"] == 1
+
+
+def test_run3_fetches_only_the_recheck_window_and_rotation(scenario):
+    db = scenario["db"]
+    fetched = set(article_requests(scenario["run3"]))
+    window_start = scenario["now"] - dt.timedelta(days=3)
+    in_window = {
+        r["asset_id"]
+        for r in query(db, "select asset_id, published_at, gone_at from articles")
+        if window_start.isoformat() <= r["published_at"][:10] <= scenario["now"].isoformat()
+        and not r["gone_at"]
+    }
+    # The rotation slice: the least recently checked archived articles, 1/90 of them per run.
+    alive = sorted(
+        (r for r in scenario["before_run3"] if r["asset_id"] not in in_window),
+        key=lambda r: (r["last_crawled_at"], r["asset_id"]),
+    )
+    gone = {
+        r["asset_id"] for r in query(db, "select asset_id from articles where gone_at is not null")
+    }
+    alive = [r for r in alive if r["asset_id"] not in gone]
+    rotation = {r["asset_id"] for r in alive[: -(-len(alive) // 90)]}
+    assert fetched <= in_window | rotation, fetched - in_window - rotation
+    (run3,) = query(db, "select * from crawl_runs order by id desc limit 1")
+    assert run3["articles_new"] == run3["articles_changed"] == 0 and run3["exit_status"] == 0
+
+
+def test_crawl_runs_account_for_every_run(scenario):
+    runs = query(scenario["db"], "select * from crawl_runs order by id")
+    assert [r["mode"] for r in runs] == ["full", "incremental", "incremental", "incremental"]
+    assert runs[0]["articles_new"] == len(scenario["truth_before"])
+    assert runs[0]["requests"] == sum(json.loads(runs[0]["responses_by_status"]).values())
+    for run in runs:
+        assert run["finish_reason"] == "finished" and run["exit_status"] == 0
+        assert run["started_at"] <= run["finished_at"]
+
+
+# --- Failures cron must hear about --------------------------------------------------------------
+def test_server_down_gives_nonzero_exit_and_one_line_reason(tmp_path):
+    result = run_crawl("http://127.0.0.1:9", tmp_path / "archive.db", settings={"RETRY_TIMES": "0"})
+    assert result.returncode == 1
+    assert "failed: the home page could not be read" in result.stderr
+    (run,) = query(tmp_path / "archive.db", "select * from crawl_runs")
+    assert run["exit_status"] == 1 and "home page" in run["message"]
+
+
+class _RedesignProxy(http.server.ThreadingHTTPServer):
+    """Serves the replica's pages with the article body's class renamed: a site redesign that
+    the selectors do not know."""
+
+    def __init__(self, upstream: str):
+        self.upstream = upstream.rstrip("/")
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(handler):  # noqa: N805 - the server is `self` of the outer class
+                try:
+                    with urllib.request.urlopen(self.upstream + handler.path) as response:
+                        body, status = response.read(), response.status
+                        kind = response.headers.get("Content-Type", "text/html")
+                except urllib.error.HTTPError as error:
+                    body, status, kind = error.read(), error.code, "text/html"
+                body = body.replace(b"journal-content-article", b"article-body-v2")
+                body = body.replace(b"asset-full-content", b"detail-v2")
+                handler.send_response(status)
+                handler.send_header("Content-Type", kind)
+                handler.send_header("Content-Length", str(len(body)))
+                handler.end_headers()
+                handler.wfile.write(body)
+
+            def log_message(handler, *args):  # noqa: N805
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def test_selector_drift_gives_nonzero_exit_and_clear_reason(replica, tmp_path):
+    db = tmp_path / "archive.db"
+    crawl_or_fail(replica.url, db, spider_args={"mode": "full"})
+    replica.site.advance(seed=2, publish=3, edit=0, remove=0, recategorise=0)
+    proxy = _RedesignProxy(replica.url)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        result = run_crawl(f"http://127.0.0.1:{proxy.server_address[1]}", db)
+    finally:
+        proxy.shutdown()
+    assert result.returncode == 1
+    assert "selector miss" in result.stderr
+    assert "listings showed 3 new articles but none was archived" in result.stderr
+    (run,) = query(db, "select * from crawl_runs order by id desc limit 1")
+    assert run["exit_status"] == 1 and "none was archived" in run["message"]
+    assert run["articles_new"] == 0
+    assert len(query(db, "select url from articles")) == 64, "nothing archived before is lost"
+
+
+def test_a_second_writer_is_refused_with_a_clear_message(replica, tmp_path):
+    db = tmp_path / "archive.db"
+    lock = acquire_lock(db)
+    try:
+        result = run_crawl(replica.url, db)
+    finally:
+        lock.close()
+    assert result.returncode == LOCKED_EXIT_STATUS
+    assert f"another crawl (pid {os.getpid()}) is writing to {db}" in result.stderr
+    assert not db.exists()
+
+
+def test_bad_arguments_are_refused_clearly(tmp_path):
+    for args, message in (
+        ({"mode": "sometimes"}, "-a mode='sometimes': expected one of incremental, full"),
+        ({"since": "19/03/2021"}, "-a since='19/03/2021': expected a date as YYYY-MM-DD"),
+    ):
+        result = run_crawl("http://127.0.0.1:9", tmp_path / "x.db", spider_args=args)
+        assert result.returncode != 0 and message in result.stderr
+
+
+# --- Killed runs -------------------------------------------------------------------------------
+def _count_articles(db) -> int:
+    try:
+        return query(f"file:{db}?mode=ro", "select count(*) as n from articles")[0]["n"]
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.parametrize("kill_after_articles", [5, 30])
+def test_killed_run_then_rerun_equals_an_uninterrupted_run(replica, tmp_path, kill_after_articles):
+    reference = tmp_path / "reference.db"
+    crawl_or_fail(replica.url, reference)
+    db = tmp_path / "archive.db"
+    slow = {"DOWNLOAD_DELAY": "0.05", "CONCURRENT_REQUESTS_PER_DOMAIN": "1"}
+    process = subprocess.Popen(
+        crawl_command(replica.url, db, settings=slow),
+        cwd=PROJECT_ROOT,
+        env=crawl_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while _count_articles(db) < kill_after_articles and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    interrupted = _count_articles(db)
+    assert 0 < interrupted < 64, "the kill landed mid-crawl"
+    result = crawl_or_fail(replica.url, db)
+    assert "walks everything" in result.stderr
+    assert query(db, "pragma integrity_check") == [{"integrity_check": "ok"}]
+    rows, expected = content_rows(db), content_rows(reference)
+    assert sorted(rows) == sorted(expected)
+    differences = {
+        (asset_id, key): (rows[asset_id][key], value)
+        for asset_id, row in expected.items()
+        for key, value in row.items()
+        if rows[asset_id][key] != value
+    }
+    assert differences == {}
+    assert not query(db, "select id from article_versions")
