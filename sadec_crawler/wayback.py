@@ -664,7 +664,15 @@ class WaybackArchive:
             while queue:
                 await self.archive_article(queue.pop(0))
 
-        await asyncio.gather(*(worker() for _ in range(min(self.workers, len(queue)) or 1)))
+        count = min(self.workers, len(queue)) or 1
+        # Every worker ends by itself (each stops at its next step once the spider closes).
+        outcomes = await asyncio.gather(*(worker() for _ in range(count)), return_exceptions=True)
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        for failure in failures:
+            if not isinstance(failure, RunStopped):
+                raise failure
+        if failures:
+            raise RunStopped
 
     async def archive_article(self, plan: ArticlePlan) -> None:
         """Every pending capture of one article, oldest first, each stored before the next.

@@ -43,8 +43,10 @@ def build_feed(
     feed = ET.Element(f"{{{ATOM}}}feed")
     _sub(feed, "id", feed_id)
     _sub(feed, "title", title)
-    updated = max((rfc3339(r.get("last_changed_at") or r.get("published_at")) for r in rows),
-                  default="1970-01-01T00:00:00Z")
+    updated = max(
+        (rfc3339(r.get("last_changed_at") or r.get("published_at")) for r in rows),
+        default="1970-01-01T00:00:00Z",
+    )
     _sub(feed, "updated", updated)
     _sub(feed, "link", rel="self", type="application/atom+xml", href=self_url)
     _sub(feed, "link", rel="alternate", type="text/html", href=home_url)

@@ -24,7 +24,7 @@ from markupsafe import Markup, escape
 
 from sadec_crawler.textnorm import fold
 
-from . import search, views
+from . import history, search, views
 from .facets import MonthFacet, YearFacet
 from .security import (
     clean_snippet_html,
@@ -85,7 +85,7 @@ def fold_search_args(query_string: str) -> str:
     exact = args.get("_fts_table") == search.FTS_TABLES[search.EXACT]
     mode = search.EXACT if exact else search.FOLDED
     column_searches = [
-        (key[len("_search_"):], value)
+        (key[len("_search_") :], value)
         for key, value in pairs
         if key.startswith("_search_") and value.strip()
     ]
@@ -176,6 +176,7 @@ def register_routes(datasette):
         (r"^/robots\.txt$", views.robots_txt),
         (r"^/-/search(\.(?P<format>json))?$", views.search_page),
         (r"^/-/article/(?P<asset_id>\d{1,12})$", views.article_page),
+        (r"^/-/article/(?P<asset_id>\d{1,12})/history$", history.history_page),
         (r"^/-/charts$", views.charts_page),
         (r"^/-/feed\.atom$", views.feed_atom),
         (r"^/-/about$", views.about_page),

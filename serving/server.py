@@ -55,11 +55,13 @@ def build_datasette(db_path: Path, *, allow_robots: bool = False, immutable: boo
         raise FileNotFoundError(
             f"no database at {db_path}: crawl first (scrapy crawl sadec) or try `sadec demo`"
         )
+    files_dir = archived_files_folder(db_path)
     ds = Datasette(
         files=[],
         metadata=load_metadata(allow_robots),
         settings=SETTINGS,
         template_dir=str(SERVING / "templates"),
+        static_mounts=[(FILES_MOUNT, str(files_dir))] if files_dir else [],
     )
     ds.add_database(
         Database(ds, path=str(db_path.resolve()), is_mutable=not immutable), name=DATABASE_NAME
@@ -68,6 +70,24 @@ def build_datasette(db_path: Path, *, allow_robots: bool = False, immutable: boo
         # Datasette adds an in-memory database when given no files; it has no place here.
         ds.remove_database("_memory")
     return ds
+
+
+FILES_MOUNT = "archived-files"
+"""URL prefix under which the archive's own copies of images and attachments are served."""
+
+
+def archived_files_folder(db_path: Path) -> Path | None:
+    """The folder of downloaded images and attachments of this database, if it has one."""
+    import sqlite3
+
+    from sadec_crawler.fixity import folder_candidates
+
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        candidates = folder_candidates(conn, db_path, "files")
+    finally:
+        conn.close()
+    return next((folder for folder in candidates if folder.is_dir()), None)
 
 
 def robots_from_env() -> bool:

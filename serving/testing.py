@@ -32,16 +32,17 @@ HOSTILE_HTML = (
     "<p>Bài viết thử nghiệm an toàn.</p>"
     "<img src=x onerror=\"window.__pwned=1;document.title='pwned';alert(1)\">"
     "<script>window.__pwned=2;document.title='pwned';alert(2)</script>"
-    "<p onclick=\"alert(3)\">Nhấn vào đây</p>"
-    "<a href=\"javascript:alert(4)\">liên kết</a>"
-    "<iframe src=\"https://example.com/\"></iframe>"
+    '<p onclick="alert(3)">Nhấn vào đây</p>'
+    '<a href="javascript:alert(4)">liên kết</a>'
+    '<iframe src="https://example.com/"></iframe>'
     "<svg><script>window.__pwned=3</script></svg>"
     "<style>body{display:none}</style>"
 )
 
 
-def _article(asset_id: int, title: str, published_at: str, body_paragraphs: list[str],
-             **fields) -> Article:
+def _article(
+    asset_id: int, title: str, published_at: str, body_paragraphs: list[str], **fields
+) -> Article:
     body_html = fields.pop("body_html", None) or "".join(f"<p>{p}</p>" for p in body_paragraphs)
     defaults = dict(
         published_at_raw=published_at[:10],
@@ -77,7 +78,7 @@ def sample_articles() -> list[Article]:
     ]
     sample_html = (
         f"<p>{sample_body[0]}</p>"
-        f"<p><img src=\"{DOCS}/hoi-nghi.jpg?t=1616112000000\" alt=\"Quang cảnh hội nghị\"></p>"
+        f'<p><img src="{DOCS}/hoi-nghi.jpg?t=1616112000000" alt="Quang cảnh hội nghị"></p>'
         "<p>Quang cảnh hội nghị (Ảnh: Minh Khoa)</p>"
         f"<p>{sample_body[1]}</p>"
         "<table><tr><th>Chỉ số</th><th>Năm 2020</th></tr><tr><td>PAR Index</td><td>85,2</td></tr>"
@@ -98,8 +99,11 @@ def sample_articles() -> list[Article]:
             byline="Minh Khoa - Phòng Nội vụ",
             summary="Thành phố Sa Đéc tổ chức hội nghị triển khai công tác cải cách hành chính.",
             images=[
-                ImageRef(f"{DOCS}/hoi-nghi.jpg?t=1616112000000",
-                         "Quang cảnh hội nghị (Ảnh: Minh Khoa)", "Quang cảnh hội nghị"),
+                ImageRef(
+                    f"{DOCS}/hoi-nghi.jpg?t=1616112000000",
+                    "Quang cảnh hội nghị (Ảnh: Minh Khoa)",
+                    "Quang cảnh hội nghị",
+                ),
                 ImageRef(f"{DOCS}/dai-bieu.jpg?t=1616112000000", "Đại biểu phát biểu", None),
             ],
             attachments=[
@@ -140,8 +144,10 @@ def sample_articles() -> list[Article]:
                 10000100 + i,
                 f"Thông tin hoạt động số {i + 1} của các phường",
                 f"202{1 + i % 3}-{1 + i % 12:02d}-{10 + i:02d}",
-                [f"Nội dung hoạt động {i + 1}.",
-                 "Đoàn công tác thăm Sa Đéc." if i % 3 == 0 else "Không có gì thêm."],
+                [
+                    f"Nội dung hoạt động {i + 1}.",
+                    "Đoàn công tác thăm Sa Đéc." if i % 3 == 0 else "Không có gì thêm.",
+                ],
                 category="Tin tức - Sự kiện" if i % 2 else "Văn hóa - Xã hội",
                 unit=["Phòng Văn hóa và Thông tin", "Phòng Nội vụ", None][i % 3],
             )
@@ -161,9 +167,16 @@ def build_sample_db(path: Path) -> Path:
     with db.conn:
         db["articles"].update(f"{BASE}/{HOSTILE_ID}", {"body_html": HOSTILE_HTML})
         db["crawl_runs"].insert(
-            {"started_at": "2024-06-01T09:00:00Z", "finished_at": "2024-06-01T10:05:00Z",
-             "mode": "full", "source": "live", "articles_seen": 16, "articles_new": 16,
-             "errors": 0, "finish_reason": "finished"}
+            {
+                "started_at": "2024-06-01T09:00:00Z",
+                "finished_at": "2024-06-01T10:05:00Z",
+                "mode": "full",
+                "source": "live",
+                "articles_seen": 16,
+                "articles_new": 16,
+                "errors": 0,
+                "finish_reason": "finished",
+            }
         )
     db.conn.close()
     return path

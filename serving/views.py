@@ -13,10 +13,11 @@ from pathlib import Path
 
 from datasette.utils import tilde_encode
 from datasette.utils.asgi import NotFound, Response
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from . import charts, feed, search
 from .security import clean_article_html
+from .server import FILES_MOUNT
 
 STATIC = Path(__file__).parent / "static"
 PAGE_SIZE = 20
@@ -139,6 +140,28 @@ async def search_page(datasette, request):
     return Response.html(html)
 
 
+def local_copies(datasette, files: list[dict]) -> dict[str, str]:
+    """Original URL → URL of the archive's own copy, for files downloaded by the crawl (the
+    portal may be gone; the copy is what the archive vouches for)."""
+    mounts = {mount for mount, _ in getattr(datasette, "static_mounts", [])}
+    if FILES_MOUNT not in mounts:
+        return {}
+    return {
+        item["url"]: datasette.urls.path(f"/{FILES_MOUNT}/{item['stored_path']}")
+        for item in files
+        if item.get("stored_path") and item.get("sha256")
+    }
+
+
+def use_local_copies(body_html: str, copies: dict[str, str]) -> str:
+    """Point the body's image sources and file links at the archive's copies."""
+    for original, local in copies.items():
+        quoted = str(escape(original))
+        body_html = body_html.replace(f'src="{quoted}"', f'src="{local}"')
+        body_html = body_html.replace(f'href="{quoted}"', f'href="{local}"')
+    return body_html
+
+
 async def article_page(datasette, request):
     """``/-/article/<asset_id>``: one article for reading, body re-sanitised, with its images,
     attachments and earlier versions."""
@@ -165,15 +188,19 @@ async def article_page(datasette, request):
             "select count(*) from article_versions where article_url = ?", [article["url"]]
         )
     ).first()[0]
+    copies = local_copies(datasette, images + attachments)
+    for item in images + attachments:
+        item["local_url"] = copies.get(item["url"])
     context = {
         "article": article,
-        "body_html": Markup(clean_article_html(article["body_html"])),
+        "body_html": Markup(use_local_copies(clean_article_html(article["body_html"]), copies)),
         "images": images,
         "attachments": attachments,
         "versions": versions,
         "versions_url": datasette.urls.table(db.name, "article_versions")
         + "?"
         + urllib.parse.urlencode({"article_url": article["url"]}),
+        "history_url": datasette.urls.path(f"/-/article/{asset_id}/history"),
         "row_url": datasette.urls.row(db.name, "articles", tilde_encode(article["url"])),
         "category_url": table_url(datasette, db.name, category=article["category"] or ""),
         "unit_url": table_url(datasette, db.name, unit=article["unit"] or ""),
@@ -234,8 +261,9 @@ async def feed_atom(datasette, request):
     db = await archive_database(datasette)
     query = (request.args.get("q") or "").strip()
     mode = _mode(request)
-    columns = f"{LIST_COLUMNS}, a.summary, substr(a.body_text, 1, 400) as body_text, " \
-        "a.last_changed_at"
+    columns = (
+        f"{LIST_COLUMNS}, a.summary, substr(a.body_text, 1, 400) as body_text, a.last_changed_at"
+    )
     match = search.to_fts(query, mode) if query else None
     if match:
         fts = search.FTS_TABLES[mode]
@@ -245,8 +273,10 @@ async def feed_atom(datasette, request):
             "order by a.published_at desc, a.asset_id desc limit :limit"
         )
     else:
-        sql = f"select {columns} from articles as a " \
+        sql = (
+            f"select {columns} from articles as a "
             "order by a.published_at desc, a.asset_id desc limit :limit"
+        )
     rows = [dict(r) for r in await db.execute(sql, {"match": match, "limit": FEED_SIZE})]
     self_url = datasette.absolute_url(request, request.full_path)
     title = "Tin tức thành phố Sa Đéc — lưu trữ"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -56,9 +55,8 @@ def crawl_result(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def crawled_db(crawl_result, tmp_path_factory) -> Path:
-    """Path to a copy of the database a real crawl of the replica produced (read-only use)."""
+def crawled_db(crawl_result) -> Path:
+    """The database a real crawl of the replica produced, with its captures/ and files/ beside
+    it. Shared by many tests: open it read-only."""
     _, db_path, _, _ = crawl_result
-    copy = tmp_path_factory.mktemp("crawled") / "archive.db"
-    shutil.copy(db_path, copy)
-    return copy
+    return db_path

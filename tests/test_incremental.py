@@ -307,3 +307,32 @@ def test_killed_run_then_rerun_equals_an_uninterrupted_run(replica, tmp_path, ki
     }
     assert differences == {}
     assert not query(db, "select id from article_versions")
+
+
+# --- What researchers see of the history ---------------------------------------------------------
+def test_reading_room_shows_versions_and_a_text_diff(scenario):
+    import httpx
+    from markupsafe import escape
+
+    from serving.testing import running_server
+
+    db = scenario["db"]
+    recent = scenario["recent_edit"]
+    (article,) = query(db, "select url, body_text from articles where asset_id = ?", [recent])
+    (version,) = query(
+        db, "select body_text from article_versions where article_url = ?", [article["url"]]
+    )
+    removed = set(version["body_text"].split("\n\n")) - set(article["body_text"].split("\n\n"))
+    added = set(article["body_text"].split("\n\n")) - set(version["body_text"].split("\n\n"))
+    assert removed or added
+    with running_server(db) as url, httpx.Client(base_url=url, timeout=10) as http:
+        reader = http.get(f"/-/article/{recent}").text
+        assert f"/-/article/{recent}/history" in reader
+        page = http.get(f"/-/article/{recent}/history")
+        assert page.status_code == 200
+        for paragraph in removed:
+            assert f"<del>{escape(paragraph)}</del>" in page.text
+        for paragraph in added:
+            assert f"<ins>{escape(paragraph)}</ins>" in page.text
+        (removed_article,) = scenario["change"]["removed"]
+        assert "gone from the portal since" in http.get(f"/-/article/{removed_article}").text

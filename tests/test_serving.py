@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
 import re
 import sqlite3
@@ -267,12 +268,18 @@ def test_images_and_attachments_reachable_from_article(client, sql):
     sample = sql("select * from articles where title = ?", [SAMPLE_TITLE])[0]
     images = sql("select * from images where article_url = ? order by position", [sample["url"]])
     page = client.get(f"/-/article/{sample['asset_id']}")
+    assert images
     for image in images:
-        assert f'src="{image["url"].replace("&", "&amp;")}"' in page.text
+        assert f'href="{image["url"].replace("&", "&amp;")}"' in page.text
         if image["caption"]:
             assert image["caption"] in page.text
-    for attachment in sql("select * from attachments where article_url = ?", [sample["url"]]):
-        assert attachment["filename"] in page.text
+    with_files = sql("select * from attachments")
+    assert with_files, "the replica's corpus has attachments"
+    for attachment in with_files:
+        (owner,) = sql("select asset_id from articles where url = ?", [attachment["article_url"]])
+        reader = client.get(f"/-/article/{owner['asset_id']}").text
+        assert attachment["filename"] in reader
+        assert f'href="{attachment["url"].replace("&", "&amp;")}"' in reader
     # Datasette's own foreign-key links work too.
     linked = client.get(
         "/archive/images.json", params={"article_url": sample["url"], "_shape": "array"}
@@ -378,6 +385,18 @@ def test_csv_and_json_keep_vietnamese_intact(client):
     assert "charset=utf-8" in response.headers["content-type"]
     assert SAMPLE_TITLE in {row["title"] for row in response.json()}
     assert SAMPLE_TITLE in {row["title"] for row in ranked(client, "sa dec")["rows"]}
+
+
+def test_reader_serves_the_archives_own_copies_of_images(client, sql):
+    sample = sql("select * from articles where title = ?", [SAMPLE_TITLE])[0]
+    (image,) = sql("select * from images where article_url = ?", [sample["url"]])
+    assert image["sha256"], "the crawl downloaded the sample's photo"
+    body = client.get(f"/-/article/{sample['asset_id']}").text
+    local = f"/archived-files/{image['stored_path']}"
+    assert f'src="{local}"' in body
+    copy = client.get(local)
+    assert copy.status_code == 200
+    assert hashlib.sha256(copy.content).hexdigest() == image["sha256"]
 
 
 def test_tables_in_articles_render_as_tables(client, sql):
