@@ -166,6 +166,8 @@ class SQLiteStoragePipeline:
         reasons = []
         if not stats.get("sadec/pages/home"):
             reasons.append("the home page could not be read")
+        elif not stats.get("sadec/pages/listing") and self.crawler.spider.source == "live":
+            reasons.append("no listing found from the home page (menu selectors drifting?)")
         listed_new = stats.get("sadec/listing/entries_new", 0)
         stored = self.outcomes["new"] + self.outcomes["changed"]
         if listed_new and not stored:

@@ -265,7 +265,7 @@ def _paragraphs(node: Tag) -> list[str]:
 def clean_body(fragment_html: str, page_url: str) -> CleanBody:
     """Clean the body node of an article page (pure: HTML in, :class:`CleanBody` out)."""
     soup = BeautifulSoup(nfc(fragment_html), "lxml")
-    root = soup.find(class_="journal-content-article") or soup.body or soup
+    root = soup.find(class_=css.BODY_CLASS) or soup.body or soup
     for tag in root.find_all(list(css.BODY_DROP_TAGS)):
         tag.decompose()
     for comment in root.find_all(string=lambda s: isinstance(s, Comment)):

@@ -2,8 +2,9 @@
 
 :class:`RetryAfterMiddleware` makes the crawl wait when a server says it is overloaded. Scrapy's
 own retry middleware retries at once, which is what an overloaded server, and above all the
-Internet Archive's rate limiter, must not get. Other engineers may add middlewares here: keep
-each one a class with its own docstring and settings.
+Internet Archive's rate limiter, must not get. :class:`StayOnSiteMiddleware` keeps the crawl on
+its site even for retried requests. Other engineers may add middlewares here: keep each one a
+class with its own docstring and settings.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
+from scrapy.downloadermiddlewares.offsite import OffsiteMiddleware
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
@@ -50,10 +52,11 @@ def retry_after_seconds(value: bytes | str | None, now: dt.datetime | None = Non
 class RetryAfterMiddleware:
     """Waits before retrying when a host asks for it, and holds back that host meanwhile.
 
-    - ``429 Too Many Requests``, and ``503`` with a ``Retry-After`` header: no request goes to
-      that host until the time the header names (``SADEC_RETRY_AFTER_MAX`` seconds at most), or,
-      without the header, for an exponential backoff; then the request is retried (within
-      ``RETRY_TIMES``, counted with Scrapy's retry middleware).
+    - ``429 Too Many Requests``, and any retryable status (``RETRY_HTTP_CODES``: 500, 503 …)
+      with a ``Retry-After`` header: no request goes to that host until the time the header
+      names (``SADEC_RETRY_AFTER_MAX`` seconds at most), or, for a 429 without the header, for
+      an exponential backoff; then the request is retried (within ``RETRY_TIMES``, counted with
+      Scrapy's retry middleware).
     - Requests marked ``meta["sadec_backoff"]`` (the web archive's) also back off after every
       other retryable status and network error: ``SADEC_RETRY_BACKOFF`` × 2^retries seconds.
 
@@ -86,7 +89,9 @@ class RetryAfterMiddleware:
             return response
         status = response.status
         retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-        asked = status == 429 or (status == 503 and retry_after is not None)
+        # RFC 9110 defines Retry-After for 503, but an overloaded Liferay behind a proxy also
+        # sends it with 500/502/504: a server asking for a pause gets one, whatever the code.
+        asked = status == 429 or (status in self.retry_codes and retry_after is not None)
         backoff = request.meta.get(BACKOFF_META) and status in self.retry_codes
         if not (asked or backoff):
             return response
@@ -115,3 +120,24 @@ class RetryAfterMiddleware:
         self.paused_until[host] = max(self.paused_until.get(host, 0.0), until)
         self.crawler.stats.inc_value("sadec/retry_after/pauses")
         logger.info("%s from %s: no request to it for %.1f s", why, host, wait)
+
+
+class StayOnSiteMiddleware(OffsiteMiddleware):
+    """Scrapy's off-site filter without its ``dont_filter`` exemption.
+
+    Scrapy lets every ``dont_filter`` request through its off-site filter, its retry middleware
+    marks every retry ``dont_filter``, and a redirect keeps the mark: a page that failed once and
+    then redirected to another host was fetched from that host. Here only
+    ``meta["allow_offsite"]`` passes (the files pipeline's images and attachments: part of an
+    article's evidence wherever they are kept). Replaces Scrapy's filter at the same place (50).
+    """
+
+    def process_request(self, request: Request, spider=None) -> None:
+        if request.dont_filter and not (
+            request.meta.get("allow_offsite") or self.should_follow(request, self.crawler.spider)
+        ):
+            self.stats.inc_value("offsite/filtered")
+            host = urlsplit(request.url).hostname
+            logger.debug("off-site request refused despite dont_filter: %s", request)
+            raise IgnoreRequest(f"Filtered offsite request to {host!r}")
+        return super().process_request(request)

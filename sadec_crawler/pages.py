@@ -144,7 +144,7 @@ def _entry_node(link_node, key: str, page_url: str, base_url: str, stop_nodes: s
         if parent is None or parent in stop_nodes:
             return node
         classes = set((node.get("class") or "").split())
-        if node.tag in ("li", "tr", "article") or classes & {"asset-abstract", "list-group-item"}:
+        if node.tag in css.LISTING_ENTRY_TAGS or classes & css.LISTING_ENTRY_CLASSES:
             return node
         targets = set()
         for href in parent.xpath(".//a/@href"):
@@ -314,11 +314,6 @@ def extract_article(html: str, page_url: str, base_url: str) -> ArticleExtract:
             category_raw = (prefixed or labels)[0]
             break
     anchor = page.css(css.ARTICLE_ASSET_ANCHOR).get()
-    links = [
-        link
-        for link in find_article_links(page, page_url, base_url)
-        if body_node is None or link.url not in (body.css("a::attr(href)").getall())
-    ]
     return ArticleExtract(
         title=title,
         title_source=title_source,
@@ -326,5 +321,5 @@ def extract_article(html: str, page_url: str, base_url: str) -> ArticleExtract:
         date_line_raw=_date_line(page, body_node),
         body_html=body.get() if body else None,
         asset_anchor=int(anchor) if anchor and anchor.isdigit() else None,
-        article_links=find_article_links(page, page_url, base_url) if body is None else links,
+        article_links=find_article_links(page, page_url, base_url),
     )

@@ -22,6 +22,9 @@ LISTING_ENTRY_CONTAINERS = (
     "li.list-group-item",
     "table.table-list tr",
 )
+LISTING_ENTRY_TAGS = ("li", "tr", "article")
+LISTING_ENTRY_CLASSES = frozenset({"asset-abstract", "list-group-item"})
+"""An entry of a stock template ends at these elements, whatever it links to."""
 LISTING_ENTRY_DATE = (
     ".date-info",
     ".list-group-subtitle",
@@ -83,6 +86,9 @@ ARTICLE_BODY = (
     "div.journal-content-article",
 )
 ARTICLE_ASSET_ANCHOR = "span.asset-anchor::attr(id)"
+ARTICLE_QUICK_TITLE = (ARTICLE_TITLE_ATTRIBUTE, ".asset-title::text")
+"""Cheap title lookups the spider uses to match url-title links before full parsing."""
+BODY_CLASS = "journal-content-article"
 ARTICLE_CATEGORY = (
     "span.taglib-asset-categories-summary a",
     ".asset-categories a",

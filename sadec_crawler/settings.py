@@ -85,7 +85,11 @@ DOWNLOADER_MIDDLEWARES = {
     # Before the off-site filter (50) and robots.txt (100): with -a source=wayback, requests
     # for the portal (images, attachments) become requests for the archive's copies.
     "sadec_crawler.wayback.WaybackMiddleware": 40,
-    # Just below Scrapy's retry (550), so it sees 429/503 first and waits before retrying.
+    # Scrapy's off-site filter lets retried requests (dont_filter) follow redirects to other
+    # hosts; this one, in its place, does not.
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+    "sadec_crawler.middlewares.StayOnSiteMiddleware": 50,
+    # Just below Scrapy's retry (550), so it sees 429/5xx first and waits before retrying.
     "sadec_crawler.middlewares.RetryAfterMiddleware": 555,
     "sadec_crawler.warc.WarcWriterMiddleware": 950,
 }

@@ -336,3 +336,28 @@ def test_reading_room_shows_versions_and_a_text_diff(scenario):
             assert f"<ins>{escape(paragraph)}</ins>" in page.text
         (removed_article,) = scenario["change"]["removed"]
         assert "gone from the portal since" in http.get(f"/-/article/{removed_article}").text
+
+
+def test_menu_drift_gives_nonzero_exit(tmp_path):
+    """A home page whose menu leads nowhere (a redesign): the run must not pass for a success."""
+
+    class EmptyHome(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            body = b"<html><body><h1>Trang ch\xe1\xbb\xa7</h1></body></html>"
+            self.send_response(200 if self.path in ("/", "/robots.txt") else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EmptyHome)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = run_crawl(f"http://127.0.0.1:{server.server_address[1]}", tmp_path / "a.db")
+    finally:
+        server.shutdown()
+    assert result.returncode == 1
+    assert "no listing found from the home page" in result.stderr

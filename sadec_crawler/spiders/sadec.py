@@ -33,7 +33,12 @@ from sadec_crawler.pages import (
     extract_listing,
     find_article_links,
 )
-from sadec_crawler.selectors import ARTICLE_BODY, SOFT_404_MARKERS
+from sadec_crawler.selectors import (
+    ARTICLE_ASSET_ANCHOR,
+    ARTICLE_BODY,
+    ARTICLE_QUICK_TITLE,
+    SOFT_404_MARKERS,
+)
 from sadec_crawler.textnorm import clean_inline, slugify
 from sadec_crawler.urls import canonical_article_url, listing_key, parse_article_link
 
@@ -202,10 +207,8 @@ class SadecSpider(scrapy.Spider):
             return
         page = extract_listing(response.text, response.url, self.base_url)
         stats = self.crawler.stats
-        if page.is_listing:
-            stats.inc_value("sadec/pages/listing")
-        elif not from_home:
-            stats.inc_value("sadec/pages/other")
+        if not from_home:
+            stats.inc_value("sadec/pages/listing" if page.is_listing else "sadec/pages/other")
         if not from_home and listing_key(response.url)[2] == 1:
             yield SitePage(response.request.url, "listing" if page.is_listing else "other")
         follow_pages = self._new_listing_content(response.url, page.entries)
@@ -425,7 +428,7 @@ class SadecSpider(scrapy.Spider):
             return
         link = parse_article_link(response.url)
         if asset_id is None:
-            anchor = page.css("span.asset-anchor::attr(id)").get()
+            anchor = page.css(ARTICLE_ASSET_ANCHOR).get()
             if not (anchor and anchor.isdigit()):
                 yield CrawlError(response.url, "not_an_article", "no asset id on the page")
                 return
@@ -434,10 +437,8 @@ class SadecSpider(scrapy.Spider):
                 return
             self.requested_assets.add(asset_id)
         instance = link.instance if link else "1mOzUrGkrdAE"
-        title = clean_inline(
-            page.css(".journal-content-article::attr(data-analytics-asset-title)").get()
-            or page.css(".asset-title::text").get()
-        )
+        found = (page.css(query).get() for query in ARTICLE_QUICK_TITLE)
+        title = clean_inline(next((value for value in found if value), None))
         listing = self.listing_entries.get(asset_id)
         if title:
             slug = slugify(title)
