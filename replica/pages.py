@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from replica import dates
+from replica import boilerplate, dates
 from replica.model import (
     ASSET_PUBLISHER_PORTLET,
     Article,
@@ -121,6 +121,8 @@ class Renderer:
             "footer": config["footer"],
             "footer_extra_links": [],
             "active_url": None,
+            # Scripts, styles and widgets every portal page carries (~170 KB, see boilerplate).
+            "chrome": boilerplate.chrome(),
         }
 
     def _render(self, template: str, **context) -> str:

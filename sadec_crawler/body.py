@@ -182,6 +182,15 @@ def _caption_for(img: Tag, root: Tag) -> Tag | None:
     figure = img.find_parent("figure")
     if figure is not None and figure.find("figcaption"):
         return figure.find("figcaption")
+    cell = img.find_parent(["td", "th"])
+    if cell is not None and not _text(cell):
+        # Image tables: the photo in one row, its caption in the next.
+        row = cell.find_parent("tr")
+        following = row.find_next_sibling("tr") if row is not None else None
+        if following is not None and not following.find("img"):
+            text = _text(following)
+            if text and len(text) <= css.CAPTION_MAX_CHARS:
+                return following
     block = _block_of(img, root)
     if block is not img and _text(block) and len(_text(block)) <= css.CAPTION_MAX_CHARS:
         # <p><img><br><em>caption</em></p>: the caption shares the image's paragraph.
@@ -218,6 +227,8 @@ def _plausible_image(url: str) -> bool:
 
 def _attachment_name(url: str, link_text: str) -> str | None:
     """The file name if ``url`` points at a document file, else None."""
+    if css.LEGACY_FILE_LINK in urlsplit(url).path and link_text:
+        return link_text  # Liferay 6.2's get_file links carry no file name
     segments = [unquote_plus(s) for s in urlsplit(url).path.split("/") if s]
     lowered_text = link_text.lower()
     for segment in reversed(segments):

@@ -253,40 +253,110 @@ def _is_chrome(text: str) -> bool:
     return text == css.PORTLET_TITLE_TEXT or text.startswith(css.ARTICLE_HEADER_NOISE_PREFIXES)
 
 
+def _node_text(node: Selector) -> str:
+    return clean_inline(" ".join(node.css("::text").getall()))
+
+
+def _strip_site_name(html_title: str) -> str:
+    """``<title>`` is the article title, maybe followed by `` - <site name>`` (site-spec §3)."""
+    head, separator, tail = html_title.rpartition(" - ")
+    if separator and re.search(css.SITE_NAME_PATTERN, tail, re.IGNORECASE):
+        return head.strip()
+    return html_title
+
+
 def _title(page: Selector) -> tuple[str | None, str | None]:
+    """The article's own title, from the most specific source the page offers."""
     for query in css.ARTICLE_TITLE:
         for node in page.css(query):
-            text = clean_inline(" ".join(node.css("::text").getall()))
+            text = _node_text(node)
             if text and not _is_chrome(text):
                 return text, "asset-title"
     attribute = clean_inline(page.css(css.ARTICLE_TITLE_ATTRIBUTE).get())
     if attribute:
         return attribute, "data-attribute"
-    for query in css.ARTICLE_TITLE_HEADINGS:
-        for node in page.css(query):
-            if "portlet-title-text" in (node.attrib.get("class") or ""):
-                continue
-            text = clean_inline(" ".join(node.css("::text").getall()))
-            if text and not _is_chrome(text):
-                return text, "heading"
     for text in page.css("body *:not(script):not(style)::text").getall():
         match = _NULL_HEADER.match(clean_inline(text))
         if match:
             return match["title"], "null-header"
+    for query in css.ARTICLE_TITLE_HEADINGS:
+        for node in page.css(query):
+            if "portlet-title-text" in (node.attrib.get("class") or ""):
+                continue
+            text = _node_text(node)
+            if text and not _is_chrome(text):
+                return text, "heading"
     html_title = clean_inline(page.css("title::text").get())
     if html_title:
-        return re.split(r"\s+[-–|]\s+(?=[^-–|]*$)", html_title)[0], "html-title"
+        return _strip_site_name(html_title), "html-title"
     return None, None
 
 
-def _date_line(page: Selector, body_node) -> str | None:
+def _portlet_of(body: Selector | None, page: Selector):
+    """The Asset Publisher portlet holding the body (or the whole page)."""
+    if body is not None:
+        for query in css.PORTLET:
+            for portlet in page.css(query):
+                if portlet.root in body.root.iterancestors():
+                    return portlet
+    return page
+
+
+def _texts_before_body(page: Selector, body: Selector | None) -> list[str]:
+    """Short texts of the portlet that come before the body: where templates print the date
+    line and the category label when they use markup the selectors do not know."""
+    portlet = _portlet_of(body, page)
+    texts = []
+    for text in portlet.root.xpath(".//text()[normalize-space()]"):
+        container = text.getparent()
+        if text.is_tail:
+            container = container.getparent()
+        if container is None:
+            continue
+        if body is not None and (container is body.root or body.root in container.iterancestors()):
+            break
+        if container.tag in ("script", "style"):
+            continue
+        cleaned = clean_inline(str(text))
+        if cleaned and len(cleaned) <= 80:
+            texts.append(cleaned)
+    return texts
+
+
+def _date_line(page: Selector, body: Selector | None, title: str | None) -> str | None:
+    body_node = body.root if body is not None else None
     for query in css.ARTICLE_DATE_LINE:
         for node in page.css(query):
             if body_node is not None and body_node in node.root.iterancestors():
                 continue
-            text = clean_inline(" ".join(node.css("::text").getall()))
+            text = _node_text(node)
             if text and parse_date(text):
                 return text
+    candidates = (
+        text
+        for text in _texts_before_body(page, body)
+        if not (title and title in text) and not _is_chrome(text)
+    )
+    return next((text for text in candidates if parse_date(text)), None)
+
+
+def _category(page: Selector, body: Selector | None) -> str | None:
+    body_node = body.root if body is not None else None
+    for query in css.ARTICLE_CATEGORY:
+        labels = [
+            _node_text(n)
+            for n in page.css(query)
+            if body_node is None or body_node not in n.root.iterancestors()
+        ]
+        labels = [label for label in labels if label]
+        if labels:
+            prefixed = [label for label in labels if css.UNIT_PREFIX.match(label)]
+            return (prefixed or labels)[0]
+    for text in _texts_before_body(page, body):
+        # "Chi tiết bài viết SD_CẢI CÁCH HÀNH CHÍNH" in markup of its own.
+        match = css.UNIT_PREFIX.search(text)
+        if match:
+            return text[match.start() :]
     return None
 
 
@@ -295,31 +365,18 @@ def extract_article(html: str, page_url: str, base_url: str) -> ArticleExtract:
     page = Selector(text=html)
     body = None
     for query in css.ARTICLE_BODY:
-        body = page.css(query)
-        if body:
-            body = body[0]
+        matches = page.css(query)
+        if matches:
+            body = matches[0]
             break
-    body_node = body.root if body else None
     title, title_source = _title(page)
-    category_raw = None
-    for query in css.ARTICLE_CATEGORY:
-        labels = [
-            clean_inline(" ".join(n.css("::text").getall()))
-            for n in page.css(query)
-            if body_node is None or body_node not in n.root.iterancestors()
-        ]
-        labels = [label for label in labels if label]
-        if labels:
-            prefixed = [label for label in labels if re.match(r"^[A-Za-z]{1,5}_", label)]
-            category_raw = (prefixed or labels)[0]
-            break
     anchor = page.css(css.ARTICLE_ASSET_ANCHOR).get()
     return ArticleExtract(
         title=title,
         title_source=title_source,
-        category_raw=category_raw,
-        date_line_raw=_date_line(page, body_node),
-        body_html=body.get() if body else None,
+        category_raw=_category(page, body),
+        date_line_raw=_date_line(page, body, title),
+        body_html=body.get() if body is not None else None,
         asset_anchor=int(anchor) if anchor and anchor.isdigit() else None,
         article_links=find_article_links(page, page_url, base_url),
     )

@@ -5,6 +5,8 @@ When the live site or its captures disagree, correct it here and nowhere else. E
 tried in order; the first that matches wins.
 """
 
+import re
+
 # --- Asset Publisher portlets (listing pages and the article display page) -------------------
 PORTLET = (
     'div[id^="p_p_id_com_liferay_asset_publisher_web_portlet_AssetPublisherPortlet"]',
@@ -75,11 +77,14 @@ ARTICLE_TITLE_HEADINGS = (
     ".title-detail",
     ".article-title",
     ".detail-title",
+    ".news-title",
+    ".post-title",
     "div.asset-full-content h1",
     "div.asset-full-content h2",
     "div.asset-full-content h3",
-    "h1",
 )
+SITE_NAME_PATTERN = r"cổng thông tin|sa đéc|sadec|đồng tháp"
+"""What the site-name suffix of ``<title>`` contains (site-spec §3 item 9)."""
 ARTICLE_BODY = (
     "div.asset-full-content div.journal-content-article",
     "div.asset-full-content div.asset-content",
@@ -89,6 +94,8 @@ ARTICLE_ASSET_ANCHOR = "span.asset-anchor::attr(id)"
 ARTICLE_QUICK_TITLE = (ARTICLE_TITLE_ATTRIBUTE, ".asset-title::text")
 """Cheap title lookups the spider uses to match url-title links before full parsing."""
 BODY_CLASS = "journal-content-article"
+UNIT_PREFIX = re.compile(r"(?<![\w])[A-Z]{1,5}_(?=\w)")
+"""Category labels carry a per-unit prefix such as ``SD_`` (site-spec §3 item 3)."""
 ARTICLE_CATEGORY = (
     "span.taglib-asset-categories-summary a",
     ".asset-categories a",
@@ -155,5 +162,7 @@ ATTACHMENT_SUFFIXES = (
     ".txt",
     ".rtf",
 )
+LEGACY_FILE_LINK = "/c/document_library/get_file"
+"""Liferay 6.2's download servlet (``…/get_file?uuid=…&groupId=…``)."""
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp")
 CAPTION_MAX_CHARS = 300

@@ -219,3 +219,57 @@ def test_nfd_page_is_stored_nfc(custom_nfd):
 
     for value in (custom_nfd.title, custom_nfd.body_text, custom_nfd.author, custom_nfd.unit):
         assert unicodedata.is_normalized("NFC", value)
+
+
+# --- A legacy-looking template: markup the selectors only know by structure --------------------
+@pytest.fixture(scope="module")
+def legacy():
+    return article("article_variant_legacy.html", 9800001)
+
+
+def test_title_from_null_header_when_no_title_element(legacy):
+    assert legacy.title == "Kế hoạch số 45 ngày 12/5/2019 về phát triển du lịch"
+
+
+def test_date_line_in_unknown_markup_before_the_body(legacy):
+    assert (legacy.published_at, legacy.published_at_source) == (
+        "2019-05-13T15:55:00+07:00",
+        "date_line",
+    )
+    assert legacy.published_at_raw == "Ngày đăng: 15:55 | 13/05/2019"
+
+
+def test_category_label_without_a_link(legacy):
+    assert (legacy.category, legacy.category_raw) == ("Kinh tế", "SD_KINH TẾ")
+
+
+def test_caption_in_an_image_table_and_servlet_image(legacy):
+    assert [(i.url, i.caption) for i in legacy.images] == [
+        (
+            BASE + "/image/journal/article?img_id=1234567&t=1557700000000",
+            "Du khách tham quan làng hoa Tân Quy Đông",
+        ),
+    ]
+
+
+def test_legacy_get_file_attachment(legacy):
+    assert [(a.filename, a.url) for a in legacy.attachments] == [
+        ("Kế hoạch 45.pdf", BASE + "/c/document_library/get_file?uuid=2f1c&groupId=481527")
+    ]
+
+
+def test_source_byline(legacy):
+    assert (legacy.author, legacy.unit, legacy.byline) == (
+        None,
+        "Phòng Văn hóa và Thông tin",
+        "Nguồn: Phòng Văn hóa và Thông tin",
+    )
+
+
+def test_site_name_is_stripped_from_html_title_only_when_present():
+    from sadec_crawler.pages import _strip_site_name
+
+    assert _strip_site_name("Văn hóa - Xã hội - Cổng thông tin điện tử Thành phố Sa Đéc") == (
+        "Văn hóa - Xã hội"
+    )
+    assert _strip_site_name("Hội thi văn nghệ - Thể thao") == "Hội thi văn nghệ - Thể thao"

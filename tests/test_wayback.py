@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
@@ -116,25 +117,43 @@ def article_playbacks(requests) -> list[tuple[str, str]]:
     return found
 
 
+@pytest.fixture(scope="module")
+def schedule() -> WaybackReplica:
+    """The replica archive of a fresh Site, built once: its captures never change, each test
+    serves it with an empty request log (:func:`serving`)."""
+    return WaybackReplica(Site())
+
+
+@contextmanager
+def serving(archive: WaybackReplica, throttle_every: int = 0):
+    archive.requests.clear()
+    archive.throttle_every = throttle_every
+    with archive:
+        yield archive
+    archive.throttle_every = 0
+
+
 @dataclass
 class ArchivedRun:
     archive: WaybackReplica
     archive_url: str
+    requests: list
+    """The archive's request log of this run."""
     db_path: object
     result: subprocess.CompletedProcess
     seconds: float
 
 
 @pytest.fixture(scope="module")
-def archived(tmp_path_factory) -> ArchivedRun:
+def archived(schedule, tmp_path_factory) -> ArchivedRun:
     """One full wayback crawl (files and WARC on, as an operator runs it)."""
     db_path = tmp_path_factory.mktemp("wayback") / "archive.db"
-    with WaybackReplica(Site()) as archive:
+    with serving(schedule) as archive:
         started = time.monotonic()
         result = crawl_ok(archive, db_path)
         seconds = time.monotonic() - started
         archive_url = archive.url.rstrip("/")
-    return ArchivedRun(archive, archive_url, db_path, result, seconds)
+    return ArchivedRun(archive, archive_url, list(archive.requests), db_path, result, seconds)
 
 
 @pytest.fixture(scope="module")
@@ -268,13 +287,13 @@ def test_only_the_archive_is_contacted(archived):
     log = archived.result.stderr
     sent = int(re.search(r"'downloader/request_count': (\d+)", log)[1])
     # Every request the downloader sent reached the archive: the portal was never asked.
-    assert sent == len(archived.archive.requests)
+    assert sent == len(archived.requests)
     assert "DNSLookupError" not in log and "sadec.dongthap.gov.vn/robots.txt" not in log
 
 
 def test_each_capture_fetched_once_and_identical_recaptures_skipped(archived):
     archive = archived.archive
-    fetched = article_playbacks(archive.requests)
+    fetched = article_playbacks(archived.requests)
     assert len(fetched) == len(set(fetched))
     # Re-captures with the same digest as the capture before them are never fetched.
     by_key: dict[str, list] = {}
@@ -291,15 +310,15 @@ def test_each_capture_fetched_once_and_identical_recaptures_skipped(archived):
 
 def test_cost_to_the_archive_is_reported(archived):
     """Requests per archived article, for docs/wayback.md (printed with ``-s``)."""
-    archive = archived.archive
+    archive, requests = archived.archive, archived.requests
     kinds: dict[str, int] = {}
-    for request in archive.requests:
+    for request in requests:
         kinds[request.kind] = kinds.get(request.kind, 0) + 1
-    per_article = len(archive.requests) / len(archive.captured_ids())
+    per_article = len(requests) / len(archive.captured_ids())
     print(
-        f"\nwayback crawl: {len(archive.requests)} requests ({kinds}) for "
+        f"\nwayback crawl: {len(requests)} requests ({kinds}) for "
         f"{len(archive.captured_ids())} articles = {per_article:.2f} per article, "
-        f"{len(article_playbacks(archive.requests))} article captures, "
+        f"{len(article_playbacks(requests))} article captures, "
         f"{archived.seconds:.1f} s"
     )
     assert per_article < 4
@@ -311,12 +330,12 @@ def assert_complete(archive, db_path):
     assert version_counts(db_path) == archive.expected_versions()
 
 
-def test_stopped_job_resumes_without_refetching(tmp_path):
+def test_stopped_job_resumes_without_refetching(schedule, tmp_path):
     """CLOSESPIDER_ITEMCOUNT stops the first run cleanly; with the same JOBDIR the second run
     reuses the discovery (no index query, no listing) and fetches no stored capture again."""
     db_path, job = tmp_path / "archive.db", tmp_path / "job"
     settings = {**LEAN, "JOBDIR": str(job)}
-    with WaybackReplica(Site()) as archive:
+    with serving(schedule) as archive:
         crawl_archive(archive, db_path, settings={**settings, "CLOSESPIDER_ITEMCOUNT": "15"})
         first = len(archive.requests)
         stored = stored_capture_timestamps(db_path)
@@ -336,10 +355,10 @@ def capture_is_article(request) -> bool:
     return bool(capture and parse_article_link(capture[1]))
 
 
-def test_killed_backfill_resumes_from_the_database(tmp_path):
+def test_killed_backfill_resumes_from_the_database(schedule, tmp_path):
     """SIGKILL in the middle of a run (no JOBDIR): the next run skips what was stored."""
     db_path = tmp_path / "archive.db"
-    with WaybackReplica(Site()) as archive:
+    with serving(schedule) as archive:
         settings = {
             "SADEC_WAYBACK_URL": archive.url.rstrip("/"),
             **FINDINGS_ALLOWED,
@@ -377,40 +396,42 @@ def stored_count(db_path) -> int:
 
 
 # --- Politeness and windows ---------------------------------------------------------------------
-def test_429_retry_after_is_honoured(tmp_path):
-    db_path = tmp_path / "archive.db"
-    with WaybackReplica(Site(), throttle_every=45, retry_after=1) as archive:
-        crawl_ok(archive, db_path, settings=LEAN)
-        refused = [r for r in archive.requests if r.status == 429]
-        assert refused
-        for request in refused:
-            retry = next(
-                r for r in archive.requests if r.path == request.path and r.at > request.at
-            )
-            assert retry.at - request.at >= 0.95 and retry.status != 429
-        assert_complete(archive, db_path)
-
-
-def test_since_until_select_the_captures_of_that_window(tmp_path):
-    db_path = tmp_path / "archive.db"
-    with WaybackReplica(Site()) as archive:
-        day = archive.state_days["B"]
+@pytest.fixture(scope="module")
+def windowed(schedule, tmp_path_factory):
+    """A run over the captures of state B only (``-a since=DAY -a until=DAY``), against an
+    archive that answers every 20th request with ``429`` and ``Retry-After: 1``."""
+    db_path = tmp_path_factory.mktemp("window") / "archive.db"
+    day = schedule.state_days["B"]
+    with serving(schedule, throttle_every=20) as archive:
         crawl_ok(archive, db_path, settings=LEAN, spider_args={"since": day, "until": day})
-        compact = day.replace("-", "")
-        for request in archive.requests:
-            if request.kind == "cdx":
-                query = parse_qs(urlsplit(request.path).query)
-                assert query["from"] == [compact] and query["to"] == [compact + "235959"]
-        in_window = {
-            asset_id: [truth for ts, truth in captures if ts.startswith(compact)]
-            for asset_id, captures in archive.article_captures().items()
-        }
-        in_window = {asset_id: truths[-1] for asset_id, truths in in_window.items() if truths}
-        stored = articles(db_path)
-        assert sorted(stored) == sorted(in_window)
-        for asset_id, truth in in_window.items():
-            assert stored[asset_id]["capture_timestamp"].startswith(compact)
-            assert all(snippet in stored[asset_id]["body_text"] for snippet in truth.must_contain)
+    return day.replace("-", ""), list(archive.requests), db_path
+
+
+def test_429_retry_after_is_honoured(windowed):
+    _, requests, _ = windowed
+    refused = [r for r in requests if r.status == 429]
+    assert refused
+    for request in refused:
+        retry = next(r for r in requests if r.path == request.path and r.at > request.at)
+        assert retry.at - request.at >= 0.95 and retry.status != 429
+
+
+def test_since_until_select_the_captures_of_that_window(schedule, windowed):
+    day, requests, db_path = windowed
+    for request in requests:
+        if request.kind == "cdx":
+            query = parse_qs(urlsplit(request.path).query)
+            assert query["from"] == [day] and query["to"] == [day + "235959"]
+    in_window = {
+        asset_id: [truth for ts, truth in captures if ts.startswith(day)]
+        for asset_id, captures in schedule.article_captures().items()
+    }
+    in_window = {asset_id: truths[-1] for asset_id, truths in in_window.items() if truths}
+    stored = articles(db_path)
+    assert sorted(stored) == sorted(in_window)
+    for asset_id, truth in in_window.items():
+        assert stored[asset_id]["capture_timestamp"].startswith(day)
+        assert all(snippet in stored[asset_id]["body_text"] for snippet in truth.must_contain)
 
 
 # --- The pieces ---------------------------------------------------------------------------------
@@ -442,12 +463,6 @@ def test_parse_cdx_json_rows_and_resume_key():
     assert all(c.usable for c in captures)
     assert parse_cdx_json(b"[]") == ([], None)
     assert parse_cdx_json(gzip.compress(body)) == (captures, resume_key)
-
-
-@pytest.fixture(scope="module")
-def schedule() -> WaybackReplica:
-    """A replica archive for the tests of its own endpoints (not served unless started)."""
-    return WaybackReplica(Site())
 
 
 def test_replica_cdx_follows_the_readme(schedule):
@@ -495,7 +510,7 @@ def test_replica_cdx_follows_the_readme(schedule):
 
 
 def test_replica_playback_exact_and_nearest(schedule):
-    with schedule as archive:
+    with serving(schedule) as archive:
         capture = next(
             c for c in archive.captures if c.status == 200 and "/content/id/" in c.original
         )

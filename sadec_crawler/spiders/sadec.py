@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import signals
+from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.http import Request, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
-from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 
 from sadec_crawler import incremental, wayback
 from sadec_crawler.dates import parse_date
@@ -41,6 +41,7 @@ from sadec_crawler.selectors import (
 )
 from sadec_crawler.textnorm import clean_inline, slugify
 from sadec_crawler.urls import canonical_article_url, listing_key, parse_article_link
+from sadec_crawler.warc import exception_kind
 
 # Listings first so articles usually arrive after their listing entry; related links last.
 PRIORITY_HOME, PRIORITY_LISTING, PRIORITY_ENTRY, PRIORITY_RELATED = 100, 50, 10, 0
@@ -190,6 +191,9 @@ class SadecSpider(scrapy.Spider):
         if not isinstance(response, TextResponse):
             yield CrawlError(response.url, "not_html", "home page is not HTML")
             return
+        if self._error_page(response, extract_listing(response.text, response.url, self.base_url)):
+            yield from self._after_soft_404(response)
+            return
         self.crawler.stats.inc_value("sadec/pages/home")
         for url in discovery_links(response.text, response.url, self.base_url):
             if listing_key(url) in self.requested_listing_pages:
@@ -206,6 +210,9 @@ class SadecSpider(scrapy.Spider):
         if not isinstance(response, TextResponse):
             return
         page = extract_listing(response.text, response.url, self.base_url)
+        if not from_home and self._error_page(response, page):
+            yield from self._after_soft_404(response)
+            return
         stats = self.crawler.stats
         if not from_home:
             stats.inc_value("sadec/pages/listing" if page.is_listing else "sadec/pages/other")
@@ -423,8 +430,8 @@ class SadecSpider(scrapy.Spider):
             return
         self.crawler.stats.inc_value("sadec/pages/article")
         page = response.selector
-        if known and self._soft_404(page):
-            yield ArticleGone(known.url, "soft_404")
+        if self._soft_404(page):
+            yield from self._after_soft_404(response, known)
             return
         link = parse_article_link(response.url)
         if asset_id is None:
@@ -473,21 +480,50 @@ class SadecSpider(scrapy.Spider):
         text = " ".join(page.css("title::text, h1::text, h2::text, p::text").getall()).lower()
         return any(marker in text for marker in SOFT_404_MARKERS)
 
+    @staticmethod
+    def _error_page(response, page) -> bool:
+        """A home, listing or menu page answered with an error page and status 200. Headings
+        only, and never a page that lists articles: a static page's text may well say "404"."""
+        if page.is_listing:
+            return False
+        headings = response.css("title::text, h1::text, h2::text, h3::text").getall()
+        text = " ".join(headings).lower()
+        return any(marker in text for marker in SOFT_404_MARKERS)
+
+    def _after_soft_404(self, response, known: incremental.KnownArticle | None = None):
+        """An error page served with 200 is retried like a 5xx (a loaded portal answers so for
+        a moment too). Once retries are used up, an archived article is gone, and any other page
+        is an error of the run: never an empty article, never a silently empty listing."""
+        retry = get_retry_request(response.request, spider=self, reason="soft_404")
+        if retry is not None:
+            yield retry
+        elif known is not None:
+            yield ArticleGone(known.url, "soft_404")
+        else:
+            self.logger.warning("could not fetch %s: an error page (soft 404)", response.url)
+            yield CrawlError(response.url, "soft_404", "an error page answered with status 200")
+
     # --- Failures ------------------------------------------------------------------------
     def on_error(self, failure):
         request = failure.request
+        max_redirects = self.settings.getint("REDIRECT_MAX_TIMES")
         if failure.check(IgnoreRequest) and not failure.check(HttpError):
-            # robots.txt and off-site rules: the crawl chose not to fetch, nothing failed.
-            self.logger.debug("not fetched: %s (%s)", request.url, failure.value)
-            return
-        if failure.check(HttpError):
+            if request.meta.get("redirect_times", 0) < max_redirects:
+                # robots.txt and off-site rules: the crawl chose not to fetch, nothing failed.
+                self.logger.debug("not fetched: %s (%s)", request.url, failure.value)
+                return
+            # A redirect loop, though, is a page the site links to that can never be read.
+            kind, message = "redirect_loop", f"more than {max_redirects} redirects"
+        elif failure.check(HttpError):
             status = failure.value.response.status
             kind, message = f"http_{status}", f"HTTP {status}"
-        elif failure.check(TimeoutError, TCPTimedOutError):
-            kind, message = "timeout", "timed out after retries"
-        elif failure.check(DNSLookupError):
-            kind, message = "dns", "host name not found"
         else:
-            kind, message = failure.type.__name__, str(failure.value)[:300]
+            # Scrapy 2.13+ raises its own exception types (DownloadTimeoutError …), not Twisted's.
+            kind = exception_kind(failure.value)
+            message = {
+                "timeout": "timed out after retries",
+                "dns": "host name not found",
+                "too_large": f"larger than the size limit (DOWNLOAD_MAXSIZE): {failure.value}",
+            }.get(kind, f"{failure.type.__name__}: {failure.value}")[:300]
         self.logger.warning("could not fetch %s: %s", request.url, message)
         yield CrawlError(request.url, kind, message)
