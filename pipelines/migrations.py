@@ -212,6 +212,12 @@ def m007_site_pages(db: sqlite_utils.Database) -> None:
     )
 
 
+def m008_url_titles(db: sqlite_utils.Database) -> None:
+    """Liferay's url-title of articles reached by that route, so later runs know which
+    url-title links name an article already archived."""
+    db["articles"].add_column("url_title", str)
+
+
 MIGRATIONS: list[Migration] = [
     m001_articles,
     m002_search,
@@ -220,6 +226,7 @@ MIGRATIONS: list[Migration] = [
     m005_reading_room_index,
     m006_incremental,
     m007_site_pages,
+    m008_url_titles,
 ]
 
 

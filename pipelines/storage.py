@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections import Counter
 
+from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from sadec_crawler import incremental
@@ -62,6 +64,7 @@ class SQLiteStoragePipeline:
             raise NotConfigured("SADEC_DB_PATH is empty: nothing to store into")
         pipeline = cls(crawler, db_path, crawler.settings.getfloat("SADEC_COVERAGE_DROP", 0.2))
         crawler.sadec_storage = pipeline
+        crawler.signals.connect(pipeline.item_failed, signal=signals.item_error)
         return pipeline
 
     def open_spider(self, spider=None):
@@ -126,6 +129,18 @@ class SQLiteStoragePipeline:
                     }
                 )
         return item
+
+    def item_failed(self, item, response=None, failure=None, **kwargs):
+        """An item that raised in a pipeline (a parser bug, a failed write) is an error of the
+        run like a failed fetch: Scrapy only logs it, so the article would otherwise be lost
+        while the run still exits 0."""
+        url = getattr(item, "url", None) or getattr(response, "url", None) or "unknown"
+        message = f"{failure.type.__name__}: {failure.value}" if failure else "item failed"
+        try:
+            self.process_item(CrawlError(url, "pipeline_error", message[:300]))
+        except sqlite3.Error as error:
+            # Counted all the same (process_item counts before writing): the exit status knows.
+            logger.error("could not record the failure of %s: %s", url, error)
 
     def _previous_coverage(self) -> dict[str, float] | None:
         """Coverage of the last run that parsed a representative sample of articles."""

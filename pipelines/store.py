@@ -147,6 +147,7 @@ def _article_row(article: Article, digest: str) -> dict:
     row["http_etag"] = article.etag
     row["http_last_modified"] = article.last_modified
     row["listing_url"] = article.listing_url
+    row["url_title"] = article.url_title
     capture = article.capture
     row.update(
         warc_file=capture.warc_file if capture else None,
@@ -239,6 +240,7 @@ def upsert_article(db: sqlite_utils.Database, article: Article, now: str | None 
                     "http_etag": article.etag,
                     "http_last_modified": article.last_modified,
                     "listing_url": _better_listing(article.listing_url, existing),
+                    "url_title": article.url_title or existing.get("url_title"),
                 },
             )
             return UNCHANGED
@@ -258,6 +260,7 @@ def upsert_article(db: sqlite_utils.Database, article: Article, now: str | None 
             )
             row.update(last_crawled_at=now, last_changed_at=now, gone_at=None)
             row["listing_url"] = _better_listing(article.listing_url, existing)
+            row["url_title"] = article.url_title or existing.get("url_title")
             table.update(article.url, row)
             outcome = CHANGED
         _replace_children(db, article)

@@ -22,13 +22,17 @@ from markupsafe import Markup
 
 _SEED = "liferay-7.0.6-ga7-sadec-theme"
 
-_MODULE_PARTS = (
-    "aui", "liferay", "frontend", "js", "web", "portlet", "taglib", "util", "dom", "event",
-    "node", "widget", "base", "io", "form", "validator", "dialog", "iframe", "menu", "toggler",
-    "navigation", "search", "container", "loader", "tooltip", "popover", "datepicker", "editor",
-    "alloy", "ckeditor", "upload", "image", "selector", "item", "layout", "asset", "journal",
-    "ddm", "dynamic", "data", "mapping", "document", "library", "social", "ratings", "comments",
-    "map", "google", "session", "notice", "store", "state", "router", "senna", "surface",
+
+def _words(text: str, separator: str | None = None) -> tuple[str, ...]:
+    return tuple(text.split(separator))
+
+
+_MODULE_PARTS = _words(
+    "aui liferay frontend js web portlet taglib util dom event node widget base io form "
+    "validator dialog iframe menu toggler navigation search container loader tooltip "
+    "popover datepicker editor alloy ckeditor upload image selector item layout asset "
+    "journal ddm dynamic data mapping document library social ratings comments map "
+    "google session notice store state router senna surface"
 )
 _CSS_PROPERTIES = (
     ("color", ("#333", "#1c4d8c", "#fff", "#6b6c7e", "#a7a9bc", "#0b5fff", "#e7e7ed", "inherit")),
@@ -42,40 +46,42 @@ _CSS_PROPERTIES = (
     ("position", ("relative", "absolute", "static", "fixed")),
     ("transition", ("all .2s ease", "opacity .15s linear", "none", "color .3s")),
 )
-_CSS_SELECTOR_PARTS = (
-    ".navbar", ".nav-item", ".dropdown-menu", ".portlet-boundary", ".lfr-nav-item", ".btn",
-    ".sidebar-box", ".weblinks", ".footer-info", ".banner-main", ".top-bar", ".card", ".row",
-    ".col-md-4", ".col-md-8", ".autofit-row", ".lexicon-icon", ".control-menu", ".modal",
-    ".tooltip", ".popover", ".form-control", ".input-group", ".clay-site", ".visitor-counter",
-    ".gallery-strip", ".widget-title", ".site-links", ".hotline", ".portal-widgets",
+_CSS_SELECTOR_PARTS = _words(
+    ".navbar .nav-item .dropdown-menu .portlet-boundary .lfr-nav-item .btn .sidebar-box "
+    ".weblinks .footer-info .banner-main .top-bar .card .row .col-md-4 .col-md-8 "
+    ".autofit-row .lexicon-icon .control-menu .modal .tooltip .popover .form-control "
+    ".input-group .clay-site .visitor-counter .gallery-strip .widget-title .site-links "
+    ".hotline .portal-widgets"
 )
-_ICON_NAMES = (
-    "angle-down", "angle-left", "angle-right", "angle-up", "bars", "calendar", "caret-bottom",
-    "caret-top", "check", "check-circle", "times", "times-circle", "search", "home", "user",
-    "users", "envelope-closed", "phone", "print", "share", "download", "upload", "document",
-    "documents-and-media", "picture", "video", "link", "globe", "info-circle", "warning",
-    "exclamation-circle", "question-circle", "lock", "unlock", "cog", "plus", "minus", "pencil",
-    "trash", "star", "star-o", "heart", "bookmarks", "comments", "rss", "twitter", "facebook",
-    "google", "linkedin", "youtube", "shortcut", "sitemap", "folder", "hidden", "view",
-    "reload", "sort", "filter", "list", "cards2", "table", "time", "thumbs-up", "thumbs-down",
-    "flag-empty", "flag-full", "blogs", "wiki", "message-boards", "polls", "web-content",
+_ICON_NAMES = _words(
+    "angle-down angle-left angle-right angle-up bars calendar caret-bottom caret-top "
+    "check check-circle times times-circle search home user users envelope-closed phone "
+    "print share download upload document documents-and-media picture video link globe "
+    "info-circle warning exclamation-circle question-circle lock unlock cog plus minus "
+    "pencil trash star star-o heart bookmarks comments rss twitter facebook google "
+    "linkedin youtube shortcut sitemap folder hidden view reload sort filter list cards2 "
+    "table time thumbs-up thumbs-down flag-empty flag-full blogs wiki message-boards "
+    "polls web-content"
 )
-_PROVINCE_SITES = (
-    "Sở Nội vụ", "Sở Tư pháp", "Sở Kế hoạch và Đầu tư", "Sở Tài chính", "Sở Công Thương",
-    "Sở Nông nghiệp và Phát triển nông thôn", "Sở Giao thông vận tải", "Sở Xây dựng",
-    "Sở Tài nguyên và Môi trường", "Sở Thông tin và Truyền thông",
-    "Sở Lao động - Thương binh và Xã hội", "Sở Văn hóa, Thể thao và Du lịch",
-    "Sở Khoa học và Công nghệ", "Sở Giáo dục và Đào tạo", "Sở Y tế", "Thanh tra tỉnh",
-    "Ban Dân tộc", "Văn phòng UBND tỉnh", "Ban Quản lý các khu công nghiệp",
+_PROVINCE_SITES = _words(
+    "Sở Nội vụ|Sở Tư pháp|Sở Kế hoạch và Đầu tư|Sở Tài chính|Sở Công Thương|"
+    "Sở Nông nghiệp và Phát triển nông thôn|Sở Giao thông vận tải|Sở Xây dựng|"
+    "Sở Tài nguyên và Môi trường|Sở Thông tin và Truyền thông|"
+    "Sở Lao động - Thương binh và Xã hội|Sở Văn hóa, Thể thao và Du lịch|"
+    "Sở Khoa học và Công nghệ|Sở Giáo dục và Đào tạo|Sở Y tế|Thanh tra tỉnh|Ban Dân tộc|"
+    "Văn phòng UBND tỉnh|Ban Quản lý các khu công nghiệp",
+    "|",
 )
-_DISTRICTS = (
-    "Thành phố Cao Lãnh", "Thành phố Hồng Ngự", "Huyện Tân Hồng", "Huyện Hồng Ngự",
-    "Huyện Tam Nông", "Huyện Thanh Bình", "Huyện Tháp Mười", "Huyện Cao Lãnh",
-    "Huyện Lấp Vò", "Huyện Lai Vung", "Huyện Châu Thành",
+_DISTRICTS = _words(
+    "Thành phố Cao Lãnh|Thành phố Hồng Ngự|Huyện Tân Hồng|Huyện Hồng Ngự|Huyện Tam Nông|"
+    "Huyện Thanh Bình|Huyện Tháp Mười|Huyện Cao Lãnh|Huyện Lấp Vò|Huyện Lai Vung|"
+    "Huyện Châu Thành",
+    "|",
 )
-_WARDS = (
-    "Phường 1", "Phường 2", "Phường 3", "Phường 4", "Phường An Hòa", "Phường Tân Quy Đông",
-    "Xã Tân Khánh Đông", "Xã Tân Quy Tây", "Xã Tân Phú Đông",
+_WARDS = _words(
+    "Phường 1|Phường 2|Phường 3|Phường 4|Phường An Hòa|Phường Tân Quy Đông|"
+    "Xã Tân Khánh Đông|Xã Tân Quy Tây|Xã Tân Phú Đông",
+    "|",
 )
 
 
@@ -90,8 +96,10 @@ def _hex(rng: random.Random, length: int) -> str:
 def _module_map(rng: random.Random, count: int) -> dict:
     """The AMD/YUI loader's module table, as Liferay prints it into every page."""
     modules = {}
-    names = [f"{_slug(rng, 2)}@{rng.randint(1, 4)}.{rng.randint(0, 9)}.{rng.randint(0, 30)}"
-             for _ in range(count)]
+    names = [
+        f"{_slug(rng, 2)}@{rng.randint(1, 4)}.{rng.randint(0, 9)}.{rng.randint(0, 30)}"
+        for _ in range(count)
+    ]
     for name in names:
         path = f"/o/{_slug(rng, 3)}/{_slug(rng, 2)}.js"
         modules[f"{name}/{_slug(rng, 1)}"] = {
@@ -104,32 +112,61 @@ def _module_map(rng: random.Random, count: int) -> dict:
 
 def _theme_display(rng: random.Random) -> str:
     getters = {
-        "getLayoutId": "23", "getLayoutRelativeURL": "/chi-tiet-bai-viet",
-        "getLayoutURL": "/chi-tiet-bai-viet", "getParentLayoutId": "0", "isControlPanel": False,
-        "isPrivateLayout": "false", "isVirtualLayout": False, "getBCP47LanguageId": "vi-VN",
-        "getCDNBaseURL": "", "getCDNDynamicResourcesHost": "", "getCDNHost": "",
-        "getCompanyGroupId": "20152", "getCompanyId": "20116", "getDefaultLanguageId": "vi_VN",
-        "getDoAsUserIdEncoded": "", "getLanguageId": "vi_VN", "getParentGroupId": "481527",
-        "getPathContext": "", "getPathImage": "/image", "getPathJavaScript": "/o/frontend-js-web",
-        "getPathMain": "/c", "getPathThemeImages": "/o/sadec-theme/images",
-        "getPathThemeRoot": "/o/sadec-theme", "getPlid": "481563", "getPortalURL": "",
-        "getScopeGroupId": "481527", "getScopeGroupIdOrLiveGroupId": "481527",
-        "getSessionId": "", "getSiteAdminURL": "", "getSiteGroupId": "481527",
+        "getLayoutId": "23",
+        "getLayoutRelativeURL": "/chi-tiet-bai-viet",
+        "getLayoutURL": "/chi-tiet-bai-viet",
+        "getParentLayoutId": "0",
+        "isControlPanel": False,
+        "isPrivateLayout": "false",
+        "isVirtualLayout": False,
+        "getBCP47LanguageId": "vi-VN",
+        "getCDNBaseURL": "",
+        "getCDNDynamicResourcesHost": "",
+        "getCDNHost": "",
+        "getCompanyGroupId": "20152",
+        "getCompanyId": "20116",
+        "getDefaultLanguageId": "vi_VN",
+        "getDoAsUserIdEncoded": "",
+        "getLanguageId": "vi_VN",
+        "getParentGroupId": "481527",
+        "getPathContext": "",
+        "getPathImage": "/image",
+        "getPathJavaScript": "/o/frontend-js-web",
+        "getPathMain": "/c",
+        "getPathThemeImages": "/o/sadec-theme/images",
+        "getPathThemeRoot": "/o/sadec-theme",
+        "getPlid": "481563",
+        "getPortalURL": "",
+        "getScopeGroupId": "481527",
+        "getScopeGroupIdOrLiveGroupId": "481527",
+        "getSessionId": "",
+        "getSiteAdminURL": "",
+        "getSiteGroupId": "481527",
         "getURLControlPanel": "/group/control_panel?refererPlid=481563",
-        "getURLHome": "/web/guest", "getUserEmailAddress": "", "getUserId": "20120",
-        "getUserName": "", "isAddSessionIdToURL": False, "isFreeformLayout": False,
-        "isImpersonated": False, "isSignedIn": False, "isStateExclusive": False,
-        "isStateMaximized": False, "isStatePopUp": False,
+        "getURLHome": "/web/guest",
+        "getUserEmailAddress": "",
+        "getUserId": "20120",
+        "getUserName": "",
+        "isAddSessionIdToURL": False,
+        "isFreeformLayout": False,
+        "isImpersonated": False,
+        "isSignedIn": False,
+        "isStateExclusive": False,
+        "isStateMaximized": False,
+        "isStatePopUp": False,
     }
-    lines = [f"{name}: function() {{ return {json.dumps(value)}; }}" for name, value in
-             getters.items()]
+    lines = [
+        f"{name}: function() {{ return {json.dumps(value)}; }}" for name, value in getters.items()
+    ]
     lines.append(f"getSessionTimeout: function() {{ return {rng.randint(15, 30)}; }}")
     return "Liferay.ThemeDisplay = {\n\t" + ",\n\t".join(lines) + "\n};"
 
 
 def _language_keys(rng: random.Random, count: int) -> str:
-    words = ("xem", "thêm", "đóng", "mở", "tìm", "kiếm", "trang", "chủ", "tin", "tức",
-             "liên", "hệ", "đăng", "nhập", "xuất", "bản", "chi", "tiết", "lưu", "hủy")
+    words = (
+        "xem thêm đóng mở tìm kiếm trang chủ tin tức liên hệ đăng nhập xuất bản chi tiết lưu hủy"
+    )
+    words = words.split()
     keys = {
         f"{_slug(rng, 2)}-{i}": " ".join(rng.choice(words) for _ in range(rng.randint(1, 5)))
         for i in range(count)
@@ -161,9 +198,7 @@ def _sprite(rng: random.Random) -> str:
                 for _ in range(rng.randint(12, 40))
             )
             paths.append(f'<path class="lexicon-icon-outline" d="{points}z"></path>')
-        symbols.append(
-            f'<symbol id="{name}" viewBox="0 0 512 512">{"".join(paths)}</symbol>'
-        )
+        symbols.append(f'<symbol id="{name}" viewBox="0 0 512 512">{"".join(paths)}</symbol>')
     return (
         '<svg xmlns="http://www.w3.org/2000/svg" style="display: none;" aria-hidden="true">'
         + "".join(symbols)
@@ -280,14 +315,12 @@ def chrome() -> dict[str, Markup]:
     head = (
         '<meta content="text/html; charset=UTF-8" http-equiv="content-type" />\n'
         '<script data-senna-track="permanent" src="/combo?browserId=other&amp;minifierType=js'
-        '&amp;languageId=vi_VN&amp;b=7006&amp;t=1599120000000&amp;/o/frontend-js-web/jquery/'
+        "&amp;languageId=vi_VN&amp;b=7006&amp;t=1599120000000&amp;/o/frontend-js-web/jquery/"
         'jquery.js&amp;/o/frontend-js-web/aui/aui/aui.js" type="text/javascript"></script>\n'
         '<script data-senna-track="temporary" type="text/javascript">\n// <![CDATA[\n'
         + head_script
         + "\n// ]]>\n</script>\n"
-        '<style data-senna-track="temporary" type="text/css">\n'
-        + _css(rng, 280)
-        + "\n</style>\n"
+        '<style data-senna-track="temporary" type="text/css">\n' + _css(rng, 280) + "\n</style>\n"
     )
     scripts = (
         '<script type="text/javascript">\n// <![CDATA[\n'

@@ -89,5 +89,6 @@ def build_article(
         etag=page.etag,
         last_modified=page.last_modified,
         listing_url=listing.listing_url if listing else None,
+        url_title=page.url_title,
         problems=problems,
     )

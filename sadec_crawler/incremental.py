@@ -28,6 +28,7 @@ class KnownArticle:
     last_modified: str | None
     title: str | None
     listing_url: str | None = None
+    url_title: str | None = None
 
 
 @dataclass
@@ -61,10 +62,12 @@ def load_archive_state(db_path: str | Path) -> ArchiveState:
         etag = "http_etag" if "http_etag" in columns else "null"
         modified = "http_last_modified" if "http_last_modified" in columns else "null"
         listing = "listing_url" if "listing_url" in columns else "null"
+        url_title = "url_title" if "url_title" in columns else "null"
         state = ArchiveState()
         for row in conn.execute(
             f"select url, asset_id, published_at, last_crawled_at, gone_at, {etag} as etag, "
-            f"{modified} as last_modified, title, {listing} as listing_url from articles"
+            f"{modified} as last_modified, title, {listing} as listing_url, "
+            f"{url_title} as url_title from articles"
         ):
             state.articles[row["asset_id"]] = KnownArticle(**dict(row))
         state.newest_published = max(

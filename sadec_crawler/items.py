@@ -122,6 +122,8 @@ class ArticlePage:
     """The response's ``ETag`` header, for conditional requests on later runs."""
     last_modified: str | None = None
     """The response's ``Last-Modified`` header, for conditional requests on later runs."""
+    url_title: str | None = None
+    """Liferay's url-title of the article when it was fetched by that route, as in the URL."""
 
 
 @dataclass
@@ -184,6 +186,8 @@ class Article:
     """``Last-Modified`` of the fetch (stored as ``http_last_modified``)."""
     listing_url: str | None = None
     """The listing page the article was last seen in, if any."""
+    url_title: str | None = None
+    """Liferay's url-title, when a link by that route led to the article."""
     problems: list[str] = field(default_factory=list)
     """Parser findings worth a look (``no date``, ``title from <title>`` …); not stored as data."""
 

@@ -3,7 +3,8 @@
 :class:`RetryAfterMiddleware` makes the crawl wait when a server says it is overloaded. Scrapy's
 own retry middleware retries at once, which is what an overloaded server, and above all the
 Internet Archive's rate limiter, must not get. :class:`StayOnSiteMiddleware` keeps the crawl on
-its site even for retried requests. Other engineers may add middlewares here: keep each one a
+its site even for retried requests, :class:`RedirectLoopMiddleware` turns a redirect loop into an
+error the run records. Other engineers may add middlewares here: keep each one a
 class with its own docstring and settings.
 """
 
@@ -13,15 +14,15 @@ import datetime as dt
 import logging
 import time
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from scrapy.downloadermiddlewares.offsite import OffsiteMiddleware
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet import reactor
 from twisted.internet.task import deferLater
+from w3lib.url import safe_url_string
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,10 @@ class RetryAfterMiddleware:
         wait = self.paused_until.get(host, 0.0) - time.monotonic()
         if wait > 0:
             self.crawler.stats.inc_value("sadec/retry_after/waits")
+            # Imported here: the spider imports this module before Scrapy installs its asyncio
+            # reactor, and a module-level import would install Twisted's default one first.
+            from twisted.internet import reactor
+
             await maybe_deferred_to_future(deferLater(reactor, wait, lambda: None))
         return None
 
@@ -141,3 +146,33 @@ class StayOnSiteMiddleware(OffsiteMiddleware):
             logger.debug("off-site request refused despite dont_filter: %s", request)
             raise IgnoreRequest(f"Filtered offsite request to {host!r}")
         return super().process_request(request)
+
+
+class RedirectLoop(IgnoreRequest):
+    """A redirect leads back to a URL of its own chain: the page can never be read."""
+
+
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+
+
+class RedirectLoopMiddleware:
+    """Stops a redirect loop at its first repeat with :class:`RedirectLoop`, which reaches the
+    request's errback (the spider records it in ``crawl_errors``).
+
+    Without it, Scrapy's duplicate filter drops the request that closes the loop without a word
+    (no errback), or, for a retried request (``dont_filter``), the loop goes round until
+    ``REDIRECT_MAX_TIMES``: either way a page the site links to is never read and nobody hears
+    of it. Placed above Scrapy's redirect middleware (600) so that it sees each 3xx first.
+    """
+
+    def process_response(self, request: Request, response: Response):
+        location = response.headers.get("Location")
+        if response.status not in REDIRECT_STATUSES or not location:
+            return response
+        if request.meta.get("dont_redirect"):
+            return response
+        target = safe_url_string(urljoin(request.url, location.decode("latin-1")))
+        chain = {*request.meta.get("redirect_urls", ()), request.url}
+        if target.split("#", 1)[0] in chain:
+            raise RedirectLoop(f"redirect loop: {request.url} redirects to {target}")
+        return response

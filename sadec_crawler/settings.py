@@ -91,6 +91,9 @@ DOWNLOADER_MIDDLEWARES = {
     "sadec_crawler.middlewares.StayOnSiteMiddleware": 50,
     # Just below Scrapy's retry (550), so it sees 429/5xx first and waits before retrying.
     "sadec_crawler.middlewares.RetryAfterMiddleware": 555,
+    # Just above Scrapy's redirects (600): a redirect loop becomes a recorded error, not a
+    # request silently dropped as a duplicate.
+    "sadec_crawler.middlewares.RedirectLoopMiddleware": 610,
     "sadec_crawler.warc.WarcWriterMiddleware": 950,
 }
 # Longest wait a Retry-After header can impose (seconds); backoff base for the web archive

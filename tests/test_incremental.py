@@ -35,6 +35,7 @@ CRAWL_TIME_COLUMNS = {
     "warc_offset",
     "warc_payload_digest",
     "fetched_url",
+    "url_title",  # the route that happened to lead to the article, like fetched_url
 }
 
 

@@ -27,6 +27,7 @@ from sadec_crawler.items import (
     ListingEntry,
     SitePage,
 )
+from sadec_crawler.middlewares import RedirectLoop
 from sadec_crawler.pages import (
     FoundArticleLink,
     discovery_links,
@@ -125,8 +126,8 @@ class SadecSpider(scrapy.Spider):
         self.overlap_pages = settings.getint("SADEC_LISTING_OVERLAP", 1)
         self.conditional = settings.getbool("SADEC_CONDITIONAL_REQUESTS", True)
         for known in self.archive.articles.values():
-            if known.title:
-                self.slug_to_asset.setdefault(slugify(known.title), known.asset_id)
+            for slug in filter(None, (known.url_title, known.title and slugify(known.title))):
+                self.slug_to_asset.setdefault(slug, known.asset_id)
         if self.mode == "incremental" and not self.archive.last_full_run_completed:
             self.logger.info(
                 "no completed full run in %s yet (or the last run was cut short): "
@@ -447,8 +448,10 @@ class SadecSpider(scrapy.Spider):
         found = (page.css(query).get() for query in ARTICLE_QUICK_TITLE)
         title = clean_inline(next((value for value in found if value), None))
         listing = self.listing_entries.get(asset_id)
-        if title:
-            slug = slugify(title)
+        # Listing entries linked by url-title wait under that url-title (Liferay's own, which
+        # may be percent-encoded) or under the slug of the title they show.
+        url_title = link.url_title if link else None
+        for slug in filter(None, (url_title, slugify(title) if title else None)):
             self.slug_to_asset.setdefault(slug, asset_id)
             by_slug = self.entries_by_slug.pop(slug, None)
             if listing is None and by_slug is not None:
@@ -468,6 +471,7 @@ class SadecSpider(scrapy.Spider):
             capture=response.meta.get("sadec_capture"),
             etag=_header(response, "ETag"),
             last_modified=_header(response, "Last-Modified"),
+            url_title=url_title,
         )
         for found in find_article_links(page, response.url, self.base_url):
             yield from self._article_request(found, PRIORITY_RELATED)
@@ -506,14 +510,19 @@ class SadecSpider(scrapy.Spider):
     # --- Failures ------------------------------------------------------------------------
     def on_error(self, failure):
         request = failure.request
+        url = request.url
         max_redirects = self.settings.getint("REDIRECT_MAX_TIMES")
-        if failure.check(IgnoreRequest) and not failure.check(HttpError):
+        if failure.check(IgnoreRequest) and request.meta.get("redirect_urls"):
+            url = request.meta["redirect_urls"][0]  # the URL the site links to, not a hop
+        if failure.check(RedirectLoop):
+            kind, message = "redirect_loop", str(failure.value)[:300]
+        elif failure.check(IgnoreRequest) and not failure.check(HttpError):
             if request.meta.get("redirect_times", 0) < max_redirects:
                 # robots.txt and off-site rules: the crawl chose not to fetch, nothing failed.
                 self.logger.debug("not fetched: %s (%s)", request.url, failure.value)
                 return
-            # A redirect loop, though, is a page the site links to that can never be read.
-            kind, message = "redirect_loop", f"more than {max_redirects} redirects"
+            # A chain too long to follow, though, is a page the site links to that was not read.
+            kind, message = "too_many_redirects", f"more than {max_redirects} redirects"
         elif failure.check(HttpError):
             status = failure.value.response.status
             kind, message = f"http_{status}", f"HTTP {status}"
@@ -525,5 +534,5 @@ class SadecSpider(scrapy.Spider):
                 "dns": "host name not found",
                 "too_large": f"larger than the size limit (DOWNLOAD_MAXSIZE): {failure.value}",
             }.get(kind, f"{failure.type.__name__}: {failure.value}")[:300]
-        self.logger.warning("could not fetch %s: %s", request.url, message)
-        yield CrawlError(request.url, kind, message)
+        self.logger.warning("could not fetch %s: %s", url, message)
+        yield CrawlError(url, kind, message)

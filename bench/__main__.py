@@ -1,0 +1,45 @@
+"""``python -m bench [all|crawl|parse|requests|search|memory] [options]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from . import common, crawl, memory, parse, requests_per_run, search
+
+BENCHMARKS = {module.NAME: module for module in (crawl, parse, requests_per_run, search, memory)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    commands = parser.add_subparsers(dest="benchmark", required=True)
+    every = commands.add_parser("all", help="every benchmark in turn, default options")
+    every.add_argument("--quick", action="store_true", help="smaller sizes, one repetition")
+    for name, module in BENCHMARKS.items():
+        sub = commands.add_parser(name, help=(module.__doc__ or "").split("\n")[0])
+        module.add_arguments(sub)
+    args = parser.parse_args(argv)
+    chosen = list(BENCHMARKS) if args.benchmark == "all" else [args.benchmark]
+    failed = []
+    for name in chosen:
+        module = BENCHMARKS[name]
+        if args.benchmark == "all":
+            sub = commands.choices[name]
+            module_args = sub.parse_args(module.QUICK_ARGS if args.quick else [])
+        else:
+            module_args = args
+        print(f"\n=== {name} ===", flush=True)
+        started = time.perf_counter()
+        payload = module.run(module_args)
+        payload["duration_s"] = round(time.perf_counter() - started, 1)
+        common.write_results(name, payload)
+        if not payload.get("goal", {}).get("met", True):
+            failed.append(name)
+    if failed:
+        print(f"\ngoals missed: {', '.join(failed)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
