@@ -217,6 +217,13 @@ class Site:
             for entry in data["articles"]:
                 self._add(self._article_from_entry(entry, data["category"], "corpus"))
 
+    def add_article(self, entry: dict, category_key: str) -> None:
+        """Publish one more article written in the corpus format (tests add hostile ones this
+        way without changing the corpus every other test compares with). Same checks as the
+        corpus: its own day in the first paragraph, its time shown somewhere."""
+        with self.lock:
+            self._add(self._article_from_entry(entry, category_key, "corpus"))
+
     def _add_generated(self, count: int) -> None:
         """Scale articles: ids from 30,000,000 up, dates over 2015-2025, listed categories only."""
         rng = random.Random(f"extra:{self.seed}")

@@ -512,3 +512,22 @@ def test_fold_search_args():
     assert fold_search_args(exact) == exact
     column = fold_search_args("_search_title=%C4%90%C3%A9c")
     assert "_searchmode=raw" in column and "title+%3A+%28%22Dec%22%29" in column
+
+
+def test_data_dictionary_describes_every_column_of_the_schema():
+    """The metadata's data dictionary keeps up with the migrations."""
+    import yaml
+
+    from pipelines.store import open_database
+    from serving.server import METADATA
+
+    tables = yaml.safe_load(METADATA.read_text(encoding="utf-8"))["databases"]["archive"]["tables"]
+    db = open_database(None)
+    undocumented = {
+        f"{table}.{column}"
+        for table in db.table_names()
+        if not table.startswith(("articles_fts", "_"))
+        for column in db[table].columns_dict
+        if column not in (tables.get(table) or {}).get("columns", {})
+    }
+    assert undocumented == set()
