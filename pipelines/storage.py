@@ -37,6 +37,14 @@ from .validate import field_coverage
 
 logger = logging.getLogger(__name__)
 
+
+def is_finding(kind: str, source: str) -> bool:
+    """Errors that describe the archived site rather than a failure of the run: reading web
+    archive captures, an article with no capture or captured as a 404 is a finding to record,
+    not a reason for cron to alarm (talking to the archive itself fails as ``wayback_*``)."""
+    return source == "wayback" and (kind == "no_capture" or kind.startswith("http_"))
+
+
 DRIFT_SAMPLE = 10
 """Articles a run must parse before its field coverage is compared with an earlier run's."""
 
@@ -188,10 +196,13 @@ class SQLiteStoragePipeline:
         if listed_new and not stored:
             reasons.append(f"listings showed {listed_new} new articles but none was archived")
         reasons += [f"field coverage dropped: {warning}" for warning in drift]
-        errors = sum(self.errors.values())
-        if errors > self.max_errors:
-            kinds = ", ".join(f"{kind} ×{n}" for kind, n in self.errors.most_common())
-            reasons.append(f"{errors} errors ({kinds})")
+        source = getattr(self.crawler.spider, "source", "live")
+        failed = Counter(
+            {kind: n for kind, n in self.errors.items() if not is_finding(kind, source)}
+        )
+        if sum(failed.values()) > self.max_errors:
+            kinds = ", ".join(f"{kind} ×{n}" for kind, n in failed.most_common())
+            reasons.append(f"{sum(failed.values())} errors ({kinds})")
         reason = stats.get("finish_reason")
         if reason and reason != "finished":
             reasons.append(f"the crawl stopped early ({reason})")

@@ -77,8 +77,11 @@ def load_archive_state(db_path: str | Path) -> ArchiveState:
             state.other_pages = {
                 row["url"] for row in conn.execute("select url from site_pages where kind='other'")
             }
+        # Web-archive runs read captures, not the live site: they neither complete a live walk
+        # nor leave one unfinished.
         runs = conn.execute(
-            "select mode, finish_reason, exit_status from crawl_runs order by id"
+            "select mode, finish_reason, exit_status from crawl_runs "
+            "where coalesce(source, 'live') = 'live' order by id"
         ).fetchall()
         completed = False
         for run in runs:

@@ -45,7 +45,7 @@ class CrawlReport:
             stats.get_value("sadec/articles/changed", 0),
             stats.get_value("sadec/articles/unchanged", 0),
             stats.get_value("sadec/errors", 0),
-            len(self.crawler.engine.slot.scheduler) if self.crawler.engine.slot else 0,
+            stats.get_value("scheduler/enqueued", 0) - stats.get_value("scheduler/dequeued", 0),
         )
 
     def spider_closed(self, spider, reason):

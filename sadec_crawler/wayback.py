@@ -34,6 +34,7 @@ index or read the listings again.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import gzip
 import json
@@ -488,16 +489,8 @@ class WaybackArchive:
         return Discovery(key, articles, sightings, home_read)
 
     async def cdx_all(self, query: CdxQuery) -> list[CdxCapture]:
-        """Every row of a query, page after page."""
-        query = CdxQuery(
-            query.url,
-            query.match_type,
-            query.filters,
-            query.collapse,
-            self.start,
-            self.end,
-            self.cdx_limit,
-        )
+        """Every row of a query (within the run's ``from``/``to`` window), page after page."""
+        query = dataclasses.replace(query, start=self.start, end=self.end, limit=self.cdx_limit)
         rows: list[CdxCapture] = []
         resume_key = None
         while True:

@@ -46,7 +46,7 @@ def crawl_result(tmp_path_factory):
     site = Site(seed=0)
     db_path = tmp_path_factory.mktemp("crawl") / "archive.db"
     with ReplicaServer(site) as server:
-        result = crawl_or_fail(server.url, db_path)
+        result = crawl_or_fail(server.url, db_path, settings={"SADEC_PROGRESS_INTERVAL": "0.5"})
         truth = site.truth()
         requests = list(server.requests)
     ARTIFACTS.mkdir(exist_ok=True)

@@ -62,6 +62,8 @@ def test_crawl_exits_cleanly_and_reports(crawl_result):
     assert result.returncode == 0
     assert "summary:" in result.stderr
     assert "field coverage:" in result.stderr
+    assert "[sadec_crawler.progress] INFO: progress:" in result.stderr
+    assert "CRITICAL" not in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -363,7 +363,7 @@ def test_killed_backfill_resumes_from_the_database(schedule, tmp_path):
             "SADEC_WAYBACK_URL": archive.url.rstrip("/"),
             **FINDINGS_ALLOWED,
             **LEAN,
-            "DOWNLOAD_DELAY": "0.05",
+            "DOWNLOAD_DELAY": "0.02",
             "CONCURRENT_REQUESTS_PER_DOMAIN": "2",
         }
         argv = crawl_command(PORTAL, db_path, settings=settings, spider_args={"source": "wayback"})

@@ -1,0 +1,238 @@
+"""Shared by the reliability suite (faults, kills, concurrency, hostile input, scope).
+
+- :func:`record`: a test's own measurements, written to the JSON file named by
+  ``SADEC_RELIABILITY_FIGURES`` (nothing is written without it). ``scripts/reliability-report``
+  runs the suite with it set and renders ``docs/reliability.md`` with ``python -m
+  tests.reliability FIGURES.json OUT.md``: every figure of that page comes from here.
+- Ground-truth comparison of crawled rows (as ``tests/test_sadec.py`` does, field by field) and
+  the replica's request log read per article.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import sys
+from collections import defaultdict
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from replica import ArticleTruth, Site
+from replica.app import ARTICLE_ROUTE, JSESSIONID
+
+FIGURES_ENV = "SADEC_RELIABILITY_FIGURES"
+
+
+# --- Figures ------------------------------------------------------------------------------------
+def record(section: str, **figures) -> None:
+    """Merge ``figures`` into ``section`` of the figures file, if the report asked for one."""
+    target = os.environ.get(FIGURES_ENV)
+    if not target:
+        return
+    path = Path(target)
+    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    data.setdefault(section, {}).update(figures)
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+SUMMARY_COLUMNS = (
+    ("faults_injected", "faults injected"),
+    ("expected", "articles expected"),
+    ("archived", "archived"),
+    ("lost", "lost"),
+    ("duplicated", "duplicated"),
+    ("errors_recorded", "errors recorded"),
+)
+"""Columns of the summary table; a section appears in it when it measured ``expected``."""
+
+LABELS = {
+    "scenario": "scenario",
+    "seeds": "fault seeds",
+    "requests": "requests the replica answered",
+    "faults_injected": "faults injected",
+    "faults_by_kind": "faults by kind",
+    "retry_after_answers": "answers with Retry-After",
+    "retry_after_min_wait_s": "shortest wait before retrying a Retry-After answer (s)",
+    "expected": "articles expected (served correctly at least once)",
+    "never_served": "articles never served correctly (must be recorded as errors)",
+    "archived": "articles archived",
+    "archived_correctly": "archived and equal to the ground truth",
+    "lost": "lost",
+    "duplicated": "duplicated",
+    "empty_articles": "empty articles stored",
+    "errors_recorded": "errors recorded (crawl_errors)",
+    "errors_by_kind": "errors by kind",
+    "exit_status": "exit status (SADEC_MAX_ERRORS set as an operator would)",
+    "kill_points": "SIGKILL points",
+    "kills_survived": "kills survived (rerun complete, archive intact)",
+    "kills_during_write": "kills while the WAL was growing",
+    "articles_at_kills": "articles stored when killed",
+    "integrity_checks_ok": "PRAGMA integrity_check = ok",
+    "warc_files": "WARC files read",
+    "warc_files_torn": "WARC files torn by a kill (readable up to the last whole record)",
+    "warc_records": "WARC records read",
+    "queries": "queries sent to Datasette during the crawl",
+    "queries_failed": "failed queries",
+    "locked_messages": '"database is locked" (HTTP answers, crawl log, server log)',
+    "articles_during_queries": "articles written while queries ran",
+    "hypothesis_examples": "generated HTML fragments (hypothesis)",
+    "handwritten_cases": "hand-written hostile fragments",
+    "hostile_articles_crawled": "hostile articles crawled end to end",
+    "file_names_tried": "hostile attachment names tried",
+    "unsafe_outputs": "outputs outside the safe subset",
+    "files_outside_folder": "files written outside the files folder",
+    "offsite_links_offered": "off-site links and redirects offered",
+    "offsite_requests_received": "requests received by the other host",
+    "huge_page_bytes": "huge page size (bytes)",
+    "maxsize_bytes": "DOWNLOAD_MAXSIZE (bytes)",
+    "huge_page_error": "huge page recorded as",
+    "peak_rss_mb": "crawl peak RSS (MB)",
+    "baseline_rss_mb": "same crawl without the huge page, peak RSS (MB)",
+    "streamed_page_error": "endless page without Content-Length recorded as",
+    "streamed_peak_rss_mb": "crawl peak RSS with the endless page (MB)",
+}
+
+
+def _cell(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items()) or "none"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "none"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def render(figures: dict, outcome: str) -> str:
+    """``docs/reliability.md`` from the figures file."""
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Reliability: faults, kills, concurrent readers, hostile input, scope",
+        "",
+        "Generated by `scripts/reliability-report` "
+        f"({now}; {outcome}). Every figure below is measured by the tests themselves "
+        "(`tests/test_faults.py`, `tests/test_kills.py`, `tests/test_concurrency.py`, "
+        "`tests/test_hostile.py`, `tests/test_scope.py`) against the offline replica; "
+        "do not edit by hand, rerun the script.",
+        "",
+        "## Summary",
+        "",
+        "| scenario | " + " | ".join(label for _, label in SUMMARY_COLUMNS) + " |",
+        "|---|" + "---|" * len(SUMMARY_COLUMNS),
+    ]
+    for section, values in figures.items():
+        if "expected" in values:
+            cells = [_cell(values.get(key, "–")) for key, _ in SUMMARY_COLUMNS]
+            lines.append(f"| {values.get('scenario', section)} | " + " | ".join(cells) + " |")
+    for section, values in figures.items():
+        lines += ["", f"## {values.get('scenario', section)}", "", "| figure | value |", "|---|---|"]
+        for key, value in values.items():
+            if key != "scenario":
+                lines.append(f"| {LABELS.get(key, key)} | {_cell(value)} |")
+    lines += [
+        "",
+        "## What each protection is",
+        "",
+        "- Retries (`RETRY_TIMES`, `DOWNLOAD_TIMEOUT`) and `Retry-After` "
+        "(`sadec_crawler.middlewares.RetryAfterMiddleware`, any retryable status); soft 404s "
+        "retried like a 5xx, then recorded (`soft_404`); redirect loops recorded "
+        "(`RedirectLoopMiddleware`); items failing in a pipeline recorded (`pipeline_error`).",
+        "- One transaction per article in WAL mode; WARC records flushed one gzip member at a "
+        "time; the lock released by the OS when a crawl is killed.",
+        "- Datasette opens the database read-only; WAL readers never wait for the writer.",
+        "- nh3 with the allow-lists of `sadec_crawler/body.py` (`SAFE_TAGS`, `SAFE_ATTRIBUTES`, "
+        "`SAFE_URL_SCHEMES`); files stored by SHA-256 under the files folder only.",
+        "- `StayOnSiteMiddleware` (Scrapy's off-site filter without its `dont_filter` exemption, "
+        "which let retried requests follow redirects to other hosts); `DOWNLOAD_MAXSIZE`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --- Crawled rows against the ground truth --------------------------------------------------------
+def query(db_path, sql: str, params=()) -> list[dict]:
+    conn = sqlite3.connect(db_path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in conn.execute(sql, params)]
+    finally:
+        conn.close()
+
+
+def article_rows(db_path) -> dict[int, dict]:
+    """Every article row by asset id, with its images and attachments in order."""
+    rows = {row["asset_id"]: row for row in query(db_path, "select * from articles")}
+    for table in ("images", "attachments"):
+        children = defaultdict(list)
+        for child in query(db_path, f"select * from {table} order by article_url, position"):
+            children[child["article_url"]].append(child)
+        for row in rows.values():
+            row[table] = children[row["url"]]
+    return rows
+
+
+def _path_and_query(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def truth_mismatches(truth: ArticleTruth, row: dict) -> list[str]:
+    """How a stored row differs from the ground truth (the checks of tests/test_sadec.py)."""
+    wrong = []
+    for name in ("title", "published_at", "category", "category_raw", "author", "unit", "summary"):
+        if row[name] != getattr(truth, name):
+            wrong.append(f"{name}={row[name]!r}, expected {getattr(truth, name)!r}")
+    if truth.published_at_raw not in (row["published_at_raw"] or ""):
+        wrong.append(f"published_at_raw={row['published_at_raw']!r}")
+    body = row["body_text"] or ""
+    wrong += [f"body lacks {s!r}" for s in truth.must_contain if s not in body]
+    wrong += [
+        f"body holds {s!r}"
+        for s in truth.must_not_contain
+        if s in body or s in (row["body_html"] or "")
+    ]
+    images = [(_path_and_query(i["url"]), i["caption"]) for i in row["images"]]
+    if images != list(map(tuple, truth.images)):
+        wrong.append(f"images {images} != {truth.images}")
+    attachments = [(_path_and_query(a["url"]), a["filename"]) for a in row["attachments"]]
+    if attachments != list(map(tuple, truth.attachments)):
+        wrong.append(f"attachments {attachments} != {truth.attachments}")
+    return wrong
+
+
+def asset_of_path(site: Site, path_with_query: str) -> int | None:
+    """The article a requested path is a form of (id, url-title, jsessionid …), else None."""
+    path = unquote(JSESSIONID.sub("", urlsplit(path_with_query).path))
+    match = ARTICLE_ROUTE.match(path)
+    if not match:
+        return None
+    if match["asset_id"]:
+        return int(match["asset_id"])
+    return site.slugs().get(match["slug"])
+
+
+def served_correctly(site: Site, requests) -> dict[int, bool]:
+    """For every article the crawl asked for: was it served correctly (200, no fault but
+    malformed markup) at least once, in any of its URL forms?"""
+    served: dict[int, bool] = defaultdict(bool)
+    for entry in requests:
+        asset_id = asset_of_path(site, entry.path_with_query)
+        if asset_id is not None:
+            served[asset_id] |= entry.served_ok and entry.status == 200
+    return dict(served)
+
+
+def main(argv: list[str]) -> int:
+    """``python -m tests.reliability FIGURES.json OUT.md [OUTCOME]``."""
+    figures_path, out_path = Path(argv[0]), Path(argv[1])
+    outcome = argv[2] if len(argv) > 2 else "suite passed"
+    figures = json.loads(figures_path.read_text(encoding="utf-8"))
+    out_path.write_text(render(figures, outcome), encoding="utf-8")
+    print(f"wrote {out_path} ({len(figures)} sections)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
