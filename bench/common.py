@@ -13,6 +13,7 @@ import os
 import pickle
 import platform
 import re
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -139,7 +140,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence], title: str | None = 
 
     def line(values):
         return "  ".join(
-            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=False)
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=False)
         ).rstrip()
 
     out = [title, ""] if title else []
@@ -241,9 +243,12 @@ class RssPoller:
         self._thread.join()
 
 
-def run_process(argv: list[str], *, env: dict | None = None, timeout: float = 3600) -> dict:
+def run_process(
+    argv: list[str], *, env: dict | None = None, timeout: float = 3600, check: bool = True
+) -> dict:
     """Run a command to completion: wall time, exit status, its log (stderr) and peak RSS."""
     started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     process = subprocess.Popen(
         argv,
         cwd=PROJECT_ROOT,
@@ -260,10 +265,15 @@ def run_process(argv: list[str], *, env: dict | None = None, timeout: float = 36
             _, log = process.communicate()
             raise RuntimeError(f"timed out after {timeout}s: {' '.join(argv[:6])}…") from None
     wall = time.perf_counter() - started
-    if process.returncode != 0:
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if check and process.returncode != 0:
         raise RuntimeError(f"exit {process.returncode}: {' '.join(argv[:6])}…\n{log[-4000:]}")
     return {
+        "exit_status": process.returncode,
         "wall_s": wall,
+        # CPU seconds of the process (user + system), less sensitive than wall time to what
+        # else runs on the machine. Peak RSS: the kernel's high-water mark of the process.
+        "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
         "peak_rss_mb": poller.peak_kb / 1024 if poller.peak_kb else None,
         "log": log,
         "stats": scrapy_stats(log),
@@ -372,8 +382,9 @@ class ReplayServer:
     """``bench/replay.py`` in a subprocess, answering recorded paths from memory; ``report``
     (after exit) lists the paths it was asked for and those it did not know."""
 
-    def __init__(self, recording_file: Path):
+    def __init__(self, recording_file: Path, fallback_url: str | None = None):
         self.recording_file = recording_file
+        self.fallback_url = fallback_url
         self.process: subprocess.Popen | None = None
         self.url = ""
         self.report: dict = {}
@@ -386,7 +397,13 @@ class ReplayServer:
 
     def __enter__(self):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.replay", str(self.recording_file)],
+            [
+                sys.executable,
+                "-m",
+                "bench.replay",
+                str(self.recording_file),
+                *([self.fallback_url] if self.fallback_url else []),
+            ],
             cwd=PROJECT_ROOT,
             env=crawl_env(),
             stdin=subprocess.PIPE,

@@ -138,7 +138,7 @@ def run(args) -> dict:
                     result["requests"] = len(replica.requests) - mark[0]
                     result["unknown_paths"] = 0
                 else:
-                    with common.ReplayServer(recording_file) as replay:
+                    with common.ReplayServer(recording_file, replica.url) as replay:
                         urls_file.write_text(
                             "".join(
                                 replay.url.rstrip("/") + p + "\n"
@@ -157,12 +157,12 @@ def run(args) -> dict:
                 common.progress(
                     f"  rep {rep + 1} {name:>12}: {elapsed:6.2f} s, "
                     f"{result['pages_per_s']:6.1f} pages/s, {result['requests']} requests "
-                    f"({result['unknown_paths']} unknown), peak RSS {result['peak_rss_mb']:.0f} MB"
+                    f"({result['unknown_paths']} relayed), CPU {result['cpu_s']:.1f} s, "
+                    f"peak RSS {result['peak_rss_mb']:.0f} MB"
                 )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    fetch_rate = common.median([s["pages_per_s"] for s in samples["fetch"]])
     rows, summary = [], {}
     for name in variants:
         runs = samples[name]
@@ -176,6 +176,10 @@ def run(args) -> dict:
             "pages_per_s_median": rate,
             "elapsed_s": [round(s["elapsed_s"], 3) for s in runs],
             "wall_s": [round(s["wall_s"], 3) for s in runs],
+            "cpu_s": [round(s["cpu_s"], 3) for s in runs],
+            "cpu_ms_per_page": round(
+                1000 * common.median([s["cpu_s"] for s in runs]) / html_pages, 2
+            ),
             "unknown_paths": [s["unknown_paths"] for s in runs],
             "requests": [s["requests"] for s in runs],
             "peak_rss_mb": [round(s["peak_rss_mb"] or 0, 1) for s in runs],
@@ -184,13 +188,16 @@ def run(args) -> dict:
         }
         if name.startswith("full"):
             summary[name]["stored_articles"] = [s["stored_articles"] for s in runs]
+        cpu_ratios = [f["cpu_s"] / s["cpu_s"] for s, f in zip(runs, samples["fetch"], strict=False)]
+        summary[name]["cpu_ratio_to_fetch"] = round(common.median(cpu_ratios), 3)
         rows.append(
             (
                 name,
                 round(common.median([s["elapsed_s"] for s in runs]), 2),
                 rate,
                 f"{common.median(ratios):.2f}×",
-                f"{rate / fetch_rate:.2f}×" if fetch_rate else None,
+                summary[name]["cpu_ms_per_page"],
+                f"{common.median(cpu_ratios):.2f}×",
             )
         )
     full_vs_soup = [
@@ -203,7 +210,7 @@ def run(args) -> dict:
         f"{kinds['document']} documents, {args.repetitions} interleaved repetitions"
     )
     common.table(
-        ["variant", "elapsed s", "pages/s", "ratio (per rep)", "ratio (medians)"],
+        ["variant", "elapsed s", "pages/s", "ratio", "CPU ms/page", "CPU ratio"],
         rows,
         title,
     )

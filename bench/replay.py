@@ -1,8 +1,11 @@
 """A minimal HTTP/1.1 server that replays recorded replica answers from memory.
 
-``python -m bench.replay RECORDING`` (a pickle of ``{path_with_query: (status, headers,
-body)}``) prints its URL on the first line of stdout and serves until stdin closes or SIGTERM;
-on exit it prints one JSON line: the paths asked for, in order, and those it did not know.
+``python -m bench.replay RECORDING [FALLBACK_URL]`` (a pickle of ``{path_with_query: (status,
+headers, body)}``) prints its URL on the first line of stdout and serves until stdin closes or
+SIGTERM; on exit it prints one JSON line: the paths asked for, in order, and those it did not
+know. Unknown paths are fetched from ``FALLBACK_URL`` (the replica itself) and kept: which
+url-title links a crawl follows depends on the order pages arrive in, so two full crawls of
+the same site do not always make exactly the same requests.
 
 The replica renders every page with Jinja behind one lock in a threaded stdlib server: fine
 for tests, but at hundreds of pages a second that server, not the crawler, would be measured.
@@ -18,6 +21,7 @@ import json
 import pickle
 import signal
 import sys
+from urllib.parse import urlsplit
 
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 
@@ -35,6 +39,7 @@ class Replay(asyncio.Protocol):
     answers: dict[bytes, bytes] = {}
     log: list[str] = []
     unknown: list[str] = []
+    fallback: tuple[str, int] | None = None
 
     def connection_made(self, transport):
         self.transport = transport
@@ -50,15 +55,33 @@ class Replay(asyncio.Protocol):
             answer = Replay.answers.get(target)
             if answer is None:
                 Replay.unknown.append(path)
+                if Replay.fallback:
+                    asyncio.ensure_future(self.relay(target))
+                    continue
                 answer = NOT_FOUND
             if method == b"HEAD":
                 answer = answer.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
             self.transport.write(answer)
 
+    async def relay(self, target: bytes) -> None:
+        host, port = Replay.fallback
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(
+            b"GET " + target + b" HTTP/1.1\r\nHost: " + host.encode() + b"\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        answer = await reader.read()
+        writer.close()
+        Replay.answers[target] = answer
+        self.transport.write(answer)
 
-async def serve(recording_path: str) -> None:
+
+async def serve(recording_path: str, fallback_url: str | None = None) -> None:
     with open(recording_path, "rb") as handle:
         Replay.answers = prebuilt(pickle.load(handle))
+    if fallback_url:
+        parts = urlsplit(fallback_url)
+        Replay.fallback = (parts.hostname, parts.port)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(Replay, "127.0.0.1", 0, backlog=128)
     port = server.sockets[0].getsockname()[1]
@@ -72,4 +95,4 @@ async def serve(recording_path: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(sys.argv[1]))
+    asyncio.run(serve(*sys.argv[1:3]))

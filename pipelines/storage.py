@@ -73,6 +73,7 @@ class SQLiteStoragePipeline:
         pipeline = cls(crawler, db_path, crawler.settings.getfloat("SADEC_COVERAGE_DROP", 0.2))
         crawler.sadec_storage = pipeline
         crawler.signals.connect(pipeline.item_failed, signal=signals.item_error)
+        crawler.signals.connect(pipeline.callback_failed, signal=signals.spider_error)
         return pipeline
 
     def open_spider(self, spider=None):
@@ -142,10 +143,18 @@ class SQLiteStoragePipeline:
         """An item that raised in a pipeline (a parser bug, a failed write) is an error of the
         run like a failed fetch: Scrapy only logs it, so the article would otherwise be lost
         while the run still exits 0."""
-        url = getattr(item, "url", None) or getattr(response, "url", None) or "unknown"
-        message = f"{failure.type.__name__}: {failure.value}" if failure else "item failed"
+        url = getattr(item, "url", None) or getattr(response, "url", None)
+        self._record_failure(url, "pipeline_error", failure)
+
+    def callback_failed(self, failure, response=None, **kwargs):
+        """A page whose parsing raised (a parser bug on markup never seen before): its articles
+        and links are lost for this run, so it is an error of the run, not just a log line."""
+        self._record_failure(getattr(response, "url", None), "spider_error", failure)
+
+    def _record_failure(self, url: str | None, kind: str, failure) -> None:
+        message = f"{failure.type.__name__}: {failure.value}" if failure else kind
         try:
-            self.process_item(CrawlError(url, "pipeline_error", message[:300]))
+            self.process_item(CrawlError(url or "unknown", kind, message[:300]))
         except sqlite3.Error as error:
             # Counted all the same (process_item counts before writing): the exit status knows.
             logger.error("could not record the failure of %s: %s", url, error)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import sqlite3
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -62,8 +63,37 @@ def open_database(path: str | Path | None = None) -> sqlite_utils.Database:
         # full speed FULL spent more time in fsync than in storing the article.
         db.execute("pragma synchronous = normal")
     db.execute("pragma foreign_keys = on")
+    db.conn = NestedTransactions(db.conn)
     migrate(db)
     return db
+
+
+class NestedTransactions:
+    """A sqlite3 connection whose ``with`` blocks nest: only the outermost commits or rolls back.
+
+    sqlite-utils wraps each of its writes in ``with conn:``, and sqlite3 commits whenever such a
+    block ends: inside ``upsert_article``'s own block that committed the article row before its
+    images and index entries, so a crawl killed in between left the article half stored for
+    good (the next run finds its content unchanged and writes nothing).
+    """
+
+    def __init__(self, conn: sqlite3.Connection):
+        object.__setattr__(self, "_conn", conn)
+        object.__setattr__(self, "_depth", 0)
+
+    def __getattr__(self, name: str):
+        return getattr(self._conn, name)
+
+    def __setattr__(self, name: str, value) -> None:
+        setattr(self._conn, name, value)  # e.g. sqlite-utils switching isolation_level
+
+    def __enter__(self) -> NestedTransactions:
+        object.__setattr__(self, "_depth", self._depth + 1)
+        return self
+
+    def __exit__(self, *exc_info) -> bool:
+        object.__setattr__(self, "_depth", self._depth - 1)
+        return self._conn.__exit__(*exc_info) if self._depth == 0 else False
 
 
 def _hash(fields: dict, images: list[list], attachments: list[list]) -> str:

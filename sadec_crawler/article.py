@@ -42,7 +42,7 @@ def build_article(
     """Parse and clean one article page. Raises :class:`NotAnArticle` when it has no body."""
     # Links resolve against the portal URL, never a web archive's playback URL.
     page_url = page.page_url or page.fetched_url or page.url
-    extract = extract_article(page.html, page_url, base_url)
+    extract = extract_article(page.html, page_url, base_url, page=page.parsed)
     if extract.body_html is None:
         raise NotAnArticle(f"no article body ({page.fetched_url}): selectors matched nothing")
     body = clean_body(extract.body_html, page_url)

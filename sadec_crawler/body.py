@@ -117,7 +117,9 @@ def sanitise(html: str) -> str:
     return nh3.clean(
         html,
         tags=SAFE_TAGS,
-        attributes=SAFE_ATTRIBUTES,
+        # No attribute on every tag: nh3 (ammonia) otherwise keeps title and lang everywhere,
+        # outside the allow-list above.
+        attributes={**SAFE_ATTRIBUTES, "*": set()},
         allowed_classes={tag: ALIGNMENT_CLASSES for tag in ALIGNED_TAGS},
         url_schemes=SAFE_URL_SCHEMES,
         link_rel=LINK_REL,
@@ -136,13 +138,17 @@ def _alignment(tag: Tag) -> str | None:
     return None
 
 
+def _ancestor(node, names) -> Tag | None:
+    """The nearest ancestor named in ``names`` (``find_parent`` without its filter's cost)."""
+    return next((parent for parent in node.parents if parent.name in names), None)
+
+
 def _emphasised(tag: Tag) -> bool:
     """All of the block's text sits inside bold or italic elements."""
-    texts = [s for s in tag.find_all(string=True) if s.strip()]
+    texts = [s for s in tag.descendants if isinstance(s, NavigableString) and s.strip()]
+    emphasis = {"strong", "b", "em", "i"}
     return bool(texts) and all(
-        s.find_parent(["strong", "b", "em", "i"]) is not None
-        and tag in s.find_parent(["strong", "b", "em", "i"]).parents
-        for s in texts
+        (parent := _ancestor(s, emphasis)) is not None and tag in parent.parents for s in texts
     )
 
 
@@ -155,15 +161,40 @@ def _text(tag: Tag) -> str:
     return clean_inline(tag.get_text(""))
 
 
+_NESTING_BLOCKS = frozenset(_BLOCK_TAGS - {"hr"})
+_DROP_TAGS = frozenset(css.BODY_DROP_TAGS)
+
+
+def _tags(root: Tag) -> list[Tag]:
+    """Elements under ``root`` in document order (``find_all(True)`` without the cost of a
+    BeautifulSoup filter)."""
+    return [node for node in root.descendants if isinstance(node, Tag)]
+
+
+def _contains(tag: Tag, names) -> bool:
+    """Whether an element named in ``names`` is under ``tag`` (a cheap ``tag.find(names)``)."""
+    return any(isinstance(node, Tag) and node.name in names for node in tag.descendants)
+
+
 def _leaf_blocks(root: Tag) -> list[Tag]:
     """Block elements with no block inside, outside tables, in reading order."""
+    tags = _tags(root)
+    # One pass marks every element that holds a block; calling find() per element costs a
+    # BeautifulSoup filter each time, which made this the slowest step of cleaning.
+    holders: set[int] = set()
+    for tag in tags:
+        if tag.name in _NESTING_BLOCKS:
+            parent = tag.parent
+            while parent is not None and id(parent) not in holders:
+                holders.add(id(parent))
+                parent = parent.parent
     return [
         tag
-        for tag in root.find_all(True)
+        for tag in tags
         if tag.name in _BLOCK_TAGS
         and tag.name not in ("table", "hr")
-        and not tag.find(_BLOCK_TAGS - {"hr"})
-        and tag.find_parent("table") is None
+        and id(tag) not in holders
+        and not any(parent.name == "table" for parent in tag.parents)
     ]
 
 
@@ -269,7 +300,7 @@ def _paragraphs(node: Tag) -> list[str]:
                 row_text = " | ".join(cell for cell in cells if cell)
                 if row_text:
                     out.append(row_text)
-        elif child.name in _BLOCK_TAGS or child.find(_BLOCK_TAGS):
+        elif child.name in _BLOCK_TAGS or _contains(child, _BLOCK_TAGS):
             flush()
             out.extend(_paragraphs(child))
         else:
@@ -281,17 +312,24 @@ def _paragraphs(node: Tag) -> list[str]:
 def clean_body(fragment_html: str, page_url: str) -> CleanBody:
     """Clean the body node of an article page (pure: HTML in, :class:`CleanBody` out)."""
     soup = BeautifulSoup(nfc(fragment_html), "lxml")
-    root = soup.find(class_=css.BODY_CLASS) or soup.body or soup
-    for tag in root.find_all(list(css.BODY_DROP_TAGS)):
-        tag.decompose()
-    for comment in root.find_all(string=lambda s: isinstance(s, Comment)):
+    root = (
+        next((t for t in _tags(soup) if css.BODY_CLASS in (t.get("class") or ())), None)
+        or soup.body
+        or soup
+    )
+    # Plain walks of the tree instead of find_all(): each find_all() builds BeautifulSoup
+    # filters, which cost more than the walk itself on a body of a few KB.
+    for tag in [t for t in _tags(root) if t.name in _DROP_TAGS]:
+        if tag.parent is not None:  # not inside a tag already dropped
+            tag.decompose()
+    for comment in [n for n in root.descendants if isinstance(n, Comment)]:
         comment.extract()
-    for string in root.find_all(string=True):
+    for string in [n for n in root.descendants if isinstance(n, NavigableString)]:
         replaced = _INVISIBLE.sub("", str(string)).replace("\u00a0", " ")
         if replaced != string:
             string.replace_with(replaced)
 
-    for anchor in root.find_all("a"):
+    for anchor in [t for t in _tags(root) if t.name == "a"]:
         href = absolute(page_url, anchor.get("href"))
         if href and urlsplit(href).scheme in SAFE_URL_SCHEMES:
             anchor["href"] = href
@@ -300,7 +338,7 @@ def clean_body(fragment_html: str, page_url: str) -> CleanBody:
 
     images: list[ImageRef] = []
     caption_blocks: set[int] = set()
-    for img in root.find_all("img"):
+    for img in [t for t in _tags(root) if t.name == "img"]:
         src = absolute(page_url, img.get("src") or img.get("data-src"))
         if not src or not _plausible_image(src):
             img.decompose()
@@ -316,7 +354,7 @@ def clean_body(fragment_html: str, page_url: str) -> CleanBody:
 
     attachments: list[AttachmentRef] = []
     seen_files: set[str] = set()
-    for anchor in root.find_all("a", href=True):
+    for anchor in [t for t in _tags(root) if t.name == "a" and t.get("href") is not None]:
         link_text = _text(anchor)
         name = _attachment_name(anchor["href"], link_text)
         if name and anchor["href"] not in seen_files:
@@ -324,14 +362,14 @@ def clean_body(fragment_html: str, page_url: str) -> CleanBody:
             attachments.append(AttachmentRef(anchor["href"], name, link_text or None))
 
     for block in _leaf_blocks(root):
-        if not _text(block) and not block.find("img"):
+        if not _text(block) and not _contains(block, ("img",)):
             block.decompose()
 
     byline_text = byline = None
     candidates = [
         b
         for b in _leaf_blocks(root)
-        if _text(b) and not b.find("img") and id(b) not in caption_blocks
+        if _text(b) and not _contains(b, ("img",)) and id(b) not in caption_blocks
     ]
     if candidates:
         last = candidates[-1]
@@ -341,7 +379,7 @@ def clean_body(fragment_html: str, page_url: str) -> CleanBody:
         ):
             byline_text, byline = text, parse_byline(text)
 
-    for tag in root.find_all(True):
+    for tag in _tags(root):
         alignment = _alignment(tag)
         tag.attrs.pop("class", None)
         if alignment and tag.name in ("p", "div", "td", "th"):

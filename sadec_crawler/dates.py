@@ -109,20 +109,34 @@ def choose_published(
     """Pick the most reliable date: listing entry, then date line, then first date in the body.
 
     A lower-ranked source that agrees on the day lends its time of day when the chosen one has
-    none (listing cards often show the day only while the article line shows the time).
+    none (listing cards often show the day only while the article line shows the time), and its
+    seconds when the chosen one shows the same minute without them.
     """
-    candidates: list[tuple[str, str, ParsedDate]] = []
-    for source, text in zip(SOURCE_RANK, (listing_text, date_line_text, body_text), strict=True):
-        parsed = parse_date(text)
-        if parsed:
-            raw = parsed.raw if source == "body" else clean_inline(text)
-            candidates.append((source, raw, parsed))
-    if not candidates:
+
+    def candidates():
+        # Lazily: the body is only searched when a better source leaves something to complete.
+        texts = (listing_text, date_line_text, body_text)
+        for source, text in zip(SOURCE_RANK, texts, strict=True):
+            parsed = parse_date(text)
+            if parsed:
+                yield source, parsed.raw if source == "body" else clean_inline(text), parsed
+
+    found = candidates()
+    first = next(found, None)
+    if first is None:
         return None
-    source, raw, chosen = candidates[0]
-    if chosen.time is None:
-        for _, _, other in candidates[1:]:
-            if other.date == chosen.date and other.time is not None:
-                chosen = ParsedDate(chosen.date, other.time, chosen.raw)
-                break
+    source, raw, chosen = first
+    complete = chosen.time is not None and chosen.time.second != 0
+    for _, _, other in () if complete else found:
+        if other.date != chosen.date or other.time is None:
+            continue
+        if chosen.time is None or (
+            # "11:16" on the listing, "Cập nhật ngày: … 11:16:37" on the page: same minute,
+            # the page's seconds complete it.
+            chosen.time.second == 0
+            and other.time.replace(second=0) == chosen.time
+            and other.time.second
+        ):
+            chosen = ParsedDate(chosen.date, other.time, chosen.raw)
+            break
     return PublishedDate(chosen.iso, raw, source)

@@ -124,6 +124,9 @@ class ArticlePage:
     """The response's ``Last-Modified`` header, for conditional requests on later runs."""
     url_title: str | None = None
     """Liferay's url-title of the article when it was fetched by that route, as in the URL."""
+    parsed: object | None = field(default=None, repr=False, compare=False)
+    """The page as the spider already parsed it (a parsel ``Selector``), so cleaning does not
+    parse 180 KB again; never stored."""
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 # Liferay appends the session id inside the path when cookies are off.
@@ -19,6 +20,9 @@ ARTICLE_PAGE = "/chi-tiet-bai-viet"
 
 DOCUMENT_PREFIX = "/documents/"
 _SKIP_SCHEMES = ("javascript:", "mailto:", "tel:", "data:", "#")
+# The functions below are pure and called for every link of every page, the same few hundred
+# links over and over (menus, footers, each listing entry's ancestors): memoised.
+_memoised = lru_cache(maxsize=8192)
 _STATIC_SUFFIXES = (
     ".css",
     ".js",
@@ -59,6 +63,7 @@ def strip_session(url: str) -> str:
     return _JSESSIONID.sub("", url)
 
 
+@_memoised
 def absolute(base_url: str, href: str | None) -> str | None:
     """Resolve ``href`` against the page URL; None for script, mail and fragment links."""
     if not href:
@@ -69,6 +74,7 @@ def absolute(base_url: str, href: str | None) -> str | None:
     return strip_session(urljoin(base_url, href))
 
 
+@_memoised
 def same_site(url: str, base_url: str) -> bool:
     """True when ``url`` is on the portal's own host (either scheme, with or without www)."""
 
@@ -79,6 +85,7 @@ def same_site(url: str, base_url: str) -> bool:
     return urlsplit(url).scheme in ("http", "https") and host(url) == host(base_url)
 
 
+@_memoised
 def parse_article_link(url: str) -> ArticleLink | None:
     """Recognise every article route form; None for anything else."""
     path = strip_session(urlsplit(url).path)
@@ -109,6 +116,7 @@ def looks_static(url: str) -> bool:
     return urlsplit(url).path.lower().endswith(_STATIC_SUFFIXES) or is_document(url)
 
 
+@_memoised
 def pagination_param(url: str) -> tuple[str, int] | None:
     """The ``_<ns>_cur`` parameter of a listing URL and its page number, if any."""
     for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
@@ -120,6 +128,7 @@ def pagination_param(url: str) -> tuple[str, int] | None:
     return None
 
 
+@_memoised
 def listing_key(url: str) -> tuple[str, str, int]:
     """Identity of one page of one listing: (path, portlet namespace, page number), so the long
     and the short pagination URL of the same page are fetched once."""

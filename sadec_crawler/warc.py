@@ -19,6 +19,7 @@ import json
 import logging
 import socket
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -27,7 +28,10 @@ import scrapy
 from scrapy import signals
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest, NotConfigured
 from scrapy.http import Request, Response
+from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import error as twisted_error
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -38,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 WARC_SUFFIX = ".warc.gz"
 DEFAULT_MAX_BYTES = 100_000_000
+DEFAULT_GZIP_LEVEL = 3
+"""zlib level of each record's gzip member. On portal pages level 3 gives files 9 % larger
+than level 9 (warcio's fixed choice) in a third of the time; level 6 is no smaller than 9."""
 
 SETTINGS_RECORDED = (
     "USER_AGENT",
@@ -171,6 +178,21 @@ def new_record_id() -> str:
     return f"<urn:uuid:{uuid.uuid4()}>"
 
 
+class LevelledWARCWriter(WARCWriter):
+    """warcio's writer, each record its own gzip member at a chosen compression level."""
+
+    def __init__(self, filebuf, gzip_level: int = DEFAULT_GZIP_LEVEL, **kwargs):
+        super().__init__(filebuf, gzip=False, **kwargs)
+        self.gzip_level = gzip_level
+
+    def write_record(self, record, params=None):
+        buffer = io.BytesIO()
+        self._write_warc_record(buffer, record)
+        compressor = zlib.compressobj(self.gzip_level, zlib.DEFLATED, zlib.MAX_WBITS + 16)
+        self.out.write(compressor.compress(buffer.getbuffer()) + compressor.flush())
+        self.out.flush()
+
+
 def warc_file_name(started: dt.datetime, serial: int) -> str:
     """``sadec-20250101T120000Z-00001.warc.gz``: sorts by crawl start, then by rotation."""
     return f"sadec-{started.strftime('%Y%m%dT%H%M%SZ')}-{serial:05d}{WARC_SUFFIX}"
@@ -184,6 +206,7 @@ class RotatingWarcWriter:
     folder: Path
     max_bytes: int = DEFAULT_MAX_BYTES
     info: dict[str, str] = field(default_factory=dict)
+    gzip_level: int = DEFAULT_GZIP_LEVEL
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     serial: int = 0
     files_written: list[str] = field(default_factory=list)
@@ -206,7 +229,7 @@ class RotatingWarcWriter:
                 break
             except FileExistsError:
                 continue
-        self._writer = WARCWriter(self._file, gzip=True, warc_version="1.1")
+        self._writer = LevelledWARCWriter(self._file, self.gzip_level, warc_version="1.1")
         self.files_written.append(name)
         self._write(self._writer.create_warcinfo_record(name, self.info))
         logger.info("writing captures to %s", self.folder / name)
@@ -360,16 +383,23 @@ class WarcWriterMiddleware:
     """Downloader middleware writing every request and response to WARC files.
 
     ``SADEC_WARC_DIR`` names the folder ("" = ``captures/`` beside ``SADEC_DB_PATH``, ``off``
-    = no captures), ``SADEC_WARC_MAX_BYTES`` the size past which a new file starts. Each
-    response's :class:`~sadec_crawler.items.Capture` goes into ``request.meta["sadec_capture"]``.
+    = no captures), ``SADEC_WARC_MAX_BYTES`` the size past which a new file starts,
+    ``SADEC_WARC_GZIP_LEVEL`` the compression level. Each response's
+    :class:`~sadec_crawler.items.Capture` goes into ``request.meta["sadec_capture"]``.
+
+    Records are written by one thread of their own, in the order the exchanges arrive: zlib
+    and the digests release the GIL, so compressing a 180 KB page no longer holds up the
+    parsing of the next one. A response goes on only once its record is written, as before.
     """
 
-    def __init__(self, crawler, folder: Path, max_bytes: int):
+    def __init__(self, crawler, folder: Path, max_bytes: int, gzip_level: int = DEFAULT_GZIP_LEVEL):
         self.crawler = crawler
         self.folder = folder
         self.max_bytes = max_bytes
+        self.gzip_level = gzip_level
         self.writer: RotatingWarcWriter | None = None
         self.crawl_id = str(uuid.uuid4())
+        self._pool: ThreadPool | None = None
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -380,7 +410,8 @@ class WarcWriterMiddleware:
         if folder is None:
             raise NotConfigured("SADEC_WARC_DIR=off: no WARC captures")
         max_bytes = settings.getint("SADEC_WARC_MAX_BYTES", DEFAULT_MAX_BYTES)
-        middleware = cls(crawler, folder, max_bytes)
+        gzip_level = settings.getint("SADEC_WARC_GZIP_LEVEL", DEFAULT_GZIP_LEVEL)
+        middleware = cls(crawler, folder, max_bytes, gzip_level)
         crawler.signals.connect(middleware.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(middleware.spider_closed, signal=signals.spider_closed)
         return middleware
@@ -391,7 +422,7 @@ class WarcWriterMiddleware:
             # So that `sadec verify` finds the captures of this database wherever they are.
             record_folder(db_path, "captures", self.folder)
 
-    def spider_closed(self, spider, reason):
+    def _finish(self, reason) -> None:
         if self.writer is not None:
             # How the crawl ended, for `sadec rebuild` (a killed crawl leaves no such record).
             self.writer.write_fields(f"urn:sadec:crawl:{self.crawl_id}", {"finish-reason": reason})
@@ -400,6 +431,18 @@ class WarcWriterMiddleware:
                 "captures: %d WARC file(s) in %s", len(self.writer.files_written), self.folder
             )
 
+    async def spider_closed(self, spider, reason):
+        if self._pool is None:
+            self._finish(reason)
+            return
+        from twisted.internet import reactor  # the one Scrapy installed, imported late
+
+        pool, self._pool = self._pool, None
+        try:
+            await maybe_deferred_to_future(deferToThreadPool(reactor, pool, self._finish, reason))
+        finally:
+            pool.stop()
+
     def _writer(self) -> RotatingWarcWriter:
         # Opened on first use: the spider (and its arguments) exists by then.
         if self.writer is None:
@@ -407,21 +450,36 @@ class WarcWriterMiddleware:
                 self.folder,
                 self.max_bytes,
                 crawl_info(self.crawler.settings, self.crawler.spider, self.crawl_id),
+                gzip_level=self.gzip_level,
             )
         return self.writer
+
+    async def _in_writer_thread(self, function, *args):
+        """Run a write in the writer thread (one thread: records keep their order)."""
+        from twisted.internet import reactor  # the one Scrapy installed, imported late
+
+        if self._pool is None:
+            self._pool = ThreadPool(minthreads=1, maxthreads=1, name="warc-writer")
+            self._pool.start()
+        return await maybe_deferred_to_future(
+            deferToThreadPool(reactor, self._pool, function, *args)
+        )
 
     def process_request(self, request: Request):
         request.meta[SENT_AT_META] = warc_date()
         return None
 
-    def process_response(self, request: Request, response: Response):
+    async def process_response(self, request: Request, response: Response):
         sent_at = request.meta.pop(SENT_AT_META, None)
         if sent_at is None:
             # Not fetched over the network (a middleware answered it): nothing to capture.
             request.meta.pop("sadec_capture", None)
             return response
+        writer = self._writer()
         try:
-            capture = self._writer().write_exchange(request, response, sent_at)
+            capture = await self._in_writer_thread(
+                writer.write_exchange, request, response, sent_at
+            )
         except OSError as error:
             # The page then fails like a network error: better than stored without evidence.
             logger.error("cannot write WARC record for %s: %s", response.url, error)
@@ -430,13 +488,16 @@ class WarcWriterMiddleware:
         self.crawler.stats.inc_value("sadec/warc/records", 2)
         return response
 
-    def process_exception(self, request: Request, exception: BaseException):
+    async def process_exception(self, request: Request, exception: BaseException):
         sent_at = request.meta.pop(SENT_AT_META, None)
+        writer = self._writer()
         if sent_at is None:
             # Refused before reaching the network (robots.txt, off-site): no request record,
             # as nothing was sent, but a note of why the URL was not fetched.
-            self._writer().write_fields(request.url, failure_fields(exception))
+            await self._in_writer_thread(
+                writer.write_fields, request.url, failure_fields(exception)
+            )
             return None
-        self._writer().write_failure(request, exception, sent_at)
+        await self._in_writer_thread(writer.write_failure, request, exception, sent_at)
         self.crawler.stats.inc_value("sadec/warc/failures")
         return None

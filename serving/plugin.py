@@ -7,7 +7,8 @@ Hooks:
 - ``asgi_wrapper``: folds the ``_search`` of the articles table before Datasette sees it, and
   adds the Content-Security-Policy and robots headers;
 - ``register_routes``: the pages of :mod:`serving.views`;
-- ``register_facet_classes``: year and month facets;
+- ``filters_from_request``: the articles table's search (instead of Datasette's own);
+- ``register_facet_classes``: column, year and month facets counted fast (serving.facets);
 - ``render_cell``: article bodies stay out of table cells (a link to the reader instead);
 - ``menu_links``, ``extra_css_urls``, ``startup``.
 """
@@ -19,13 +20,16 @@ import urllib.parse
 from pathlib import Path
 
 from datasette import hookimpl
+from datasette.facets import ArrayFacet, DateFacet
+from datasette.filters import FilterArguments
+from datasette.utils import detect_json1
 from jinja2 import ChoiceLoader, FileSystemLoader
 from markupsafe import Markup, escape
 
 from sadec_crawler.textnorm import fold
 
-from . import history, search, views
-from .facets import MonthFacet, YearFacet
+from . import facets, history, search, views
+from .facets import MonthFacet, SadecColumnFacet, YearFacet
 from .security import (
     clean_snippet_html,
     content_security_policy,
@@ -109,6 +113,21 @@ def fold_search_args(query_string: str) -> str:
     return urllib.parse.urlencode(out)
 
 
+def table_args(query_string: str, json: bool) -> str:
+    """The articles table's query string as the plugin's own search expects it.
+
+    ``_fts_table`` becomes ``_sadec_fts_table``: the table search is the plugin's
+    (``filters_from_request``), and Datasette would otherwise run its own as well. A JSON
+    request gets ``_nofacet=1`` unless it names a facet (``_facet…``): API clients rarely want
+    the facets, and counting them is most of the work of a search.
+    """
+    pairs = urllib.parse.parse_qsl(query_string, keep_blank_values=True)
+    out = [(facets.FTS_TABLE_ARG if key == "_fts_table" else key, value) for key, value in pairs]
+    if json and not any(key.startswith(("_facet", "_nofacet")) for key, _ in pairs):
+        out.append(("_nofacet", "1"))
+    return urllib.parse.urlencode(out)
+
+
 def _headers_with(headers, extra: dict[bytes, bytes]):
     names = {name.lower() for name, _ in headers}
     return list(headers) + [(k, v) for k, v in extra.items() if k not in names]
@@ -141,8 +160,12 @@ def asgi_wrapper(datasette):
             if scope.get("method", "GET") not in ("GET", "HEAD"):
                 return await _refuse_write(send)
             path = scope.get("path", "")
-            if _ARTICLES_PATH.match(path) and b"_search" in scope.get("query_string", b""):
-                query = fold_search_args(scope["query_string"].decode("utf-8", "replace"))
+            articles = _ARTICLES_PATH.match(path)
+            if articles:
+                query = scope.get("query_string", b"").decode("utf-8", "replace")
+                if "_search" in query:
+                    query = fold_search_args(query)
+                query = table_args(query, json=articles.group(1) == ".json")
                 scope = dict(scope, query_string=query.encode("ascii"))
             csp = READER_CSP if _READER_PATH.match(path) else DATASETTE_CSP
             robots = views.robots_allowed(datasette)
@@ -186,7 +209,40 @@ def register_routes(datasette):
 
 @hookimpl
 def register_facet_classes():
-    return [YearFacet, MonthFacet]
+    # Datasette's own column facet is replaced by a faster one (see serving.facets; the
+    # default facets plugin is unregistered at startup), its other facets are kept.
+    classes = [SadecColumnFacet, DateFacet, YearFacet, MonthFacet]
+    if detect_json1():
+        classes.append(ArrayFacet)
+    return classes
+
+
+@hookimpl
+def filters_from_request(request, database, table, datasette):
+    """The articles table's search (``_search``, on ``articles_fts`` or the index named by
+    ``_sadec_fts_table``), instead of Datasette's, which has no ``fts_table`` to work with.
+
+    The same match as Datasette's, with ``+asset_id``: the unary plus keeps SQLite from
+    looking each match up by ``asset_id`` (it cannot tell a word in half the archive from a
+    rare one), so the newest page of a common word walks ``(published_at, asset_id)`` from
+    the newest end until it has its 50 rows, instead of fetching and sorting 50,000."""
+    if table != facets.ARTICLES:
+        return None
+
+    async def inner():
+        match = facets.match_expression(request.args)
+        if match is None:
+            return FilterArguments([], extra_context={"supports_search": True})
+        fts, expression = match
+        query = request.args.get(facets.SEARCH_ARG)
+        return FilterArguments(
+            [f"+{facets.FTS_PK} in (select rowid from {fts} where {fts} match :sadec_search)"],
+            {"sadec_search": expression},
+            [f'search matches "{query}"'],
+            {"supports_search": True, "search": query},
+        )
+
+    return inner
 
 
 @hookimpl
@@ -230,6 +286,12 @@ def extra_css_urls(datasette):
 
 @hookimpl
 def startup(datasette):
+    # The default column facet gives way to serving.facets.SadecColumnFacet (same output).
+    from datasette.plugins import pm
+
+    default_facets = pm.get_plugin("datasette.facets")
+    if default_facets is not None:
+        pm.unregister(default_facets)
     # The entry point names a module, not a package, so Datasette does not find
     # serving/templates by itself: add it just before Datasette's default templates (the last
     # search path), so an operator's --template-dir still wins.

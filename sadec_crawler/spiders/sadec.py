@@ -33,6 +33,7 @@ from sadec_crawler.pages import (
     discovery_links,
     extract_listing,
     find_article_links,
+    parse_html,
 )
 from sadec_crawler.selectors import (
     ARTICLE_ASSET_ANCHOR,
@@ -135,6 +136,10 @@ class SadecSpider(scrapy.Spider):
                 settings.get("SADEC_DB_PATH"),
             )
             self.mode = "full"
+        if self.archive.articles and not self.archive.last_full_run_completed:
+            # A cut-short run may have stored a page without following its links (related
+            # blocks are the only way to some unlisted articles): a 304 would hide them for good.
+            self.conditional = False
         if self.mode != "incremental":
             return
         recheck = incremental.recheck_window(
@@ -430,7 +435,8 @@ class SadecSpider(scrapy.Spider):
             )
             return
         self.crawler.stats.inc_value("sadec/pages/article")
-        page = response.selector
+        # Parsed once, here, and handed to the cleaning pipeline with the page.
+        page = parse_html(response.text)
         if self._soft_404(page):
             yield from self._after_soft_404(response, known)
             return
@@ -472,6 +478,7 @@ class SadecSpider(scrapy.Spider):
             etag=_header(response, "ETag"),
             last_modified=_header(response, "Last-Modified"),
             url_title=url_title,
+            parsed=page,
         )
         for found in find_article_links(page, response.url, self.base_url):
             yield from self._article_request(found, PRIORITY_RELATED)
