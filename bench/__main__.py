@@ -17,7 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     every = commands.add_parser("all", help="every benchmark in turn, default options")
     every.add_argument("--quick", action="store_true", help="smaller sizes, one repetition")
     for name, module in BENCHMARKS.items():
-        sub = commands.add_parser(name, help=(module.__doc__ or "").split("\n")[0])
+        sub = commands.add_parser(
+            name,
+            help=module.HELP,
+            description=module.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         module.add_arguments(sub)
     args = parser.parse_args(argv)
     chosen = list(BENCHMARKS) if args.benchmark == "all" else [args.benchmark]
@@ -33,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         payload = module.run(module_args)
         payload["duration_s"] = round(time.perf_counter() - started, 1)
-        common.write_results(name, payload)
+        # Quick runs never replace the figures docs/benchmarks.md quotes.
+        quick = args.benchmark == "all" and args.quick
+        common.write_results(f"{name}-quick" if quick else name, payload)
         if not payload.get("goal", {}).get("met", True):
             failed.append(name)
     if failed:

@@ -27,6 +27,7 @@ from sadec_crawler.local import LOCAL_SITE_SETTINGS, crawl_env
 from . import common
 from .spiders import SOUP_PIPELINES
 
+HELP = "full crawler vs fetch-only vs naive BeautifulSoup, pages/s (replica, politeness off)"
 NAME = "crawl"
 VARIANTS = ("full", "fetch", "soup")
 GOAL_RATIO = 0.35

@@ -21,6 +21,7 @@ from sadec_crawler.local import PROJECT_ROOT, crawl_command, crawl_env
 
 from . import common
 
+HELP = "peak RSS of full crawls of 2,000 and 20,000 replica articles"
 NAME = "memory"
 QUICK_ARGS = ["--sizes", "500", "2000"]
 GOAL_PEAK_MB = 300

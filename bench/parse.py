@@ -26,6 +26,7 @@ from sadec_crawler.urls import parse_article_link
 
 from . import common
 
+HELP = "build_article vs trafilatura.extract on saved replica pages, articles/s, checked"
 NAME = "parse"
 QUICK_ARGS = ["--articles", "200", "--repetitions", "1"]
 BASE = "https://sadec.dongthap.gov.vn"

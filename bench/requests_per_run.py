@@ -20,6 +20,7 @@ from replica import Site
 
 from . import common
 
+HELP = "requests of a full crawl vs incremental runs (unchanged, 10 new articles)"
 NAME = "requests"
 QUICK_ARGS = ["--articles", "1000"]
 GOAL_SHARE = 0.03

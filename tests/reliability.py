@@ -97,7 +97,7 @@ def _cell(value) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k} {v}" for k, v in value.items()) or "none"
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "none"
+        return "; ".join(str(v) for v in value) or "none"
     if isinstance(value, float):
         return f"{value:.2f}"
     return str(value)

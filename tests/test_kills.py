@@ -58,11 +58,14 @@ def count_articles(db: Path) -> int:
         return 0
 
 
-def wal_size(db: Path) -> int:
+def wal_state(db: Path) -> tuple[int, int]:
+    """Size and modification time of the WAL: either changes on every write (after a
+    checkpoint the WAL is written again from its start, so its size alone may not move)."""
     try:
-        return os.stat(f"{db}-wal").st_size
+        stat = os.stat(f"{db}-wal")
     except FileNotFoundError:
-        return 0
+        return 0, 0
+    return stat.st_size, stat.st_mtime_ns
 
 
 @dataclass
@@ -120,10 +123,10 @@ def run_until_killed(url: str, db: Path, point: KillPoint, log: Path) -> dict:
                     time.monotonic() - started >= point.seconds
                     and count_articles(db) >= point.articles
                 )
-                last_wal = wal_size(db)
+                last_wal = wal_state(db)
                 if reached and not point.on_write:
                     break
-            elif wal_size(db) != last_wal:
+            elif wal_state(db) != last_wal:
                 break
             time.sleep(0.002 if reached else 0.01)
         assert process.poll() is None, f"the crawl ended before the kill point {point}"
@@ -132,6 +135,8 @@ def run_until_killed(url: str, db: Path, point: KillPoint, log: Path) -> dict:
         if process.poll() is None:
             process.kill()
         process.wait()
+    runs = query(db, "select finished_at from crawl_runs") if count_articles(db) else []
+    assert not any(run["finished_at"] for run in runs), f"{point}: killed after the run ended"
     return {"point": str(point), "articles": count_articles(db), "during_write": point.on_write}
 
 
