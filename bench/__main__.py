@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -36,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
             module_args = args
         print(f"\n=== {name} ===", flush=True)
         started = time.perf_counter()
+        # Other work on the machine moves every figure: the load is part of the record.
+        load = [round(x, 2) for x in os.getloadavg()]
         payload = module.run(module_args)
+        payload["load_average_at_start"] = load
         payload["duration_s"] = round(time.perf_counter() - started, 1)
         # Quick runs never replace the figures docs/benchmarks.md quotes.
         quick = args.benchmark == "all" and args.quick

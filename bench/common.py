@@ -88,7 +88,7 @@ def machine_facts() -> dict:
         "cpu_model": cpu_model(),
         "cores": os.cpu_count(),
         "memory_mb": memory_kb // 1024 if memory_kb else None,
-        "load_average_at_start": [round(x, 2) for x in load] if load else None,
+        "load_average_at_end": [round(x, 2) for x in load] if load else None,
         "os": platform.platform(),
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,

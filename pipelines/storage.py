@@ -232,7 +232,10 @@ class SQLiteStoragePipeline:
         for warning in drift:
             logger.warning("field coverage dropped: %s (selectors drifting?)", warning)
         failures = self.failures(stats, drift)
-        state = incremental.load_archive_state(self.db_path)
+        # Only the newest date is needed: loading the whole archive state here (every article)
+        # made the end of a 20,000-article crawl its memory peak.
+        newest = self.db.execute("select max(published_at) from articles").fetchone()[0]
+        state = incremental.ArchiveState(newest_published=newest)
         stale = incremental.stale_warning(state, self.now, self.stale_days)
         if stale:
             logger.warning("stale archive: %s", stale)

@@ -110,6 +110,8 @@ class FailureRef:
     url: str
     date: str
     kind: str
+    crawl: CrawlInfo | None = None
+    """The crawl that wrote it (a URL refused by robots.txt is refused again by every run)."""
 
 
 @dataclass
@@ -209,7 +211,7 @@ def _index_record(
         index.responses.append(ref)
         index.by_url.setdefault(url, []).append(ref)
     elif record.rec_type == "metadata" and "fetch-error" in fields:
-        failure = FailureRef(url, headers.get_header("WARC-Date"), fields["fetch-error"])
+        failure = FailureRef(url, headers.get_header("WARC-Date"), fields["fetch-error"], crawl)
         index.by_url.setdefault(url, []).append(failure)
 
 
@@ -491,7 +493,9 @@ class RunReplay:
         moment = date_key(date)
         return any(
             date_key(event.date) > moment
-            and (not isinstance(event, ResponseRef) or event.crawl.crawl_id == self.crawl.crawl_id)
+            # Only this run's: a later run's refusal of a URL this run never fetched (robots.txt)
+            # must not keep this run from going idle, when the spider schedules more.
+            and (event.crawl is None or event.crawl.crawl_id == self.crawl.crawl_id)
             for event in self.index.by_url.get(url, ())
         )
 

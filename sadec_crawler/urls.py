@@ -22,7 +22,7 @@ DOCUMENT_PREFIX = "/documents/"
 _SKIP_SCHEMES = ("javascript:", "mailto:", "tel:", "data:", "#")
 # The functions below are pure and called for every link of every page, the same few hundred
 # links over and over (menus, footers, each listing entry's ancestors): memoised.
-_memoised = lru_cache(maxsize=8192)
+_memoised = lru_cache(maxsize=2048)
 _STATIC_SUFFIXES = (
     ".css",
     ".js",

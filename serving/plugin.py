@@ -23,6 +23,7 @@ from datasette import hookimpl
 from datasette.facets import ArrayFacet, DateFacet
 from datasette.filters import FilterArguments
 from datasette.utils import detect_json1
+from datasette.utils.asgi import Request
 from jinja2 import ChoiceLoader, FileSystemLoader
 from markupsafe import Markup, escape
 
@@ -45,6 +46,7 @@ READER_CSP = content_security_policy(MENU_SCRIPT_HASHES)
 _ARTICLES_PATH = re.compile(r"^/[^/]+/articles(\.[a-z]+)?$")
 _READER_PATH = re.compile(r"^/-/article/")
 BODY_PREVIEW = 200
+_READER_LINKED = {"body_html", "body_text", "asset_id"}
 
 
 # ---------------------------------------------------------------- SQL functions
@@ -113,19 +115,60 @@ def fold_search_args(query_string: str) -> str:
     return urllib.parse.urlencode(out)
 
 
-def table_args(query_string: str, json: bool) -> str:
-    """The articles table's query string as the plugin's own search expects it.
+def table_args(query_string: str, json: bool) -> tuple[str, bool]:
+    """The articles table's query string as the plugin's own search expects it, and whether
+    the plugin counts the matches itself.
 
     ``_fts_table`` becomes ``_sadec_fts_table``: the table search is the plugin's
     (``filters_from_request``), and Datasette would otherwise run its own as well. A JSON
     request gets ``_nofacet=1`` unless it names a facet (``_facet…``): API clients rarely want
-    the facets, and counting them is most of the work of a search.
+    the facets, and counting them is most of the work of a search. A search whose filters
+    the full-text index can count gets ``_nocount=1``: Datasette's count of a search walks
+    the whole table again; the plugin counts the index's matches instead (the same number)
+    and puts it where Datasette's would have been (``extra_template_vars``, and the JSON).
     """
     pairs = urllib.parse.parse_qsl(query_string, keep_blank_values=True)
     out = [(facets.FTS_TABLE_ARG if key == "_fts_table" else key, value) for key, value in pairs]
     if json and not any(key.startswith(("_facet", "_nofacet")) for key, _ in pairs):
         out.append(("_nofacet", "1"))
-    return urllib.parse.urlencode(out)
+    own_count = bool(dict(out).get(facets.SEARCH_ARG, "").strip()) and (
+        facets.pair_filters(out) is not None
+    )
+    if own_count:
+        out = [pair for pair in out if pair[0] != "_nocount"] + [("_nocount", "1")]
+    return urllib.parse.urlencode(out), own_count
+
+
+_NULL_COUNT = b'"filtered_table_rows_count": null'
+
+
+def _with_own_count(send, datasette, database: str, scope, receive):
+    """``send`` for a table search answered in JSON: the plugin's count of the matches goes
+    where Datasette's count would have been (Datasette was told ``_nocount``)."""
+    start: dict = {}
+    chunks: list[bytes] = []
+
+    async def patched(message):
+        if message["type"] == "http.response.start":
+            start.update(message)
+            return
+        if message["type"] != "http.response.body":
+            return await send(message)
+        chunks.append(message.get("body", b""))
+        if message.get("more_body"):
+            return
+        body = b"".join(chunks)
+        if start.get("status") == 200 and _NULL_COUNT in body:
+            count = await facets.match_count(
+                datasette, database, facets.ARTICLES, Request(scope, receive)
+            )
+            if count is not None:
+                body = body.replace(_NULL_COUNT, b'"filtered_table_rows_count": %d' % count, 1)
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        await send(dict(start, headers=[*headers, (b"content-length", str(len(body)).encode())]))
+        await send({"type": "http.response.body", "body": body})
+
+    return patched
 
 
 def _headers_with(headers, extra: dict[bytes, bytes]):
@@ -161,12 +204,13 @@ def asgi_wrapper(datasette):
                 return await _refuse_write(send)
             path = scope.get("path", "")
             articles = _ARTICLES_PATH.match(path)
+            own_count = False
             if articles:
                 query = scope.get("query_string", b"").decode("utf-8", "replace")
                 if "_search" in query:
                     query = fold_search_args(query)
-                query = table_args(query, json=articles.group(1) == ".json")
-                scope = dict(scope, query_string=query.encode("ascii"))
+                query, own_count = table_args(query, json=articles.group(1) == ".json")
+                scope = dict(scope, query_string=query.encode("ascii"), sadec_own_count=own_count)
             csp = READER_CSP if _READER_PATH.match(path) else DATASETTE_CSP
             robots = views.robots_allowed(datasette)
 
@@ -183,6 +227,13 @@ def asgi_wrapper(datasette):
                     message = dict(message, headers=_headers_with(headers, extra))
                 await send(message)
 
+            if own_count and articles.group(1) == ".json":
+                database = urllib.parse.unquote(path.split("/")[1])
+                return await app(
+                    scope,
+                    receive,
+                    _with_own_count(send_with_headers, datasette, database, scope, receive),
+                )
             return await app(scope, receive, send_with_headers)
 
         return wrapped
@@ -246,12 +297,25 @@ def filters_from_request(request, database, table, datasette):
 
 
 @hookimpl
+def extra_template_vars(template, database, table, columns, view_name, request, datasette):
+    """The count of a table search the plugin counts itself (see :func:`table_args`)."""
+    if table != facets.ARTICLES or request is None or not request.scope.get("sadec_own_count"):
+        return {}
+
+    async def inner():
+        count = await facets.match_count(datasette, database, table, request)
+        return {} if count is None else {"filtered_table_rows_count": count}
+
+    return inner
+
+
+@hookimpl
 def render_cell(row, value, column, table, database, datasette):
     if table is None and column in ("snippet", "snippet_html", "title_html") and value:
         # Ranked-search canned query output: only <mark> survives.
         return Markup(clean_snippet_html(str(value)))
-    if table != "articles" or value is None:
-        return None
+    if table != "articles" or value is None or column not in _READER_LINKED:
+        return None  # most cells: return before any work, this runs for each of them
     try:
         asset_id = row["asset_id"]
     except (IndexError, KeyError):
@@ -284,6 +348,15 @@ def extra_css_urls(datasette):
     return [datasette.urls.path("/-/sadec/sadec.css")]
 
 
+def _configures(metadata, plugin: str) -> bool:
+    """Whether ``plugin`` has a configuration anywhere in the metadata."""
+    if isinstance(metadata, dict):
+        return plugin in (metadata.get("plugins") or {}) or any(
+            _configures(value, plugin) for value in metadata.values()
+        )
+    return False
+
+
 @hookimpl
 def startup(datasette):
     # The default column facet gives way to serving.facets.SadecColumnFacet (same output).
@@ -292,6 +365,15 @@ def startup(datasette):
     default_facets = pm.get_plugin("datasette.facets")
     if default_facets is not None:
         pm.unregister(default_facets)
+    # datasette-render-html looks up its configuration for every cell of every table page
+    # (about 1,700 a page here, a third of the page's time); unconfigured, it does nothing.
+    render_html = [
+        plugin
+        for _, plugin in pm.list_name_plugin()
+        if getattr(plugin, "__name__", "") == "datasette_render_html"
+    ]
+    if render_html and not _configures(datasette.metadata(), "datasette-render-html"):
+        pm.unregister(render_html[0])
     # The entry point names a module, not a package, so Datasette does not find
     # serving/templates by itself: add it just before Datasette's default templates (the last
     # search path), so an operator's --template-dir still wins.

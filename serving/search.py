@@ -41,6 +41,10 @@ class Term:
 def lower_same_length(text: str) -> str:
     """Lower-case ``text`` character by character, never changing its length (``İ`` lowers to two
     characters, which would shift every later offset)."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        # No character grew (none ever shrinks): offsets agree, no need to go one by one.
+        return lowered
     return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
 
 

@@ -45,8 +45,12 @@ from sadec_crawler.textnorm import clean_inline, slugify
 from sadec_crawler.urls import canonical_article_url, listing_key, parse_article_link
 from sadec_crawler.warc import exception_kind
 
-# Listings first so articles usually arrive after their listing entry; related links last.
+# Listings before the articles they lead to, so an article arrives with its listing entry;
+# related links last. An article listed on a category page is fetched right after that page
+# (PRIORITY_LISTED, above further listing pages): queued behind every listing page, the
+# articles of a 20,000-article site were all waiting in memory at once.
 PRIORITY_HOME, PRIORITY_LISTING, PRIORITY_ENTRY, PRIORITY_RELATED = 100, 50, 10, 0
+PRIORITY_LISTED = 60
 
 
 def utc_now() -> str:
@@ -97,8 +101,9 @@ class SadecSpider(scrapy.Spider):
         self.requested_assets: set[int] = set()
         self.emitted_assets: set[int] = set()
         self.requested_listing_pages: set[tuple[str, str, int]] = set()
-        self.listing_signatures: dict[tuple[str, str], set[tuple[str, ...]]] = {}
+        self.listing_signatures: dict[tuple[str, str], set[int]] = {}
         self.pending_url_titles: dict[str, str] = {}
+        self.deferred_related: dict[int, FoundArticleLink] = {}
         self.slug_to_asset: dict[str, int] = {}
         self.entries_by_slug: dict[str, ListingEntry] = {}
         self.archive = incremental.ArchiveState()
@@ -266,7 +271,9 @@ class SadecSpider(scrapy.Spider):
                 yield from self._article_request(link, PRIORITY_RELATED)
             elif self._in_window(entry):
                 moved = not from_home and self._moved_listing(entry, response.url)
-                yield from self._article_request(link, PRIORITY_ENTRY, recheck=moved)
+                # Home page entries wait for the category listings, which say more (dates).
+                priority = PRIORITY_ENTRY if from_home else PRIORITY_LISTED
+                yield from self._article_request(link, priority, recheck=moved)
 
     def _moved_listing(self, entry: ListingEntry, listing_url: str) -> bool:
         """An archived article now listed under another category page: re-check it, its
@@ -341,15 +348,18 @@ class SadecSpider(scrapy.Spider):
         """False when this page repeats a page already seen of the same listing: Liferay
         answers a ``_cur`` past the end with the last page again (site-spec §3)."""
         path, namespace, _ = listing_key(url)
-        signature = tuple(entry.url for entry in entries)
+        # A hash stands for the page's list of entries: the set lives as long as the crawl.
+        signature = hash(tuple(entry.url for entry in entries)) if entries else None
         seen = self.listing_signatures.setdefault((path, namespace), set())
-        if signature and signature in seen:
+        if signature is not None and signature in seen:
             self.logger.debug("listing page %s repeats an earlier page: end of listing", url)
             return False
         seen.add(signature)
         return True
 
-    def _article_request(self, link: FoundArticleLink, priority: int, recheck: bool = False):
+    def _article_request(
+        self, link: FoundArticleLink, priority: int, recheck: bool = False, defer: bool = True
+    ):
         if link.asset_id is None:
             # url-title links cannot be told apart from id links before fetching: keep them
             # for the end of the crawl and fetch only those that name no article seen by then.
@@ -361,7 +371,14 @@ class SadecSpider(scrapy.Spider):
         known = self.archive.articles.get(link.asset_id)
         if known is not None and self.mode == "incremental" and not known.gone_at and not recheck:
             return  # archived, and neither recent nor due for re-validation
+        if defer and priority == PRIORITY_RELATED:
+            # From a related block or a sidebar: such articles mostly turn up on a listing page
+            # soon after (fetched then, with their entry); the rest are fetched once the crawl
+            # has nothing else to do. Requested at once, they waited in memory till then.
+            self.deferred_related.setdefault(link.asset_id, link)
+            return
         self.requested_assets.add(link.asset_id)
+        self.deferred_related.pop(link.asset_id, None)
         if known is not None:
             yield self._known_article_request(known, priority)
             return
@@ -376,9 +393,22 @@ class SadecSpider(scrapy.Spider):
     def on_idle(self):
         if self.source == "wayback":
             return  # its whole run is in start(); never send requests to the live portal
-        scheduled = self._schedule_url_titles() + self._sweep_known_articles()
-        if scheduled:
-            raise DontCloseSpider
+        # One stage per idle: the deferred related articles first, as they teach titles that
+        # url-title links are matched against, and requested_assets the sweep relies on.
+        stages = (self._schedule_related, self._schedule_url_titles, self._sweep_known_articles)
+        for stage in stages:
+            if stage():
+                raise DontCloseSpider
+
+    def _schedule_related(self) -> int:
+        """Fetch the articles only related blocks and sidebars led to (see _article_request)."""
+        links, self.deferred_related = self.deferred_related, {}
+        scheduled = 0
+        for _, link in sorted(links.items()):
+            for request in self._article_request(link, PRIORITY_RELATED, defer=False):
+                self.crawler.engine.crawl(request)
+                scheduled += 1
+        return scheduled
 
     def _sweep_known_articles(self) -> int:
         """A full run ends by checking the archived articles it was not led to: the site no
@@ -465,6 +495,8 @@ class SadecSpider(scrapy.Spider):
                 by_slug.url = canonical_article_url(self.base_url, instance, asset_id)
                 listing = self.listing_entries[asset_id] = by_slug
         self.emitted_assets.add(asset_id)
+        # The page carries its entry from here; one seen later is merged by storage.
+        self.listing_entries.pop(asset_id, None)
         yield ArticlePage(
             url=canonical_article_url(self.base_url, instance, asset_id),
             asset_id=asset_id,
