@@ -1,15 +1,32 @@
-"""``python -m bench [all|crawl|parse|requests|search|memory] [options]``."""
+"""``python -m bench [all|crawl|parse|requests|search|memory|report] [options]``."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import sys
 import time
 
-from . import common, crawl, memory, parse, requests_per_run, search
+from . import common, crawl, memory, parse, report, requests_per_run, search
 
 BENCHMARKS = {module.NAME: module for module in (crawl, parse, requests_per_run, search, memory)}
+
+
+class _Tee(io.TextIOBase):
+    """stdout that also keeps what was written: the printed tables and conclusions go into
+    the results file as they were printed, and from there into docs/benchmarks.md."""
+
+    def __init__(self, stream):
+        self.stream, self.kept = stream, io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.kept.write(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(sub)
+    commands.add_parser("report", help=report.HELP, description=report.__doc__)
     args = parser.parse_args(argv)
+    if args.benchmark == "report":
+        return report.main()
     chosen = list(BENCHMARKS) if args.benchmark == "all" else [args.benchmark]
     failed = []
     for name in chosen:
@@ -39,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         # Other work on the machine moves every figure: the load is part of the record.
         load = [round(x, 2) for x in os.getloadavg()]
-        payload = module.run(module_args)
+        tee = _Tee(sys.stdout)
+        with contextlib.redirect_stdout(tee):
+            payload = module.run(module_args)
+        payload["printed"] = tee.kept.getvalue().strip("\n")
         payload["load_average_at_start"] = load
         payload["duration_s"] = round(time.perf_counter() - started, 1)
         # Quick runs never replace the figures docs/benchmarks.md quotes.
@@ -49,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(name)
     if failed:
         print(f"\ngoals missed: {', '.join(failed)}", file=sys.stderr)
+    if not (args.benchmark == "all" and args.quick):
+        report.main()
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sqlite3
 from collections import Counter
 
@@ -47,6 +48,37 @@ def is_finding(kind: str, source: str) -> bool:
 
 DRIFT_SAMPLE = 10
 """Articles a run must parse before its field coverage is compared with an earlier run's."""
+DRIFT_NOISE_SIGMAS = 3
+"""A drop in coverage counts only beyond this many standard deviations of sampling noise: ten
+new articles of which one has an image, against 42% over the archive, is chance (the
+``requests`` benchmark's run of 10 new articles was failed for it), not a broken selector."""
+
+
+def coverage_drops(
+    previous: dict[str, float] | None, coverage: dict[str, float], parsed: int, threshold: float
+) -> list[str]:
+    """Fields whose share of filled articles fell sharply from ``previous`` (an earlier run's
+    coverage) to ``coverage`` (this run's, over ``parsed`` articles), as ``"name 90% → 0%"``.
+
+    Small runs (a nightly run parses a handful of articles) count a drop only beyond
+    ``threshold`` and beyond sampling noise, or for a field that was nearly always filled and
+    is now never filled: that is what a broken selector looks like, whereas a few articles
+    without images are not.
+    """
+    if not previous or not parsed:
+        return []
+    warnings = []
+    for name, before in previous.items():
+        if name.startswith("_"):
+            continue
+        now = coverage.get(name, 0)
+        # The binomial spread of a share measured on ``parsed`` articles.
+        noise = DRIFT_NOISE_SIGMAS * math.sqrt(before * (1 - before) / parsed)
+        sharp_drop = parsed >= DRIFT_SAMPLE and before - now > max(threshold, noise)
+        vanished = parsed >= 3 and before >= 0.9 and now == 0
+        if sharp_drop or vanished:
+            warnings.append(f"{name} {before:.0%} → {now:.0%}")
+    return warnings
 
 
 class SQLiteStoragePipeline:
@@ -173,25 +205,8 @@ class SQLiteStoragePipeline:
         return None
 
     def drift_warnings(self, coverage: dict[str, float], parsed: int) -> list[str]:
-        """Fields whose coverage fell sharply against an earlier run: selectors drifting.
-
-        Small runs (a nightly run parses a handful of articles) are compared only for fields
-        that were nearly always filled and are now never filled: that is what a broken
-        selector looks like, whereas a few articles without images are not.
-        """
-        previous = self._previous_coverage()
-        if not previous or not parsed:
-            return []
-        warnings = []
-        for name, before in previous.items():
-            if name.startswith("_"):
-                continue
-            now = coverage.get(name, 0)
-            sharp_drop = parsed >= DRIFT_SAMPLE and before - now > self.coverage_drop
-            vanished = parsed >= 3 and before >= 0.9 and now == 0
-            if sharp_drop or vanished:
-                warnings.append(f"{name} {before:.0%} → {now:.0%}")
-        return warnings
+        """Fields whose coverage fell sharply against an earlier run: selectors drifting."""
+        return coverage_drops(self._previous_coverage(), coverage, parsed, self.coverage_drop)
 
     def failures(self, stats: dict, drift: list[str]) -> list[str]:
         """Reasons this run should count as failed for cron (empty when it did its job)."""
