@@ -45,7 +45,10 @@ def parse_html(html: str, read_only: bool = False) -> Selector:
     parser = getattr(_PARSERS, kind, None)
     if parser is None:
         parser_class = etree.HTMLParser if read_only else lxml.html.HTMLParser
-        parser = parser_class(recover=True, huge_tree=True)
+        # collect_ids=False: libxml2 skips its table of id attributes, which nothing here
+        # uses (CSS ``#x`` becomes ``@id = 'x'``): 15% less parsing time on portal pages
+        # (1.29 → 1.10 ms for a 176 KB replica article page).
+        parser = parser_class(recover=True, huge_tree=True, collect_ids=False)
         setattr(_PARSERS, kind, parser)
     # NUL characters are dropped as parsel drops them; the text is copied only when it has
     # some (a 180 KB copy otherwise).

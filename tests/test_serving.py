@@ -229,6 +229,9 @@ def test_facets_count_like_sql(client, sql, search_query):
         where = f"where asset_id in ({','.join('?' * len(ids))})"
         args = ids
     payload = client.get("/archive/articles.json", params=params).json()
+    if search_query:
+        # The plugin counts a search from the full-text index in place of Datasette's count.
+        assert payload["filtered_table_rows_count"] == len(ids)
     for column, key in (("category", "category"), ("unit", "unit"), ("author", "author")):
         expected = {
             r["v"]: r["n"]
@@ -250,6 +253,21 @@ def test_facets_count_like_sql(client, sql, search_query):
             )
         }
         assert facet_counts(payload, "published_at", kind) == expected, kind
+
+
+def test_search_counts_with_filters_over_json_and_html(client, sql):
+    ids = expected_matches(sql, "sa dec")
+    category = sql(
+        f"select category, count(*) as n from articles where asset_id in "
+        f"({','.join('?' * len(ids))}) group by category order by n desc limit 1",
+        sorted(ids),
+    )[0]
+    params = {"_search": "sa dec", "category": category["category"]}
+    payload = client.get("/archive/articles.json", params=params).json()
+    assert payload["filtered_table_rows_count"] == category["n"]
+    page = client.get("/archive/articles", params=params)
+    assert page.status_code == 200
+    assert f"{category['n']:,} row" in page.text
 
 
 def test_year_facet_filter_and_newest_first(client, sql):
