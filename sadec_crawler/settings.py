@@ -85,6 +85,8 @@ TELNETCONSOLE_ENABLED = False
 
 # Listings before articles, so an article usually arrives with its listing entry (date, summary).
 SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.DownloaderAwarePriorityQueue"
+# Scrapy's duplicate filter, its fingerprints packed: 20 bytes a request instead of ~130.
+DUPEFILTER_CLASS = "sadec_crawler.dupefilter.CompactDupeFilter"
 
 # Closer to the downloader than retry (550), decompression (590) and redirects (600): the
 # WARC writer sees every response as transferred, 3xx and 5xx included.
