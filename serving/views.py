@@ -73,31 +73,49 @@ def reader_path(datasette, asset_id: int) -> str:
 async def ranked_search(db, query: str, mode: str, limit: int, offset: int):
     """One page of results by bm25 (title weighs 10, summary 4, body 1) and the total count.
 
-    The inner query ranks and cuts the page first, so snippets (Python, via ``vn_snippet``)
-    are computed only for the rows shown.
+    Ranking every match is most of the work when a term is in half the archive, so it runs
+    as two queries at once, one per half of the rowids (bm25 takes its statistics from the
+    whole index either way, so the scores are the same), each keeping its best
+    ``offset + limit``; the page is the best of both. With the count on a third of
+    Datasette's SQL threads, the three share the machine's cores (SQLite lets go of the GIL):
+    a phrase in half of 100,000 articles ranked in about 120 ms instead of 170 ms here.
+    Snippets (Python, via ``vn_snippet``) are then computed for the rows shown only.
     """
     match = search.to_fts(query, mode)
     if match is None:
         return [], 0
     fts = search.FTS_TABLES[mode]
-    sql = f"""
-        select {LIST_COLUMNS}, a.image_count, r.rank,
+    bounds = (await db.execute("select min(asset_id), max(asset_id) from articles")).first()
+    middle = (bounds[0] + bounds[1]) // 2 if bounds and bounds[0] is not None else 0
+    rank_sql = f"""
+        select rowid, bm25({fts}, 10.0, 4.0, 1.0) as rank from {fts}
+        where {fts} match :match and rowid {{}} :middle order by rank, rowid limit :want
+    """
+    params = {"match": match, "middle": middle, "want": offset + limit}
+    count_sql = f"select count(*) from {fts} where {fts} match :match"
+    lower, upper, count = await asyncio.gather(
+        db.execute(rank_sql.format("<="), params),
+        db.execute(rank_sql.format(">"), params),
+        db.execute(count_sql, {"match": match}),
+    )
+    ranked = sorted([*lower, *upper], key=lambda row: (row[1], row[0]))[offset : offset + limit]
+    if not ranked:
+        return [], count.first()[0]
+    rank_of = {row[0]: row[1] for row in ranked}
+    placeholders = ", ".join(f":id{i}" for i in range(len(ranked)))
+    page_sql = f"""
+        select {LIST_COLUMNS}, a.image_count,
           vn_snippet(a.title, :q, :mode, 0) as title_html,
           vn_snippet(coalesce(a.summary || char(10), '') || a.body_text, :q, :mode, 260)
             as snippet_html
-        from (
-          select rowid, bm25({fts}, 10.0, 4.0, 1.0) as rank from {fts}
-          where {fts} match :match order by rank limit :limit offset :offset
-        ) as r join articles as a on a.asset_id = r.rowid
-        order by r.rank
+        from articles as a where a.asset_id in ({placeholders})
     """
-    params = {"q": query, "mode": mode, "match": match, "limit": limit, "offset": offset}
-    count_sql = f"select count(*) from {fts} where {fts} match :match"
-    # Both at once, on two of Datasette's SQL threads (SQLite lets go of the GIL).
-    page, count = await asyncio.gather(
-        db.execute(sql, params), db.execute(count_sql, {"match": match})
-    )
-    return [dict(row) for row in page], count.first()[0]
+    page_params = {"q": query, "mode": mode, **{f"id{i}": row[0] for i, row in enumerate(ranked)}}
+    rows = [
+        dict(row, rank=rank_of[row["asset_id"]]) for row in await db.execute(page_sql, page_params)
+    ]
+    rows.sort(key=lambda row: (row["rank"], row["asset_id"]))
+    return rows, count.first()[0]
 
 
 async def search_page(datasette, request):

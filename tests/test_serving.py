@@ -200,6 +200,26 @@ def test_ranked_search_orders_by_relevance_with_accented_snippets(client, sql):
     assert "<mark>Hội</mark> <mark>nghị</mark>" in page.text
 
 
+def test_ranked_pages_follow_one_ranking(client, sql):
+    """The page is ranked in two halves of the rowids at once: page after page, the rows
+    are those of one bm25 ranking of every match, none repeated or skipped."""
+    total = len(expected_matches(sql, "sa dec"))
+    assert total > 20, "the sample archive must need a second page"
+    seen = []
+    for number in (1, 2):
+        payload = client.get("/-/search.json", params={"q": "sa dec", "page": number}).json()
+        seen += [(row["rank"], row["asset_id"]) for row in payload["rows"]]
+    assert len(seen) == min(total, 40) and len({asset for _, asset in seen}) == len(seen)
+    assert seen == sorted(seen)
+    # The same rows as one ranking of the whole index, run directly in SQLite.
+    direct = sql(
+        "select rowid as asset_id from articles_fts where articles_fts match ? "
+        "order by bm25(articles_fts, 10.0, 4.0, 1.0), rowid limit 40",
+        [search.to_fts("sa dec", search.FOLDED)],
+    )
+    assert [asset for _, asset in seen] == [row["asset_id"] for row in direct]
+
+
 def test_search_page_without_query_and_bad_syntax(client):
     assert client.get("/-/search").status_code == 200
     for query in ['"', "NEAR(", "a OR", ":", "-", "*"]:
