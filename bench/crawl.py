@@ -47,8 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--breakdown",
         action="store_true",
-        help="also run the full crawl with WARC captures off, with file downloads off, and "
-        "with neither nor storage (spider and cleaning only)",
+        help="also run the full crawl with WARC captures off, with file downloads off, with "
+        "both off (parse, clean, store), and with neither nor storage (parse and clean)",
     )
 
 
@@ -110,6 +110,8 @@ def run(args) -> dict:
     if args.breakdown:
         settings["full-nowarc"] = {"SADEC_WARC_DIR": "off"}
         settings["full-nofiles"] = {"SADEC_FILES_DIR": "off"}
+        # Parse, clean, store: the crawler without its evidence (captures, file downloads).
+        settings["full-store-only"] = {"SADEC_WARC_DIR": "off", "SADEC_FILES_DIR": "off"}
         # The spider and the cleaning pipeline alone (what the reference design
         # measures): no captures, no downloads, nothing stored.
         settings["full-parse-only"] = {
@@ -117,7 +119,7 @@ def run(args) -> dict:
             "SADEC_FILES_DIR": "off",
             "ITEM_PIPELINES": '{"pipelines.clean.ArticleCleaningPipeline": 300}',
         }
-        variants += ["full-nowarc", "full-nofiles", "full-parse-only"]
+        variants += ["full-nowarc", "full-nofiles", "full-store-only", "full-parse-only"]
     samples: dict[str, list[dict]] = {name: [] for name in variants}
     try:
         with common.TimedReplica(site) as replica:
