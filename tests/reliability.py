@@ -215,6 +215,30 @@ def query(db_path, sql: str, params=()) -> list[dict]:
         conn.close()
 
 
+CRAWL_TIME_COLUMNS = {
+    "first_seen_at",
+    "last_crawled_at",
+    "last_changed_at",
+    "captured_at",
+    "warc_file",
+    "warc_record_id",
+    "warc_offset",
+    "warc_payload_digest",
+    "fetched_url",
+    "url_title",  # the route that happened to lead to the article, like fetched_url
+}
+"""Columns that say when, by which route or from which capture a row was fetched, not what the
+article is."""
+
+
+def content_rows(db_path) -> dict[int, dict]:
+    """Article rows by asset id, without the :data:`CRAWL_TIME_COLUMNS`."""
+    return {
+        row["asset_id"]: {k: v for k, v in row.items() if k not in CRAWL_TIME_COLUMNS}
+        for row in query(db_path, "select * from articles")
+    }
+
+
 def duplicates(db_path) -> int:
     """Article rows beyond one per asset id (the URL is the primary key, so a second row of
     the same article could only hide under another URL form)."""

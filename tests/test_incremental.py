@@ -23,20 +23,9 @@ from replica import ReplicaServer, Site
 from sadec_crawler.commands.crawl import LOCKED_EXIT_STATUS, acquire_lock
 from sadec_crawler.local import PROJECT_ROOT, crawl_command, crawl_env, run_crawl
 from tests.conftest import crawl_or_fail
+from tests.reliability import content_rows, query
 
 ARTICLE_PREFIX = "/chi-tiet-bai-viet/-/asset_publisher/"
-CRAWL_TIME_COLUMNS = {
-    "first_seen_at",
-    "last_crawled_at",
-    "last_changed_at",
-    "captured_at",
-    "warc_file",
-    "warc_record_id",
-    "warc_offset",
-    "warc_payload_digest",
-    "fetched_url",
-    "url_title",  # the route that happened to lead to the article, like fetched_url
-}
 
 
 def article_requests(entries) -> list[int]:
@@ -46,23 +35,6 @@ def article_requests(entries) -> list[int]:
         for e in entries
         if e.path_with_query.startswith(ARTICLE_PREFIX) and "/content/id/" in e.path_with_query
     ]
-
-
-def query(db_path, sql, params=()):
-    conn = sqlite3.connect(db_path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(row) for row in conn.execute(sql, params)]
-    finally:
-        conn.close()
-
-
-def content_rows(db_path) -> dict[int, dict]:
-    """Article rows without what only says when or from which capture they were fetched."""
-    return {
-        row["asset_id"]: {k: v for k, v in row.items() if k not in CRAWL_TIME_COLUMNS}
-        for row in query(db_path, "select * from articles")
-    }
 
 
 # --- The scenario of the issue: full run, site changes, incremental runs -----------------------

@@ -28,22 +28,10 @@ from sadec_crawler.fixity import scan_block_digests
 from sadec_crawler.items import Article, ImageRef
 from sadec_crawler.local import PROJECT_ROOT, crawl_command, crawl_env
 from tests.conftest import crawl_or_fail
-from tests.reliability import duplicates, query, record
+from tests.reliability import content_rows, duplicates, query, record
 
 SLOW = {"DOWNLOAD_DELAY": "0.03", "CONCURRENT_REQUESTS_PER_DOMAIN": "1"}
 """One request at a time with a short delay: a crawl long enough to be killed anywhere in it."""
-CRAWL_TIME_COLUMNS = {
-    "first_seen_at",
-    "last_crawled_at",
-    "last_changed_at",
-    "captured_at",
-    "warc_file",
-    "warc_record_id",
-    "warc_offset",
-    "warc_payload_digest",
-    "fetched_url",
-}
-"""Columns that say when or from which capture a row was fetched, not what the article is."""
 
 
 # --- Watching and killing a crawl ---------------------------------------------------------------
@@ -166,10 +154,7 @@ def check_consistent(db: Path) -> None:
 
 def content(db: Path) -> tuple[dict, dict, dict]:
     """Articles (without fetch times and capture pointers), images and attachments."""
-    articles = {
-        row["asset_id"]: {k: v for k, v in row.items() if k not in CRAWL_TIME_COLUMNS}
-        for row in query(db, "select * from articles")
-    }
+    articles = content_rows(db)
     children = tuple(
         {(row["article_url"], row["position"]): row for row in query(db, f"select * from {table}")}
         for table in ("images", "attachments")
