@@ -215,9 +215,14 @@ def running_server(db_path: Path, timeout: float = 20.0, **options) -> Iterator[
             time.sleep(0.1)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen, grace: float = 10) -> None:
+    """Terminate a server started for a test; kill it if it has not exited within ``grace``."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -16,7 +16,7 @@ from pipelines.store import open_database
 from replica import ReplicaServer, Site
 from sadec_crawler.local import PROJECT_ROOT, crawl_command, crawl_env
 from serving.server import server_command
-from serving.testing import free_port
+from serving.testing import free_port, stop_process
 from tests.reliability import duplicates, query, record
 
 SLOW = {"DOWNLOAD_DELAY": "0.02", "CONCURRENT_REQUESTS_PER_DOMAIN": "2"}
@@ -99,12 +99,7 @@ def served_database(tmp_path):
     open_database(db).close()
     server, base = start_reading_room(db, tmp_path / "serving.log")
     yield db, base, tmp_path / "serving.log"
-    server.terminate()
-    try:
-        server.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+    stop_process(server)
 
 
 def test_queries_while_a_crawl_writes(served_database, tmp_path):
