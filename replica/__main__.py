@@ -12,6 +12,7 @@ import sys
 import threading
 
 from replica import FaultConfig, ReplicaServer, Site
+from replica.generations import DEFAULT, GENERATIONS
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -20,6 +21,12 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="site seed (links, generated text)")
     parser.add_argument(
         "--extra-articles", type=int, default=0, help="add N generated articles for scale runs"
+    )
+    parser.add_argument(
+        "--liferay",
+        choices=GENERATIONS,
+        default=DEFAULT,
+        help="the Liferay generation whose stock markup the pages wear (default %(default)s)",
     )
     faults = parser.add_argument_group("faults (all off by default)")
     faults.add_argument("--fault-seed", type=int, default=0)
@@ -70,7 +77,9 @@ def fault_config_from(arguments: argparse.Namespace) -> FaultConfig:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
-    site = Site(seed=arguments.seed, extra_articles=arguments.extra_articles)
+    site = Site(
+        seed=arguments.seed, extra_articles=arguments.extra_articles, liferay=arguments.liferay
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

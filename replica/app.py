@@ -16,7 +16,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from replica import dates, faults, media
+from replica import dates, faults, generations, media
 from replica.model import Article, Category, Site
 from replica.pages import Renderer
 
@@ -73,10 +73,12 @@ def truth_as_json(site: Site) -> bytes:
 class App:
     """The portal's router. ``fault_config`` only adds the links and routes faults need."""
 
-    def __init__(self, site: Site, fault_config: faults.FaultConfig):
+    def __init__(self, site: Site, fault_config: faults.FaultConfig, liferay: str | None = None):
         self.site = site
         self.faults = fault_config
-        self.renderer = Renderer(site)
+        self.renderer = Renderer(site, liferay)
+        self.generation = self.renderer.generation
+        self.server_header = generations.SERVER_HEADERS[self.generation]
         self.port = 0
         self._thumbnail = media.make_png("placeholder-thumbnail")
 
@@ -130,13 +132,14 @@ class App:
 
     def _listing(self, category: Category, query: dict) -> Response:
         delta = category.page_size
-        delta_values = query.get(f"_{category.portlet_id}_delta")
+        portlet_id = category.portlet_for(self.generation)
+        delta_values = query.get(f"_{portlet_id}_delta")
         if delta_values and delta_values[0].isdigit() and 1 <= int(delta_values[0]) <= 200:
             delta = int(delta_values[0])
         total = len(self.site.listing(category.key))
         last = max(1, -(-total // delta))
         page = 1
-        cur_values = query.get(f"_{category.portlet_id}_cur")
+        cur_values = query.get(f"_{portlet_id}_cur")
         if cur_values is not None:
             # Past the end, below 1 or not a number: Liferay answers with the last page again.
             value = cur_values[0].strip()

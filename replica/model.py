@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
-from replica import dates, generator
+from replica import dates, generations, generator
 
 CORPUS_DIR = Path(__file__).parent / "corpus"
 ASSET_PUBLISHER_PORTLET = "com_liferay_asset_publisher_web_portlet_AssetPublisherPortlet_INSTANCE_"
@@ -66,6 +66,8 @@ class Category:
     page_size: int
     listing_date: dict | None
     generated: bool
+    classic_pager: str = "regular"
+    """The 6.2/7.0 page iterator type: ``regular`` (page selector, first/last) or ``simple``."""
 
     @property
     def label(self) -> str:
@@ -74,9 +76,13 @@ class Category:
 
     @property
     def portlet_id(self) -> str:
-        if self.pagination == "legacy":
-            return f"101_INSTANCE_{self.instance_id}"
-        return ASSET_PUBLISHER_PORTLET + self.instance_id
+        """The portlet id in the 7.4 replica (6.2-style ``101_INSTANCE_`` on legacy ones)."""
+        return self.portlet_for(generations.DEFAULT)
+
+    def portlet_for(self, generation: str) -> str:
+        """The listing's portlet id in a Liferay generation."""
+        legacy = self.pagination == "legacy"
+        return generations.portlet_prefix(generation, legacy) + self.instance_id
 
     @property
     def namespace(self) -> str:
@@ -187,8 +193,16 @@ def paragraph_text(block: object) -> str | None:
 class Site:
     """The whole portal: corpus plus generated articles, listings, links, files and truth."""
 
-    def __init__(self, seed: int = 0, extra_articles: int = 0, corpus_dir: Path = CORPUS_DIR):
+    def __init__(
+        self,
+        seed: int = 0,
+        extra_articles: int = 0,
+        corpus_dir: Path = CORPUS_DIR,
+        liferay: str = generations.DEFAULT,
+    ):
         self.seed = seed
+        self.liferay = generations.check(liferay)
+        """The Liferay generation whose stock markup the pages wear (``6.2``, ``7.0``, ``7.4``)."""
         self.lock = threading.RLock()
         self.config = json.loads((corpus_dir / "site.json").read_text(encoding="utf-8"))
         self.categories: dict[str, Category] = {
@@ -474,26 +488,90 @@ class Site:
 
     # ------------------------------------------------------------------ truth
 
-    def truth(self) -> list[ArticleTruth]:
-        """Ground truth for every currently published article, newest first."""
+    def truth(self, generation: str | None = None) -> list[ArticleTruth]:
+        """Ground truth for every currently published article, newest first, as the pages of
+        ``generation`` (default: the site's) show it. The generations agree on every field but
+        ``published_at_raw`` and the letter case of ``category_raw``: the stock markup of 6.2
+        and 7.0 prints dates and labels its own way."""
+        generation = generations.check(generation or self.liferay)
         with self.lock:
-            if "truth" not in self._cache:
+            key = f"truth:{generation}"
+            if key not in self._cache:
                 ordered = sorted(self.articles.values(), key=lambda a: a.sort_key, reverse=True)
-                self._cache["truth"] = [self._truth_for(a) for a in ordered]
-            return list(self._cache["truth"])
+                self._cache[key] = [self._truth_for(a, generation) for a in ordered]
+            return list(self._cache[key])
 
-    def _truth_for(self, article: Article) -> ArticleTruth:
+    # ------------------------------------------------------------------ classic (6.2/7.0) pages
+
+    def classic_template(self, article: Article) -> bool:
+        """Whether a 6.2/7.0 page shows the article through the site's web-content template
+        that prints "Chi tiết bài viết", the category, the title, a date line and the related
+        list inside the body wrapper (the sample page, and every article whose date line or
+        time the 7.4 pages show: the template is what prints them there)."""
+        page = article.page
+        return bool(
+            page.get("sample")
+            or page.get("date_line")
+            or article.timed
+            or stable_fraction(self.seed, "classic-template", article.asset_id) < 0.25
+        )
+
+    def classic_date_form(self, article: Article) -> str | None:
+        """The date form the web-content template prints, None when it prints none."""
+        if not self.classic_template(article):
+            return None
+        form = article.page.get("date_line")
+        if form is None and article.timed:
+            form = self.category_of(article).listing_form(True)
+        return form
+
+    def classic_keywords_only(self, article: Article) -> bool:
+        """A 6.2/7.0 page whose category is in ``<meta name="keywords">`` only."""
+        return not self.classic_template(article) and (
+            stable_fraction(self.seed, "keywords-only", article.asset_id) < 0.2
+        )
+
+    @staticmethod
+    def classic_listing_form(category: Category, timed: bool) -> str | None:
+        """What a 6.2/7.0 listing prints: the card template its own forms, the stock displays
+        the short date of ``asset_metadata`` (``dd/MM/yyyy`` for vi_VN)."""
+        if category.style == "cards":
+            return category.listing_form(timed)
+        return "dmy" if category.date_info and category.listing_date else None
+
+    def _raw_date(self, article: Article, generation: str) -> str:
+        """The date text a perfect crawler records for ``article`` on ``generation``'s pages."""
         category = self.category_of(article)
-        listing_form = category.listing_form(article.timed) if article.listed else None
-        date_line = article.page.get("date_line")
-        if listing_form:
-            raw = dates.render(listing_form, article.moment)
-        elif date_line:
-            raw = dates.render(date_line, article.moment)
+        if generation == "7.4":
+            listing_form = category.listing_form(article.timed) if article.listed else None
+            page_form = article.page.get("date_line")
         else:
-            raw = dates.first_body_date(paragraph_text(article.body[0]))[0]
-        label = category.label
-        category_raw = label.upper() if article.page.get("label_case") == "upper" else label
+            listing_form = (
+                self.classic_listing_form(category, article.timed) if article.listed else None
+            )
+            # The stock metadata prints the day; the template's date line wins when it also
+            # gives the time.
+            page_form = self.classic_date_form(article)
+            if page_form not in dates.TIMED_FORMATS:
+                page_form = "dmy"
+        if listing_form:
+            return dates.render(listing_form, article.moment)
+        if page_form:
+            return dates.render(page_form, article.moment)
+        return dates.first_body_date(paragraph_text(article.body[0]))[0]
+
+    def category_label_shown(self, article: Article, generation: str) -> str:
+        """The category label a crawler reads from the article page: upper case where the 7.4
+        page writes it so; 6.2/7.0 stock summaries (and page keywords) print it as stored."""
+        label = self.category_of(article).label
+        upper = article.page.get("label_case") == "upper" and generation == "7.4"
+        return label.upper() if upper else label
+
+    def _truth_for(self, article: Article, generation: str) -> ArticleTruth:
+        category = self.category_of(article)
+        date_line = article.page.get("date_line")
+        raw = self._raw_date(article, generation)
+        category_raw = self.category_label_shown(article, generation)
         strings = self.body_strings(article)
         must_contain = [s for s in (snippet(strings["paragraphs"][0]),) if s]
         if len(strings["paragraphs"]) > 1:

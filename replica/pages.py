@@ -10,13 +10,14 @@ from urllib.parse import urlencode
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from replica import boilerplate, dates
+from replica import boilerplate, dates, generations
 from replica.model import (
     ASSET_PUBLISHER_PORTLET,
     Article,
     Category,
     Site,
     paragraph_text,
+    stable_fraction,
     stable_hex,
 )
 
@@ -50,6 +51,7 @@ class Pager:
     last: int
     total: int
     delta: int
+    generation: str = generations.DEFAULT
 
     @property
     def first_item(self) -> int:
@@ -59,10 +61,21 @@ class Pager:
     def last_item(self) -> int:
         return min(self.current * self.delta, self.total)
 
+    @property
+    def portlet_id(self) -> str:
+        return self.category.portlet_for(self.generation)
+
+    @property
+    def kind(self) -> str:
+        """``lexicon``, ``lexicon-70``, ``classic`` or ``simple`` (generations.pager_kind)."""
+        simple = self.category.classic_pager == "simple"
+        return generations.pager_kind(self.generation, self.category.pagination, simple)
+
     def url(self, number: int) -> str:
-        """Page link with Liferay's long parameter set; only ``_cur`` changes between links."""
-        portlet_id = self.category.portlet_id
-        if self.category.pagination == "legacy":
+        """Page link with Liferay's parameter set; only ``_cur`` changes between links. The 6.2
+        portlet (``101_INSTANCE_…``) links carry the short set, 7.x the long one."""
+        portlet_id = self.portlet_id
+        if portlet_id.startswith(generations.LEGACY_PORTLET):
             query = {"p_p_id": portlet_id, f"_{portlet_id}_cur": number}
         else:
             query = {
@@ -75,6 +88,12 @@ class Pager:
                 f"_{portlet_id}_cur": number,
             }
         return f"{self.category.url}?{urlencode(query)}"
+
+    @property
+    def nearby(self) -> list[int]:
+        """Pages the classic page selector lists: up to 10 either side of the current one
+        (``maxPages`` of the page_iterator taglib)."""
+        return [n for n in range(self.current - 10, self.current + 11) if 1 <= n <= self.last]
 
     @property
     def items(self) -> list[dict]:
@@ -110,11 +129,13 @@ class Pager:
 class Renderer:
     """Turns Site state into HTML strings; holds no state of its own besides the templates."""
 
-    def __init__(self, site: Site):
+    def __init__(self, site: Site, generation: str | None = None):
         self.site = site
+        self.generation = generations.check(generation or site.liferay)
         self.environment = make_environment()
         config = site.config
         self.common = {
+            "generation": self.generation,
             "site_name": config["site_name"],
             "province_line": config["province_line"],
             "menu": config["menu"],
@@ -141,7 +162,7 @@ class Renderer:
 
     def category_href(self, category: Category) -> str:
         """Category label link: 6.2 used a numbered public render parameter, 7.x a plain one."""
-        if category.pagination == "legacy":
+        if category.pagination == "legacy" or self.generation == "6.2":
             return f"{category.url}?p_r_p_564233524_categoryId={category.category_id}"
         return f"{category.url}?p_r_p_categoryId={category.category_id}"
 
@@ -174,19 +195,23 @@ class Renderer:
         last = max(1, -(-len(members) // delta))
         page = min(max(page, 1), last)
         chosen = members[(page - 1) * delta : page * delta]
-        back_url = category.url if page == 1 else Pager(category, page, last, 0, delta).url(page)
+        paging = Pager(category, page, last, len(members), delta, self.generation)
+        back_url = category.url if page == 1 else paging.url(page)
         entries = [self._listing_entry(article, category, back_url) for article in chosen]
-        pager = Pager(category, page, last, len(members), delta) if len(members) > delta else None
         return self._render(
             "listing.html",
             category=category,
+            portlet_id=category.portlet_for(self.generation),
             entries=entries,
-            pager=pager,
+            pager=paging if len(members) > delta else None,
             active_url=category.url,
         )
 
     def _listing_entry(self, article: Article, category: Category, back_url: str) -> dict:
-        form = category.listing_form(article.timed)
+        if self.generation == "7.4":
+            form = category.listing_form(article.timed)
+        else:
+            form = self.site.classic_listing_form(category, article.timed)
         thumbnail = self._thumbnail(article)
         return {
             "asset_id": article.asset_id,
@@ -230,8 +255,46 @@ class Renderer:
                 for other in self.site.related(article)
             ],
         }
-        detail_portlet_id = ASSET_PUBLISHER_PORTLET + self.site.config["detail_instance"]
-        return self._render("article.html", view=view, detail_portlet_id=detail_portlet_id)
+        instance = self.site.config["detail_instance"]
+        if self.generation == "7.4":
+            detail_portlet_id = ASSET_PUBLISHER_PORTLET + instance
+            return self._render("article.html", view=view, detail_portlet_id=detail_portlet_id)
+        detail_portlet_id = generations.portlet_prefix(self.generation) + instance
+        view.update(self._classic_view(article, category))
+        return self._render(
+            "article_classic.html",
+            view=view,
+            detail_portlet_id=detail_portlet_id,
+            namespace=f"_{detail_portlet_id}_",
+        )
+
+    def _classic_view(self, article: Article, category: Category) -> dict:
+        """What a 6.2/7.0 article page adds: the site's web-content template (on some
+        articles), the stock metadata after the body, page keywords, the back link."""
+        site = self.site
+        form = site.classic_date_form(article)
+        parent = next(
+            (
+                item["label"]
+                for item in self.site.config["menu"]
+                if any(child["url"] == category.url for child in item.get("children", []))
+            ),
+            None,
+        )
+        label = category.label
+        upper = article.page.get("label_case") == "upper"
+        return {
+            "template": site.classic_template(article),
+            "template_label": label.upper() if upper else label,
+            "template_date": dates.render(form, article.moment) if form else None,
+            "category_path": f"SD_{parent} » {label}" if parent else label,
+            "keywords_only": site.classic_keywords_only(article),
+            "keywords": label,
+            "publish_date": dates.render("dmy", article.moment),
+            "view_count": 40 + int(stable_fraction(site.seed, "views", article.asset_id) * 900),
+            "back_url": category.url,
+            "site_short": site.config["site_name_short"],
+        }
 
     def _blocks(self, article: Article) -> list[dict]:
         """Template-ready body blocks; the byline is appended as the last paragraph."""

@@ -65,10 +65,12 @@ class ReplicaServer:
         faults: fault_kinds.FaultConfig | None = None,
         port: int = 0,
         host: str = "127.0.0.1",
+        liferay: str | None = None,
     ):
+        """``liferay``: the generation whose markup the pages wear (default: the site's)."""
         self.site = site
         self.faults = faults or fault_kinds.FaultConfig()
-        self.app = App(site, self.faults)
+        self.app = App(site, self.faults, liferay)
         self.requests: list[RequestLogEntry] = []
         self._log_lock = threading.Lock()
         self._attempts: dict[str, int] = {}
@@ -161,7 +163,7 @@ class ReplicaServer:
         handler.send_response(response.status)
         handler.send_header("Content-Type", response.content_type)
         handler.send_header("Content-Length", str(len(response.body)))
-        handler.send_header("Liferay-Portal", "Liferay Community Edition Portal 7.0.6 GA7")
+        handler.send_header("Liferay-Portal", self.app.server_header)
         for name, value in response.headers.items():
             handler.send_header(name, value)
         if truncate:

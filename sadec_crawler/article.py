@@ -45,7 +45,7 @@ def build_article(
     extract = extract_article(page.html, page_url, base_url, page=page.parsed)
     if extract.body_html is None:
         raise NotAnArticle(f"no article body ({page.fetched_url}): selectors matched nothing")
-    body = clean_body(extract.body_html, page_url)
+    body = clean_body(extract.body_html, page_url, extract.title)
     if not body.text:
         raise NotAnArticle(f"empty article body ({page.fetched_url})")
     listing = page.listing
@@ -54,7 +54,7 @@ def build_article(
     )
     problems = []
     title = extract.title or (listing.title if listing else None)
-    if extract.title_source not in ("asset-title", "data-attribute", "heading"):
+    if extract.title_source not in ("asset-title", "header", "data-attribute", "heading"):
         problems.append(f"title from {extract.title_source or 'listing'}")
     if not title:
         raise NotAnArticle(f"no title ({page.fetched_url})")

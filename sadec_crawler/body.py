@@ -323,8 +323,64 @@ def _soup(html: str) -> BeautifulSoup:
     return BeautifulSoup(html, builder=builder)
 
 
-def clean_body(fragment_html: str, page_url: str) -> CleanBody:
-    """Clean the body node of an article page (pure: HTML in, :class:`CleanBody` out)."""
+_PUSHED_RIGHT = re.compile(r"^[\s\u00a0]*(?:\u00a0[\s\u00a0]*){5}")
+"""A paragraph led by a run of no-break spaces: editors push a byline to the right so, in a
+justified paragraph with no alignment style (the sample page's byline, site-spec §3 item 7)."""
+
+
+def _starts_with_any(text: str, prefixes: tuple[str, ...]) -> str | None:
+    folded = text.casefold()
+    return next((p for p in prefixes if folded.startswith(p.casefold())), None)
+
+
+def _related_block(node: Tag, root: Tag) -> Tag:
+    """The largest element around a related-list heading that is still the related list."""
+    heading = _text(node)
+    block = node
+    while block.parent is not None and block.parent is not root:
+        if not _text(block.parent).startswith(heading):
+            break
+        block = block.parent
+    return block
+
+
+def _drop_template_chrome(root: Tag, title: str | None) -> None:
+    """What a web-content template prints inside the body wrapper around the article (7.0/7.1,
+    site-spec §8): the "Chi tiết bài viết" line with the category, the title repeated as a
+    heading, and the related list with everything after it. Only before the first long
+    paragraph (header) or as a short heading (related list), so body text is never lost."""
+    for tag in _leaf_blocks(root):
+        text = _text(tag)
+        if len(text) > 80:
+            break  # the article's text has begun
+        if _starts_with_any(text, css.ARTICLE_HEADER_NOISE_PREFIXES) or (
+            title and text == title and not _contains(tag, ("img",))
+        ):
+            tag.decompose()
+    for tag in _tags(root):
+        if tag.parent is None or tag.name not in _BLOCK_TAGS and tag.name not in ("span", "a"):
+            continue
+        text = _text(tag).rstrip(" :")
+        if not _starts_with_any(text, css.RELATED_BLOCK_TITLES) or len(text) > 40:
+            continue
+        if text.casefold() not in {t.casefold() for t in css.RELATED_BLOCK_TITLES}:
+            continue
+        block = _block_of(tag, root) if tag.name in ("span", "a") else tag
+        block = _related_block(block, root)
+        for sibling in list(block.next_siblings):
+            if isinstance(sibling, Tag):
+                sibling.decompose()
+            elif isinstance(sibling, NavigableString):
+                sibling.extract()
+        block.decompose()
+        break
+
+
+def clean_body(fragment_html: str, page_url: str, title: str | None = None) -> CleanBody:
+    """Clean the body node of an article page (pure: HTML in, :class:`CleanBody` out).
+
+    ``title``: the article's title, so that a template that repeats it inside the body wrapper
+    does not make it the first paragraph."""
     soup = _soup(nfc(fragment_html))
     root = (
         next((t for t in _tags(soup) if css.BODY_CLASS in (t.get("class") or ())), None)
@@ -338,6 +394,10 @@ def clean_body(fragment_html: str, page_url: str) -> CleanBody:
             tag.decompose()
     for comment in [n for n in root.descendants if isinstance(n, Comment)]:
         comment.extract()
+    _drop_template_chrome(root, title)
+    pushed_right = {
+        id(block) for block in _leaf_blocks(root) if _PUSHED_RIGHT.match(block.get_text(""))
+    }
     for string in [n for n in root.descendants if isinstance(n, NavigableString)]:
         replaced = _INVISIBLE.sub("", str(string)).replace("\u00a0", " ")
         if replaced != string:
@@ -388,9 +448,8 @@ def clean_body(fragment_html: str, page_url: str) -> CleanBody:
     if candidates:
         last = candidates[-1]
         text = _text(last)
-        if is_byline_text(
-            text, emphasised=_emphasised(last), right_aligned=_alignment(last) == "right"
-        ):
+        right_aligned = _alignment(last) == "right" or id(last) in pushed_right
+        if is_byline_text(text, emphasised=_emphasised(last), right_aligned=right_aligned):
             byline_text, byline = text, parse_byline(text)
 
     for tag in _tags(root):

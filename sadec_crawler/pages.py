@@ -6,6 +6,7 @@ call them on saved pages. Selectors come from :mod:`sadec_crawler.selectors`.
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from .urls import (
     looks_static,
     pagination_param,
     parse_article_link,
+    parse_asset_link,
     same_site,
 )
 
@@ -81,6 +83,8 @@ class ListingPage:
     """Other pages of the same listing (both Liferay pagination styles, dropdown included)."""
     article_links: list[FoundArticleLink] = field(default_factory=list)
     """Every article link on the page, entries and sidebars alike."""
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    """Entries that could not be read: (article URL, what went wrong), one crawl error each."""
 
     @property
     def is_listing(self) -> bool:
@@ -93,14 +97,15 @@ class ArticleExtract:
 
     title: str | None
     title_source: str | None
-    """Which selector gave the title: ``asset-title``, ``data-attribute``, ``heading``,
-    ``null-header``, ``html-title``."""
+    """Which selector gave the title: ``asset-title``, ``header`` (6.2/7.0), ``data-attribute``,
+    ``heading``, ``null-header``, ``html-title``."""
     category_raw: str | None
     date_line_raw: str | None
     body_html: str | None
     """Outer HTML of the body node, untouched."""
     asset_anchor: int | None
-    """The asset entry id printed in ``span.asset-anchor#<id>``."""
+    """The asset entry id the page prints (``span.asset-anchor#<id>``, or the 6.2/7.0
+    ``div.asset-content`` id): see :func:`asset_id_of`."""
     page: Selector | None = field(default=None, repr=False, compare=False)
     """The parsed page."""
     page_url: str = field(default="", repr=False, compare=False)
@@ -182,7 +187,7 @@ def discovery_links(html: str, page_url: str, base_url: str) -> list[str]:
         url = absolute(page_url, href)
         if not url or not same_site(url, base_url) or looks_static(url):
             continue
-        if parse_article_link(url) or pagination_param(url):
+        if parse_article_link(url) or parse_asset_link(url) or pagination_param(url):
             continue
         url = url.split("#", 1)[0]
         if url.rstrip("/") in seen:
@@ -222,8 +227,11 @@ def _entry_node(link_node, key: str, page_url: str, base_url: str, stop_nodes: s
 
 def _entry_from_node(node, link: FoundArticleLink, listing_url: str) -> ListingEntry:
     entry = Selector(root=node)
+    noise = {n.root for n in entry.css(_any_of(css.LISTING_ENTRY_NOISE))}
     title = None
     for anchor in entry.css("a"):
+        if noise.intersection(anchor.root.iterancestors()) or anchor.root in noise:
+            continue  # a read-more link ("Chi tiết về TITLE »") is not the title
         resolved = absolute(listing_url, anchor.attrib.get("href"))
         if resolved and resolved.split(";")[0] == link.url.split(";")[0]:
             text = clean_inline(" ".join(_texts(anchor)))
@@ -232,8 +240,14 @@ def _entry_from_node(node, link: FoundArticleLink, listing_url: str) -> ListingE
     date_raw, _ = _first_text(entry, css.LISTING_ENTRY_DATE)
     if date_raw and parse_date(date_raw) is None:
         date_raw = None
-    for drop in entry.css(_any_of(css.LISTING_ENTRY_NOISE)):
-        drop.drop()
+    if noise:
+        # Chrome is left out of a copy: the page's own tree is shared by every entry and by
+        # the link finder, and an entry may itself be a noise element (a lone read-more link).
+        node = copy.deepcopy(node)
+        entry = Selector(root=node)
+        for drop in entry.css(_any_of(css.LISTING_ENTRY_NOISE)):
+            if drop.root.getparent() is not None:
+                drop.drop()
     summary, _ = _first_text(entry, css.LISTING_ENTRY_SUMMARY)
     if summary is None:
         # Custom card templates: the longest text block that is neither title nor date.
@@ -286,6 +300,7 @@ def extract_listing(html: str, page_url: str, base_url: str) -> ListingPage:
             result.page_links.append(url)
 
     by_key: dict[str, ListingEntry] = {}
+    entry_nodes: set = set()
     for scope in _portlet_scopes(page):
         stop_nodes = {scope.root}
         for container in css.PAGINATION_CONTAINERS:
@@ -299,8 +314,15 @@ def extract_listing(html: str, page_url: str, base_url: str) -> ListingPage:
             ):
                 continue
             key = link.canonical or link.url
+            if any(ancestor in entry_nodes for ancestor in anchor.root.iterancestors()):
+                continue  # a second link of an entry already read (image, read-more)
             node = _entry_node(anchor.root, key, page_url, base_url, stop_nodes)
-            entry = _entry_from_node(node, link, page_url)
+            entry_nodes.add(node)
+            try:
+                entry = _entry_from_node(node, link, page_url)
+            except Exception as error:  # noqa: BLE001 - one entry never costs the page
+                result.errors.append((key, f"{type(error).__name__}: {error}"[:300]))
+                continue
             if key in by_key:
                 _merge(by_key[key], entry)
             else:
@@ -321,11 +343,50 @@ def _node_text(node: Selector) -> str:
 
 
 def _strip_site_name(html_title: str) -> str:
-    """``<title>`` is the article title, maybe followed by `` - <site name>`` (site-spec §3)."""
-    head, separator, tail = html_title.rpartition(" - ")
-    if separator and re.search(css.SITE_NAME_PATTERN, tail, re.IGNORECASE):
-        return head.strip()
-    return html_title
+    """``<title>`` is the article title, maybe followed by `` - <site name>`` (7.2+ themes),
+    `` - <page> - <site>`` (6.2) or `` - <page> - <site> - <company>`` (7.0, site-spec §8)."""
+    title = html_title
+    for _ in range(3):
+        head, separator, tail = title.rpartition(" - ")
+        tail = tail.strip()
+        if not (separator and head.strip()):
+            break
+        if not (
+            re.search(css.SITE_NAME_PATTERN, tail, re.IGNORECASE)
+            or tail.casefold() in css.PAGE_NAMES
+        ):
+            break
+        title = head.strip()
+    return title
+
+
+def _header_title(scope: Selector) -> str | None:
+    """The title of a 6.2 or 7.0/7.1 header: its text without the back link's."""
+    for query in css.ARTICLE_HEADER:
+        for header in scope.css(query):
+            back = header.css(css.ARTICLE_HEADER_BACK_LINK)
+            if not back:
+                continue  # a plain ``div.h2`` of some template, not Liferay's header
+            skip = {node.root for node in back}
+            texts = [
+                str(text)
+                for text in header.root.xpath(".//text()")
+                if not any(parent in skip for parent in _text_parents(text))
+            ]
+            text = clean_inline(" ".join(texts))
+            match = _NULL_HEADER.match(text)
+            text = match["title"] if match else text
+            if text and not _is_chrome(text):
+                return text
+    return None
+
+
+def _text_parents(text) -> list:
+    parent = text.getparent()
+    if parent is None:
+        return []
+    start = parent.getparent() if text.is_tail else parent
+    return [start, *start.iterancestors()] if start is not None else []
 
 
 def _title(page: Selector, scope: Selector) -> tuple[str | None, str | None]:
@@ -337,6 +398,10 @@ def _title(page: Selector, scope: Selector) -> tuple[str | None, str | None]:
                 text = _node_text(node)
                 if text and not _is_chrome(text):
                     return text, "asset-title"
+    for where in _scopes(page, scope):
+        header = _header_title(where)
+        if header:
+            return header, "header"
     attribute = clean_inline(scope.css(css.ARTICLE_TITLE_ATTRIBUTE).get()) or clean_inline(
         page.css(css.ARTICLE_TITLE_ATTRIBUTE).get()
     )
@@ -427,12 +492,22 @@ def _date_line(scope: Selector, body: Selector | None, title: str | None) -> str
     return next((text for text in candidates if parse_date(text)), None)
 
 
-def _category(scope: Selector, body: Selector | None) -> str | None:
+def _category_label(text: str) -> str:
+    """A label as printed, without a vocabulary prefix ("Chuyên mục: ") and, for a nested
+    category printed as its path ("Cha » Con"), only the leaf."""
+    label = text.rsplit(css.CATEGORY_PATH_SEPARATOR, 1)[-1].strip()
+    prefixed = css.UNIT_PREFIX.search(label)
+    if prefixed and ":" in label[: prefixed.start()]:
+        label = label[prefixed.start() :]
+    return label
+
+
+def _category(page: Selector, scope: Selector, body: Selector | None) -> str | None:
     """The category label, in the article's portlet (a menu elsewhere has labels too)."""
     body_node = body.root if body is not None else None
     for query in css.ARTICLE_CATEGORY:
         labels = [
-            _node_text(n)
+            _category_label(_node_text(n))
             for n in scope.css(query)
             if body_node is None or body_node not in n.root.iterancestors()
         ]
@@ -440,11 +515,50 @@ def _category(scope: Selector, body: Selector | None) -> str | None:
         if labels:
             prefixed = [label for label in labels if css.UNIT_PREFIX.match(label)]
             return (prefixed or labels)[0]
-    for text in _texts_before_body(scope, body):
-        # "Chi tiết bài viết SD_CẢI CÁCH HÀNH CHÍNH" in markup of its own.
+    for text in _texts_before_body(scope, body) + _template_texts(body):
+        # "Chi tiết bài viết SD_CẢI CÁCH HÀNH CHÍNH" in markup of its own, before the body or
+        # printed by the site's web-content template at the top of the body wrapper.
         match = css.UNIT_PREFIX.search(text)
         if match:
-            return text[match.start() :]
+            return _category_label(text[match.start() :])
+    keywords = page.css(css.ARTICLE_KEYWORDS).get() or ""
+    labels = [k.strip() for k in keywords.split(",") if css.UNIT_PREFIX.match(k.strip())]
+    return labels[0] if labels else None
+
+
+def _template_texts(body: Selector | None) -> list[str]:
+    """Short texts at the top of the body wrapper, before its first long paragraph: where a
+    7.0 web-content template prints its heading, category label and title (site-spec §8)."""
+    if body is None:
+        return []
+    texts = []
+    for text in body.root.xpath(".//text()[normalize-space()]"):
+        cleaned = clean_inline(str(text))
+        if len(cleaned) > 80:
+            break
+        texts.append(cleaned)
+        if len(texts) > 8:
+            break
+    return texts
+
+
+def quick_title(page: Selector) -> str | None:
+    """The article title from the cheap places that print it (7.2+ attributes, the 6.2/7.0
+    header), for matching url-title links before full parsing; None when none does."""
+    found = (page.css(query).get() for query in css.ARTICLE_QUICK_TITLE)
+    return clean_inline(next((value for value in found if value), None)) or _header_title(page)
+
+
+def asset_id_of(page: Selector) -> int | None:
+    """The asset entry id the page prints: ``span.asset-anchor#<id>`` (7.2+), else the
+    ``div.asset-content`` id after the portlet namespace (6.2, 7.0/7.1)."""
+    anchor = page.css(css.ARTICLE_ASSET_ANCHOR).get()
+    if anchor and anchor.strip().isdigit():
+        return int(anchor)
+    for value in page.css(css.ARTICLE_ASSET_CONTENT_ID).getall():
+        match = css.ASSET_CONTENT_ID.search(value.strip())
+        if match:
+            return int(match["asset_id"])
     return None
 
 
@@ -464,14 +578,13 @@ def extract_article(
     # so each selector costs far less than a walk of the whole tree.
     scope = _portlet_of(body, page)
     title, title_source = _title(page, scope)
-    anchor = scope.css(css.ARTICLE_ASSET_ANCHOR).get() or page.css(css.ARTICLE_ASSET_ANCHOR).get()
     return ArticleExtract(
         title=title,
         title_source=title_source,
-        category_raw=_category(scope, body),
+        category_raw=_category(page, scope, body),
         date_line_raw=_date_line(scope, body, title),
         body_html=body.get() if body is not None else None,
-        asset_anchor=int(anchor) if anchor and anchor.isdigit() else None,
+        asset_anchor=asset_id_of(scope) or asset_id_of(page),
         page=page,
         page_url=page_url,
         base_url=base_url,

@@ -60,6 +60,7 @@ from .items import Article, Capture, StoredFile
 SPIDER_NAME = "sadec"
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 MAX_REDIRECTS = 10
+logger = logging.getLogger(__name__)
 
 
 # --- Reading the captures ------------------------------------------------------------------------
@@ -556,11 +557,19 @@ class RunReplay:
         del self.pending[ref.url]
         self.pages += 1
         callback = request.callback or self.spider.parse
-        self.handle_all(callback(response, **request.cb_kwargs))
+        self.handle_all(callback(response, **request.cb_kwargs), response)
 
-    def handle_all(self, result) -> None:
-        for output in callback_outputs(result):
-            self.handle(output)
+    def handle_all(self, result, response: Response | None = None) -> None:
+        """A callback's outputs; one that raises costs its page, as in a crawl (Scrapy sends
+        ``spider_error``, which the storage pipeline records), never the rebuild."""
+        try:
+            for output in callback_outputs(result):
+                self.handle(output)
+        except Exception as error:  # noqa: BLE001 - any parser failure is one page's
+            logger.error("callback failed on %s: %r", getattr(response, "url", "?"), error)
+            self.crawler.signals.send_catch_log(
+                signals.spider_error, failure=Failure(error), response=response, spider=self.spider
+            )
 
     def handle(self, output) -> None:
         """A request goes to the schedule, anything else through the item pipelines."""
@@ -574,6 +583,16 @@ class RunReplay:
             try:
                 item = _call(pipeline.process_item, self.spider, item)
             except DropItem:
+                return
+            except Exception as error:  # noqa: BLE001 - one item never ends the rebuild
+                logger.error("item failed in %s: %r", type(pipeline).__name__, error)
+                self.crawler.signals.send_catch_log(
+                    signals.item_error,
+                    item=item,
+                    response=None,
+                    spider=self.spider,
+                    failure=Failure(error),
+                )
                 return
 
     def finish(self) -> None:

@@ -29,6 +29,7 @@ LISTING_ENTRY_CLASSES = frozenset({"asset-abstract", "list-group-item"})
 """An entry of a stock template ends at these elements, whatever it links to."""
 LISTING_ENTRY_DATE = (
     ".date-info",
+    ".metadata-publish-date",
     ".list-group-subtitle",
     "td.table-date",
     ".date",
@@ -50,6 +51,9 @@ LISTING_ENTRY_NOISE = (
     ".asset-metadata",
     ".asset-more",
     ".read-more",
+    ".hide-accessible",
+    ".taglib-asset-metadata",
+    ".lfr-meta-actions",
     "script",
     "style",
 )
@@ -72,6 +76,16 @@ ARTICLE_TITLE = (
     "div.asset-full-content .asset-title",
     "div.asset-full-content h4.component-title",
 )
+ARTICLE_HEADER = (
+    ".taglib-header",
+    "div.h2",
+)
+"""Liferay 6.2 (``liferay-ui:header``: ``div.taglib-header > span.header-back-to +
+h3.header-title > span``) and 7.0/7.1 (``div.h2 > span.header-back-to + span``) print the title
+in a header with a back link, outside ``div.asset-full-content`` (site-spec §8)."""
+ARTICLE_HEADER_BACK_LINK = ".header-back-to"
+ARTICLE_HEADER_NULL = "null"
+"""What the 7.0/7.1 back link prints when its message is unset (the sample page's "null")."""
 ARTICLE_TITLE_ATTRIBUTE = ".journal-content-article::attr(data-analytics-asset-title)"
 ARTICLE_TITLE_HEADINGS = (
     ".title-detail",
@@ -83,27 +97,41 @@ ARTICLE_TITLE_HEADINGS = (
     "div.asset-full-content h2",
     "div.asset-full-content h3",
 )
-SITE_NAME_PATTERN = r"cổng thông tin|sa đéc|sadec|đồng tháp"
+SITE_NAME_PATTERN = r"cổng thông tin|sa đéc|sadec|đồng tháp|liferay"
 """What the site-name suffix of ``<title>`` contains (site-spec §3 item 9)."""
+PAGE_NAMES = ("chi tiết bài viết", "chi tiết tin", "tin tức")
+"""Names of the display page that 7.0 puts between the title and the site in ``<title>``
+("TITLE - <page> - <site> - <company>", site-spec §8)."""
 ARTICLE_BODY = (
     "div.asset-full-content div.journal-content-article",
     "div.asset-full-content div.asset-content",
     "div.journal-content-article",
 )
 ARTICLE_ASSET_ANCHOR = "span.asset-anchor::attr(id)"
+ARTICLE_ASSET_CONTENT_ID = "div.asset-content::attr(id)"
+"""6.2 and 7.0/7.1 print the asset entry id only here, after the portlet namespace:
+``id="_101_INSTANCE_1mOzUrGkrdAE_9312345"`` (``full_content.jsp``, site-spec §8)."""
+ASSET_CONTENT_ID = re.compile(r"_(?P<asset_id>\d{4,10})$")
 ARTICLE_QUICK_TITLE = (ARTICLE_TITLE_ATTRIBUTE, ".asset-title::text")
 """Cheap title lookups the spider uses to match url-title links before full parsing."""
 BODY_CLASS = "journal-content-article"
 UNIT_PREFIX = re.compile(r"(?<![\w])[A-Z]{1,5}_(?=\w)")
 """Category labels carry a per-unit prefix such as ``SD_`` (site-spec §3 item 3)."""
 ARTICLE_CATEGORY = (
+    "span.taglib-asset-categories-summary a.asset-category",
     "span.taglib-asset-categories-summary a",
     ".asset-categories a",
     "a.label",
     ".category a",
 )
+CATEGORY_PATH_SEPARATOR = "»"
+"""6.2/7.0 print a nested category as its path, "Cha » Con": the leaf is the category."""
+ARTICLE_KEYWORDS = 'meta[name="keywords"]::attr(content)'
+"""The Asset Publisher adds the shown article's categories to the page keywords: the last
+place a category label can be read when the page prints no summary."""
 ARTICLE_DATE_LINE = (
     "div.asset-full-content .date-info",
+    ".metadata-publish-date",
     ".asset-user-info .date-info",
     ".date-info",
     ".metadata-author",
@@ -115,6 +143,10 @@ ARTICLE_HEADER_NOISE_PREFIXES = ("null ", "Chi tiết bài viết")
 """Texts the template prints around the title (site-spec §3 items 2–3): never the title."""
 
 RELATED_BLOCK_TITLE = "Có thể bạn quan tâm"
+RELATED_BLOCK_TITLES = (RELATED_BLOCK_TITLE, "Các tài sản liên quan", "Tin liên quan", "Tin khác")
+"""Headings of lists of other articles (the site's template; 6.2/7.0 stock related assets,
+``Language_vi.properties`` "related-assets"): the list and what follows are never body text."""
+BODY_HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 
 SOFT_404_MARKERS = (
     "không tồn tại",

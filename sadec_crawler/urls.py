@@ -9,11 +9,18 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 
 # Liferay appends the session id inside the path when cookies are off.
 _JSESSIONID = re.compile(r";jsessionid=[^/?#]*", re.IGNORECASE)
+# Asset Publisher routes (Liferay's AssetPublisherFriendlyURLMapper, 6.2 and 7.x): the
+# instance may carry a user id (``<userId>_<instanceId>`` for per-user portlet instances);
+# ``/<type>/id/<n>`` names any asset type (``content`` is web content: the news), and a
+# url-title may be followed by the group id of the site that owns the article (one site
+# showing another's) or by a window state.
+_INSTANCE = r"(?:\d+_)?(?P<instance>[A-Za-z0-9]+)"
 _ARTICLE_BY_ID = re.compile(
-    r"/-/asset_publisher/(?P<instance>[A-Za-z0-9]+)/content/id/(?P<asset_id>\d{4,10})(?:/|$)"
+    rf"/-/asset_publisher/{_INSTANCE}/(?P<asset_type>[a-z_]+)/id/(?P<asset_id>\d{{4,10}})(?:/|$)"
 )
 _ARTICLE_BY_TITLE = re.compile(
-    r"/-/asset_publisher/(?P<instance>[A-Za-z0-9]+)/content/(?P<url_title>(?!id/)[^/?#;]+)/?$"
+    rf"/-/asset_publisher/{_INSTANCE}/content/(?P<url_title>(?!id/)[^/?#;]+)"
+    r"(?:/(?P<group_id>\d+))?(?:/(?:maximized|normal|exclusive|pop_up))?/?$"
 )
 ARTICLE_PAGE = "/chi-tiet-bai-viet"
 """The display page of articles; VERIFIED on dongthap.gov.vn and sibling portals."""
@@ -56,6 +63,8 @@ class ArticleLink:
     instance: str
     asset_id: int | None
     url_title: str | None
+    group_id: int | None = None
+    """The owning site's group id, when a url-title link names it (``…/<url-title>/<n>``)."""
 
 
 def strip_session(url: str) -> str:
@@ -86,15 +95,27 @@ def same_site(url: str, base_url: str) -> bool:
 
 
 @_memoised
+def parse_asset_link(url: str) -> tuple[str, int] | None:
+    """``(asset type, asset entry id)`` of an Asset Publisher ``/<type>/id/<n>`` link of any
+    type (``content``, ``document``, ``blogs`` …); None for anything else."""
+    by_id = _ARTICLE_BY_ID.search(strip_session(urlsplit(url).path))
+    return (by_id["asset_type"], int(by_id["asset_id"])) if by_id else None
+
+
+@_memoised
 def parse_article_link(url: str) -> ArticleLink | None:
-    """Recognise every article route form; None for anything else."""
+    """Recognise every route form of a web-content article; None for anything else (other
+    asset types such as ``document/id/<n>`` included: they are files, not news)."""
     path = strip_session(urlsplit(url).path)
     by_id = _ARTICLE_BY_ID.search(path)
     if by_id:
+        if by_id["asset_type"] != "content":
+            return None
         return ArticleLink(by_id["instance"], int(by_id["asset_id"]), None)
     by_title = _ARTICLE_BY_TITLE.search(path)
     if by_title and by_title["url_title"] not in ("rss", "maximized"):
-        return ArticleLink(by_title["instance"], None, by_title["url_title"])
+        group = int(by_title["group_id"]) if by_title["group_id"] else None
+        return ArticleLink(by_title["instance"], None, by_title["url_title"], group)
     return None
 
 

@@ -49,7 +49,7 @@ from scrapy.http import Request, Response, TextResponse
 from pipelines.store import open_database
 
 from .items import ArticlePage, CrawlError, ListingEntry
-from .pages import discovery_links, extract_article, extract_listing
+from .pages import asset_id_of, discovery_links, extract_article, extract_listing, parse_html
 from .textnorm import clean_inline, slugify
 from .urls import (
     absolute,
@@ -479,13 +479,13 @@ class WaybackArchive:
                 page_url = self.portal_url(newest.original)
                 for url in discovery_links(response.text, page_url, self.base_url):
                     menu_paths.add(urlsplit(url).path.rstrip("/") or "/")
-                sightings += self._sightings(response, newest, count=False)
+                sightings += await self._sightings(response, newest, count=False)
         else:
             logger.warning("wayback: no capture of the home page; listings found by their URLs")
         for capture in select_listing_captures(pages, menu_paths, self.period_digits):
             response = await self._fetch_page(capture)
             if response is not None:
-                sightings += self._sightings(response, capture)
+                sightings += await self._sightings(response, capture)
         return Discovery(key, articles, sightings, home_read)
 
     async def cdx_all(self, query: CdxQuery) -> list[CdxCapture]:
@@ -530,8 +530,18 @@ class WaybackArchive:
             return None
         return response
 
-    def _sightings(self, response: TextResponse, capture: CdxCapture, count=True) -> list:
-        page = extract_listing(response.text, self.portal_url(capture.original), self.base_url)
+    async def _sightings(self, response: TextResponse, capture: CdxCapture, count=True) -> list:
+        """Listing entries of a home or listing capture; a capture the parser cannot read, or
+        an entry of it, is one error of the run."""
+        try:
+            page = extract_listing(response.text, self.portal_url(capture.original), self.base_url)
+        except Exception as error:  # noqa: BLE001 - one capture never ends the run
+            message = f"listing capture not read: {type(error).__name__}: {error}"[:300]
+            logger.error("wayback: %s (%s)", message, response.url)
+            await self.emit(CrawlError(response.url, "parse_error", message))
+            return []
+        for url, message in page.errors:
+            await self.emit(CrawlError(url, "parse_error", f"entry on {response.url}: {message}"))
         if count and page.is_listing:
             self.crawler.stats.inc_value("sadec/pages/listing")
         return [Sighting(capture.timestamp, entry) for entry in page.entries]
@@ -629,14 +639,14 @@ class WaybackArchive:
         response = await self._fetch_page(newest)
         if response is None:
             return None
-        anchor = Selector(text=response.text).css("span.asset-anchor::attr(id)").get()
-        if not (anchor and anchor.isdigit()):
+        asset_id = asset_id_of(parse_html(response.text, read_only=True))
+        if asset_id is None:
             message = f"capture {newest.timestamp} of {newest.original} has no asset id"
             await self.emit(CrawlError(self.portal_url(newest.original), "not_an_article", message))
             return None
         self.prefetched[(newest.timestamp, newest.original)] = response
         self.crawler.stats.inc_value("sadec/wayback/url_titles_opened")
-        return int(anchor)
+        return asset_id
 
     async def _merge_listings_into_stored(self, plans: list[ArticlePlan]) -> None:
         """Listing dates and summaries for archived articles this run does not fetch again."""
@@ -689,7 +699,13 @@ class WaybackArchive:
                 message = f"capture of {capture.original} answered HTTP {response.status}"
                 await self.emit(CrawlError(url, f"wayback_http_{response.status}", message))
                 return
-            await self.emit(self.page_from(plan, capture, response), response)
+            try:
+                item = self.page_from(plan, capture, response)
+            except Exception as error:  # noqa: BLE001 - one capture never ends the run
+                message = f"capture not read: {type(error).__name__}: {error}"[:300]
+                logger.error("wayback: %s (%s)", message, response.url)
+                item = CrawlError(response.url, "parse_error", message)
+            await self.emit(item, response)
 
     def page_from(self, plan: ArticlePlan, capture: CdxCapture, response: Response):
         """The :class:`ArticlePage` of one capture, or the error that stands for it."""

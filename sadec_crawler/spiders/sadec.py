@@ -31,18 +31,18 @@ from sadec_crawler.items import (
 from sadec_crawler.middlewares import RedirectLoop
 from sadec_crawler.pages import (
     FoundArticleLink,
+    asset_id_of,
     discovery_links,
     extract_listing,
     find_article_links,
     parse_html,
+    quick_title,
 )
 from sadec_crawler.selectors import (
-    ARTICLE_ASSET_ANCHOR,
     ARTICLE_BODY,
-    ARTICLE_QUICK_TITLE,
     SOFT_404_MARKERS,
 )
-from sadec_crawler.textnorm import clean_inline, slugify
+from sadec_crawler.textnorm import slugify
 from sadec_crawler.urls import canonical_article_url, listing_key, parse_article_link
 from sadec_crawler.warc import exception_kind
 
@@ -237,6 +237,9 @@ class SadecSpider(scrapy.Spider):
             yield from self._after_soft_404(response)
             return
         stats = self.crawler.stats
+        for url, message in page.errors:
+            self.logger.error("listing entry not read on %s: %s", response.url, message)
+            yield CrawlError(url, "parse_error", f"listing entry on {response.url}: {message}")
         if not from_home:
             stats.inc_value("sadec/pages/listing" if page.is_listing else "sadec/pages/other")
         if not from_home and listing_key(response.url)[2] == 1:
@@ -491,17 +494,15 @@ class SadecSpider(scrapy.Spider):
             return
         link = parse_article_link(response.url)
         if asset_id is None:
-            anchor = page.css(ARTICLE_ASSET_ANCHOR).get()
-            if not (anchor and anchor.isdigit()):
+            asset_id = asset_id_of(page)
+            if asset_id is None:
                 yield CrawlError(response.url, "not_an_article", "no asset id on the page")
                 return
-            asset_id = int(anchor)
             if asset_id in self.requested_assets:
                 return
             self.requested_assets.add(asset_id)
         instance = link.instance if link else "1mOzUrGkrdAE"
-        found = (page.css(query).get() for query in ARTICLE_QUICK_TITLE)
-        title = clean_inline(next((value for value in found if value), None))
+        title = quick_title(page)
         listing = self.listing_entries.get(asset_id)
         # Listing entries linked by url-title wait under that url-title (Liferay's own, which
         # may be percent-encoded) or under the slug of the title they show.
