@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from .hashing import stored_content_hash
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 
@@ -228,6 +230,18 @@ def m009_newest_matches_index(db: sqlite_utils.Database) -> None:
     )
 
 
+def m010_category_case_free_hash(db: sqlite_utils.Database) -> None:
+    """Content hashes no longer count the letter case of the category label (a redesign that
+    prints it otherwise is not an edit): every stored hash is computed again by that rule, so
+    the next crawl does not take each article for changed."""
+    if "articles" not in db.table_names():
+        return
+    for row in list(db.query("select * from articles")):
+        digest = stored_content_hash(db, row)
+        if digest != row["content_hash"]:
+            db.execute("update articles set content_hash = ? where url = ?", [digest, row["url"]])
+
+
 MIGRATIONS: list[Migration] = [
     m001_articles,
     m002_search,
@@ -238,6 +252,7 @@ MIGRATIONS: list[Migration] = [
     m007_site_pages,
     m008_url_titles,
     m009_newest_matches_index,
+    m010_category_case_free_hash,
 ]
 
 

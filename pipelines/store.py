@@ -7,7 +7,6 @@ Small functions over a :class:`sqlite_utils.Database`, used by the storage pipel
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import sqlite3
 from pathlib import Path
@@ -19,23 +18,8 @@ from sadec_crawler.dates import SOURCE_RANK, parse_date
 from sadec_crawler.items import Article, ListingEntry
 from sadec_crawler.textnorm import fold
 
+from .hashing import CONTENT_FIELDS, content_hash, stored_content_hash
 from .migrations import migrate
-
-CONTENT_FIELDS = (
-    "title",
-    "published_at",
-    "category",
-    "author",
-    "unit",
-    "summary",
-    "body_text",
-    "body_html",
-)
-"""Fields whose change makes a new version of an article."""
-
-_HASHED_FIELDS = tuple(f for f in CONTENT_FIELDS if f != "category") + ("category_raw",)
-"""The display name of a category is derived (its spelling may improve as the crawl learns
-names), so the label as printed stands for it in the content hash."""
 
 NEW, CHANGED, UNCHANGED = "new", "changed", "unchanged"
 
@@ -94,37 +78,6 @@ class NestedTransactions:
     def __exit__(self, *exc_info) -> bool:
         object.__setattr__(self, "_depth", self._depth - 1)
         return self._conn.__exit__(*exc_info) if self._depth == 0 else False
-
-
-def _hash(fields: dict, images: list[list], attachments: list[list]) -> str:
-    # What the page says about its files, not whether this run managed to download them.
-    payload = {name: fields.get(name) for name in _HASHED_FIELDS}
-    payload["images"] = images
-    payload["attachments"] = attachments
-    encoded = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
-    return hashlib.sha256(encoded).hexdigest()
-
-
-def content_hash(article: Article) -> str:
-    """SHA-256 over the content fields, images and attachments (not over fetch metadata)."""
-    return _hash(
-        {name: getattr(article, name) for name in _HASHED_FIELDS},
-        [[image.url, image.caption, image.alt] for image in article.images],
-        [[a.url, a.filename, a.link_text] for a in article.attachments],
-    )
-
-
-def stored_content_hash(db: sqlite_utils.Database, row: dict) -> str:
-    """:func:`content_hash` of a stored row, with its stored images and attachments."""
-    images = db.execute(
-        "select url, caption, alt from images where article_url = ? order by position",
-        [row["url"]],
-    ).fetchall()
-    attachments = db.execute(
-        "select url, filename, link_text from attachments where article_url = ? order by position",
-        [row["url"]],
-    ).fetchall()
-    return _hash(row, [list(r) for r in images], [list(r) for r in attachments])
 
 
 def index_article(db: sqlite_utils.Database, row: dict) -> None:

@@ -333,7 +333,10 @@ class Renderer:
         if article.byline:
             indent = "\u00a0" * article.byline.get("indent", 0)
             text = f"{indent} {article.byline['text']}" if indent else article.byline["text"]
-            tag = "em" if article.byline.get("style") == "em" else "strong"
+            # "pushed": right-aligned by the no-break spaces alone, in a justified paragraph
+            # with no emphasis (the sample page's byline, site-spec §3 item 7).
+            style = article.byline.get("style")
+            tag = style if style in ("em", "pushed") else "strong"
             blocks.append({"kind": "byline", "text": self._text(article, text), "tag": tag})
         return blocks
 

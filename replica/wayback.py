@@ -33,11 +33,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
-from replica import media
+from replica import generations, media
 from replica.app import App
 from replica.faults import FaultConfig
 from replica.model import ArticleTruth, Site, stable_fraction, stable_hex
@@ -49,6 +49,7 @@ CDX_FIELDS = ("urlkey", "timestamp", "original", "mimetype", "statuscode", "dige
 PLAYBACK = re.compile(r"^/web/(?P<timestamp>\d{1,14})(?P<flag>[a-z]{2}_)?/(?P<target>.+)$", re.S)
 JSESSIONID = re.compile(r";jsessionid=[^/?#]*", re.IGNORECASE)
 ROBOTS_TXT = b"User-agent: *\nDisallow:\n"
+REDESIGNED_STATES = {"A": "6.2", "B": "7.0", "C": "7.4"}
 STATE_GAPS = {"A": timedelta(days=1), "B": timedelta(days=40), "C": timedelta(days=100)}
 """When each state is captured, after the site's clock: different months, so a crawler that
 keeps one listing capture a month reads every state's listings."""
@@ -164,6 +165,8 @@ class WaybackReplica:
         port: int = 0,
         throttle_every: int = 0,
         retry_after: int = 1,
+        eras=generations.ERAS,
+        redesigns: bool = False,
     ):
         self.site = site or Site()
         self.host = host
@@ -181,7 +184,17 @@ class WaybackReplica:
         self._slugs: dict[int, str] = {}
         self.state_days: dict[str, str] = {}
         """Day (``YYYY-MM-DD``) each state A, B, C was captured."""
-        self._app = App(self.site, FaultConfig())
+        self.eras = eras
+        """When the portal changed Liferay generation: each capture wears the markup of its
+        day (``generations.ERAS`` unless a test moves the dates onto the schedule)."""
+        self.redesigns = redesigns
+        """Place the redesigns on the schedule: state A captured in 6.2, B in 7.0, C in 7.4
+        (``eras`` becomes the first days of B and C), so one run meets every generation."""
+        self._state = "A"
+        self._apps = {g: App(self.site, FaultConfig(), g) for g in generations.GENERATIONS}
+        self._app = self._apps[self.site.liferay]
+        self.capture_generations: dict[str, str] = {}
+        """Generation of each capture, by timestamp."""
         self._build()
         self._sorted = sorted(self.captures, key=lambda c: (c.urlkey, c.timestamp))
 
@@ -220,6 +233,11 @@ class WaybackReplica:
 
         edited_b = self._advance_and_capture_b()
         self._advance_and_capture_c(edited_b)
+        if self.redesigns:
+            self.eras = tuple(
+                (date.fromisoformat(self.state_days[state]), REDESIGNED_STATES[before])
+                for before, state in (("A", "B"), ("B", "C"))
+            )
         self._slugs.update({asset_id: site.slug_of(a) for asset_id, a in site.articles.items()})
 
     def _advance_and_capture_b(self) -> list[int]:
@@ -228,6 +246,7 @@ class WaybackReplica:
         change = site.advance(seed=1, publish=3, edit=3, remove=1, recategorise=1)
         clock = _ScheduleClock(site.clock + STATE_GAPS["B"])
         self.state_days["B"] = clock.moment.date().isoformat()
+        self._state = "B"
         self._capture_pages(clock, every_page=True)
         published = change["published"]
         # The newest one is listed but never captured.
@@ -253,6 +272,7 @@ class WaybackReplica:
         )
         clock = _ScheduleClock(site.clock + STATE_GAPS["C"])
         self.state_days["C"] = clock.moment.date().isoformat()
+        self._state = "C"
         self._capture_pages(clock, every_page=False)
         for asset_id in sorted((set(change["edited"]) | set(edited_b)) - set(self._roles)):
             if asset_id in site.articles:
@@ -312,12 +332,14 @@ class WaybackReplica:
             # The archive often holds the http:// URL answering with a redirect to https://.
             target = f"https://{self.host}{path}"
             self._add(clock.next(), path, 302, "text/html", b"", location=target, scheme="http")
-        answer = self._app.handle("GET", path, {}, b"")
+        generation = self.generation_on(clock)
+        answer = self._apps[generation].handle("GET", path, {}, b"")
         if answer.status != 200:
             raise RuntimeError(f"replica answered {answer.status} for {path}")
         timestamp = clock.next()
         self._add(timestamp, path, 200, "text/html", answer.body)
-        truth = next(t for t in self.site.truth() if t.asset_id == asset_id)
+        self.capture_generations[timestamp] = generation
+        truth = next(t for t in self.site.truth(generation) if t.asset_id == asset_id)
         self._states.setdefault(asset_id, []).append((timestamp, truth))
         self._capture_media(clock, truth)
 
@@ -352,6 +374,7 @@ class WaybackReplica:
 
     def _capture_pages(self, clock: _ScheduleClock, every_page: bool, extra=()) -> None:
         """The home page and the listings: every page of each, or only their first pages."""
+        generation = self.generation_on(clock)
         paths = ["/", *extra]
         for category in self.site.categories.values():
             members = self.site.listing(category.key)
@@ -359,12 +382,19 @@ class WaybackReplica:
             last = max(1, -(-len(members) // delta))
             paths.append(category.url)
             if every_page:
-                paths += [
-                    Pager(category, n, last, len(members), delta).url(n) for n in range(2, last + 1)
-                ]
+                pager = Pager(category, 1, last, len(members), delta, generation)
+                paths += [pager.url(n) for n in range(2, last + 1)]
         for path in paths:
-            answer = self._app.handle("GET", path, {}, b"")
-            self._add(clock.next(), path, answer.status, "text/html", answer.body)
+            answer = self._apps[generation].handle("GET", path, {}, b"")
+            timestamp = clock.next()
+            self._add(timestamp, path, answer.status, "text/html", answer.body)
+            self.capture_generations[timestamp] = generation
+
+    def generation_on(self, clock: _ScheduleClock) -> str:
+        """The Liferay generation the portal wore at the schedule's moment."""
+        if self.redesigns:
+            return REDESIGNED_STATES[self._state]
+        return generations.generation_on(clock.moment.date(), self.eras)
 
     def _add(
         self,
@@ -595,11 +625,12 @@ class WaybackReplica:
 
 
 def _content(truth: ArticleTruth) -> tuple:
-    """The parts of an article whose change makes a new stored version."""
+    """The parts of an article whose change makes a new stored version (a label printed in
+    other letters by a redesign is the same label)."""
     return (
         truth.title,
         truth.published_at,
-        truth.category_raw,
+        truth.category_raw.casefold(),
         truth.author,
         truth.unit,
         truth.summary,
@@ -661,12 +692,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="site seed")
     parser.add_argument("--extra-articles", type=int, default=0)
     parser.add_argument("--throttle-every", type=int, default=0, help="429 every Nth request")
+    parser.add_argument(
+        "--redesigns",
+        action="store_true",
+        help="captures change Liferay generation: 6.2, then 7.0, then 7.4",
+    )
     arguments = parser.parse_args(argv)
     site = Site(seed=arguments.seed, extra_articles=arguments.extra_articles)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    replica = WaybackReplica(site, port=arguments.port, throttle_every=arguments.throttle_every)
+    replica = WaybackReplica(
+        site,
+        port=arguments.port,
+        throttle_every=arguments.throttle_every,
+        redesigns=arguments.redesigns,
+    )
     with replica:
         print(replica.url, flush=True)
         while not stop.wait(0.5):

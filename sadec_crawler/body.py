@@ -17,6 +17,7 @@ from bs4.builder import LXMLTreeBuilder
 
 from . import selectors as css
 from .bylines import Byline, is_byline_text, parse_byline
+from .dates import parse_date
 from .items import AttachmentRef, ImageRef
 from .textnorm import clean_inline, nfc
 from .urls import absolute, is_document
@@ -349,13 +350,23 @@ def _drop_template_chrome(root: Tag, title: str | None) -> None:
     site-spec §8): the "Chi tiết bài viết" line with the category, the title repeated as a
     heading, and the related list with everything after it. Only before the first long
     paragraph (header) or as a short heading (related list), so body text is never lost."""
+    header: list[Tag] = []
     for tag in _leaf_blocks(root):
         text = _text(tag)
-        if len(text) > 80:
+        if (len(text) > 80 and text != title) or _contains(tag, ("img",)):
             break  # the article's text has begun
-        if _starts_with_any(text, css.ARTICLE_HEADER_NOISE_PREFIXES) or (
-            title and text == title and not _contains(tag, ("img",))
-        ):
+        header.append(tag)
+    chrome = [
+        tag
+        for tag in header
+        if _starts_with_any(_text(tag), css.ARTICLE_HEADER_NOISE_PREFIXES)
+        or (title and _text(tag) == title)
+    ]
+    if chrome:
+        # The template's date line sits among its header: a short block that is a date.
+        chrome += [tag for tag in header if len(_text(tag)) <= 60 and parse_date(_text(tag))]
+    for tag in chrome:
+        if tag.parent is not None:
             tag.decompose()
     for tag in _tags(root):
         if tag.parent is None or tag.name not in _BLOCK_TAGS and tag.name not in ("span", "a"):
@@ -374,6 +385,20 @@ def _drop_template_chrome(root: Tag, title: str | None) -> None:
                 sibling.extract()
         block.decompose()
         break
+
+
+def _unwrapped(root: Tag) -> Tag:
+    """The innermost wrapper that holds the whole body: templates nest the text in divs of
+    their own, which say nothing about the article (and differ between redesigns)."""
+    while True:
+        children = [
+            c for c in root.children if not (isinstance(c, NavigableString) and not c.strip())
+        ]
+        if len(children) != 1 or not isinstance(children[0], Tag):
+            return root
+        if children[0].name not in ("div", "section", "article"):
+            return root
+        root = children[0]
 
 
 def clean_body(fragment_html: str, page_url: str, title: str | None = None) -> CleanBody:
@@ -458,7 +483,7 @@ def clean_body(fragment_html: str, page_url: str, title: str | None = None) -> C
         if alignment and tag.name in ("p", "div", "td", "th"):
             tag["class"] = f"text-{alignment}"
 
-    inner = root.decode_contents()
+    inner = _unwrapped(root).decode_contents()
     return CleanBody(
         html=nfc(sanitise(inner)).strip(),
         text="\n\n".join(_paragraphs(root)),

@@ -483,13 +483,38 @@ def _date_line(scope: Selector, body: Selector | None, title: str | None) -> str
                 continue
             text = _node_text(node)
             if text and parse_date(text):
-                return text
+                return _with_template_time(text, body, title)
     candidates = (
         text
         for text in _texts_before_body(scope, body)
         if not (title and title in text) and not _is_chrome(text)
     )
-    return next((text for text in candidates if parse_date(text)), None)
+    found = next((text for text in candidates if parse_date(text)), None)
+    if found is not None:
+        return _with_template_time(found, body, title)
+    return next(iter(_template_dates(body, title)), None)
+
+
+def _template_dates(body: Selector | None, title: str | None) -> list[str]:
+    """Date lines a web-content template prints at the top of the body wrapper."""
+    return [
+        text
+        for text in _template_header(body, title)
+        if text != title and not _is_chrome(text) and len(text) <= 60 and parse_date(text)
+    ]
+
+
+def _with_template_time(text: str, body: Selector | None, title: str | None) -> str:
+    """``text`` (a day without a time, as 6.2/7.0 stock metadata prints it) or, when the
+    template's own date line names the same day with its time, that line."""
+    parsed = parse_date(text)
+    if parsed is None or parsed.time is not None:
+        return text
+    for other in _template_dates(body, title):
+        found = parse_date(other)
+        if found.date == parsed.date and found.time is not None:
+            return other
+    return text
 
 
 def _category_label(text: str) -> str:
@@ -502,7 +527,9 @@ def _category_label(text: str) -> str:
     return label
 
 
-def _category(page: Selector, scope: Selector, body: Selector | None) -> str | None:
+def _category(
+    page: Selector, scope: Selector, body: Selector | None, title: str | None
+) -> str | None:
     """The category label, in the article's portlet (a menu elsewhere has labels too)."""
     body_node = body.root if body is not None else None
     for query in css.ARTICLE_CATEGORY:
@@ -515,7 +542,7 @@ def _category(page: Selector, scope: Selector, body: Selector | None) -> str | N
         if labels:
             prefixed = [label for label in labels if css.UNIT_PREFIX.match(label)]
             return (prefixed or labels)[0]
-    for text in _texts_before_body(scope, body) + _template_texts(body):
+    for text in _texts_before_body(scope, body) + _template_header(body, title):
         # "Chi tiết bài viết SD_CẢI CÁCH HÀNH CHÍNH" in markup of its own, before the body or
         # printed by the site's web-content template at the top of the body wrapper.
         match = css.UNIT_PREFIX.search(text)
@@ -524,6 +551,15 @@ def _category(page: Selector, scope: Selector, body: Selector | None) -> str | N
     keywords = page.css(css.ARTICLE_KEYWORDS).get() or ""
     labels = [k.strip() for k in keywords.split(",") if css.UNIT_PREFIX.match(k.strip())]
     return labels[0] if labels else None
+
+
+def _template_header(body: Selector | None, title: str | None) -> list[str]:
+    """:func:`_template_texts`, only when they are a template's header (they hold the
+    "Chi tiết bài viết" line or the title): never the first words of an ordinary body."""
+    texts = _template_texts(body)
+    if any(_is_chrome(text) or (title and text == title) for text in texts):
+        return texts
+    return []
 
 
 def _template_texts(body: Selector | None) -> list[str]:
@@ -581,7 +617,7 @@ def extract_article(
     return ArticleExtract(
         title=title,
         title_source=title_source,
-        category_raw=_category(page, scope, body),
+        category_raw=_category(page, scope, body, title),
         date_line_raw=_date_line(scope, body, title),
         body_html=body.get() if body is not None else None,
         asset_anchor=asset_id_of(scope) or asset_id_of(page),

@@ -273,3 +273,169 @@ def test_site_name_is_stripped_from_html_title_only_when_present():
         "Văn hóa - Xã hội"
     )
     assert _strip_site_name("Hội thi văn nghệ - Thể thao") == "Hội thi văn nghệ - Thể thao"
+
+
+# --- Liferay 6.2 and 7.0/7.1 stock markup (docs/site-spec.md §8) --------------------------------
+@pytest.fixture(scope="module")
+def stock_62():
+    """6.2: header outside the content, id only in div.asset-content, metadata after the body,
+    category as a path, byline pushed right with no-break spaces."""
+    return article("article_62_stock.html", 5123456)
+
+
+@pytest.fixture(scope="module")
+def template_70():
+    """7.0: div.h2 header with a "null" back link, the site's web-content template printing
+    its own heading, category, title, date line and related list inside the body wrapper."""
+    return article("article_70_template.html", 13377001)
+
+
+def test_generation_titles_come_from_the_header(stock_62, template_70):
+    assert stock_62.title == "Hội thao công nhân viên chức thành phố năm 2017"
+    assert template_70.title == "Thành phố Sa Đéc sơ kết công tác dân vận 6 tháng đầu năm 2020"
+
+
+def test_generation_asset_ids_from_the_asset_content_id():
+    from sadec_crawler.pages import asset_id_of, parse_html
+
+    assert asset_id_of(parse_html(page("article_62_stock.html"))) == 5123456
+    assert asset_id_of(parse_html(page("article_70_template.html"))) == 13377001
+    assert asset_id_of(parse_html(page("article_stock.html"))) == 9312400
+
+
+def test_generation_dates_after_the_body(stock_62, template_70):
+    # 6.2 prints the day only, after the body; the sidebar's "Đã xuất bản" is another article's.
+    assert (stock_62.published_at, stock_62.published_at_raw) == ("2017-04-24", "24/04/2017")
+    # 7.0 metadata gives the day; the template's own line the same day with its time.
+    assert (template_70.published_at, template_70.published_at_raw) == (
+        "2020-07-08T14:20:05+07:00",
+        "Cập nhật ngày: 08/07/2020 14:20:05",
+    )
+
+
+def test_generation_categories(stock_62, template_70):
+    # "Chuyên mục: SD_Văn hóa - Xã hội » SD_Văn hóa - Thể thao": the leaf of the path.
+    assert (stock_62.category, stock_62.category_raw) == (
+        "Văn hóa - Thể thao",
+        "SD_Văn hóa - Thể thao",
+    )
+    assert (template_70.category, template_70.category_raw) == (
+        "Xây dựng Đảng",
+        "SD_Xây dựng Đảng",
+    )
+
+
+def test_category_from_keywords_when_no_summary_is_printed():
+    import re
+
+    summary = re.compile(
+        r'<span class="metadata-entry metadata-categories">.*?</span>\s*</span>', re.S
+    )
+    html, removed = summary.subn("", page("article_62_stock.html"))
+    assert removed == 1
+    fetched = CANONICAL + "5123456"
+    result = build_article(
+        ArticlePage(fetched, 5123456, fetched, 200, "2026-01-01T00:00Z", html), BASE
+    )
+    assert (result.category, result.category_raw) == ("Văn hóa - Thể thao", "SD_Văn hóa - Thể thao")
+
+
+def test_generation_bylines(stock_62, template_70):
+    assert (stock_62.author, stock_62.unit) == ("Ngọc Hân", "Liên đoàn Lao động thành phố")
+    assert (template_70.author, template_70.unit) == ("Hoàng Yến", "Ban Dân vận Thành ủy")
+
+
+def test_generation_bodies_first_and_last_paragraph(stock_62, template_70):
+    paragraphs = stock_62.body_text.split("\n\n")
+    assert paragraphs[0].startswith("Sáng ngày 22/4/2017, Liên đoàn Lao động")
+    assert paragraphs[-1] == "Ngọc Hân, Liên đoàn Lao động thành phố"
+    paragraphs = template_70.body_text.split("\n\n")
+    assert paragraphs[0].startswith("Chiều ngày 08/7/2020, Ban Dân vận Thành ủy Sa Đéc")
+    assert paragraphs[-1] == "Hoàng Yến (Ban Dân vận Thành ủy)"
+    assert [i.caption for i in stock_62.images] == ["Các vận động viên tranh tài môn kéo co"]
+
+
+GENERATION_CHROME = [
+    "Xuất bản thông tin",
+    "null",
+    "Quay lại",
+    "Chi tiết bài viết",
+    "SD_",
+    "Có thể bạn quan tâm",
+    "Các tài sản liên quan",
+    "Hội nghị báo cáo viên",
+    "Giải bóng đá thiếu niên",
+    "Cập nhật ngày",
+    "Ngày xuất bản",
+    "Xem",
+    "In ",
+]
+
+
+@pytest.mark.parametrize("name", ["stock_62", "template_70"])
+def test_generation_body_leaves_out_the_chrome(name, request):
+    result = request.getfixturevalue(name)
+    for snippet in GENERATION_CHROME:
+        assert snippet not in result.body_text, snippet
+        assert snippet not in result.body_html, snippet
+    assert not result.body_html.startswith("<div"), "template wrappers are not content"
+
+
+def test_abstracts_62_with_read_more_links_and_classic_pager():
+    result = listing("listing_abstracts_62.html", "/van-hoa-the-thao")
+    assert [(e.asset_id, e.title, e.date_raw) for e in result.entries] == [
+        (0, "Hội thao công nhân viên chức thành phố năm 2017", "24/04/2017"),
+        (5123001, "Giải bóng đá thiếu niên 2017", "20/03/2017"),
+    ]
+    assert result.entries[1].summary.startswith("Giải bóng đá thiếu niên thành phố Sa Đéc")
+    assert "Chi tiết" not in result.entries[0].summary
+    assert sorted(int(u.rsplit("=", 1)[1]) for u in result.page_links) == [2, 3]
+    assert result.errors == []
+
+
+def test_table_70_with_lexicon_pager_without_item_classes():
+    result = listing("listing_table_70.html", "/thong-bao")
+    assert [(e.asset_id, e.title, e.date_raw) for e in result.entries] == [
+        (14200001, "Thông báo lịch tiếp công dân tháng 10/2021", "01/10/2021"),
+        (0, "Thông báo tuyển dụng viên chức năm 2021", "15/09/2021"),
+    ]
+    assert sorted(int(u.rsplit("=", 1)[1]) for u in result.page_links) == [2, 3, 4, 5, 6, 7]
+
+
+def test_html_title_loses_page_site_and_company():
+    from sadec_crawler.pages import _strip_site_name
+
+    assert (
+        _strip_site_name(
+            "Sa Đéc tổng kết năm 2021 - Chi tiết bài viết - Thành phố Sa Đéc - Cổng thông tin "
+            "điện tử Đồng Tháp"
+        )
+        == "Sa Đéc tổng kết năm 2021"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "/-/asset_publisher/1mOzUrGkrdAE/content/thong-bao-2021/481527",
+            ("1mOzUrGkrdAE", None, "thong-bao-2021", 481527),
+        ),
+        (
+            "/-/asset_publisher/1mOzUrGkrdAE/content/thong-bao-2021/maximized",
+            ("1mOzUrGkrdAE", None, "thong-bao-2021", None),
+        ),
+        (
+            "/p/-/asset_publisher/20155_1mOzUrGkrdAE/content/id/13377001",
+            ("1mOzUrGkrdAE", 13377001, None, None),
+        ),
+        ("/-/asset_publisher/1mOzUrGkrdAE/document/id/13377002", None),
+        ("/-/asset_publisher/1mOzUrGkrdAE/rss", None),
+    ],
+)
+def test_article_route_forms(url, expected):
+    from sadec_crawler.urls import parse_article_link
+
+    link = parse_article_link(BASE + url)
+    got = None if link is None else (link.instance, link.asset_id, link.url_title, link.group_id)
+    assert got == expected

@@ -242,8 +242,16 @@ def test_walking_all_lexicon_pages_yields_each_article_once(portal):
 def test_legacy_pagination_buttons(portal):
     first = fetch(portal.url + "kinh-te/tin-kinh-te").tree
     buttons = first.cssselect("div.taglib-page-iterator ul.lfr-pagination-buttons.pager li")
-    assert [b.text_content().strip() for b in buttons] == ["← Đầu", "Trước", "Tiếp theo", "Cuối →"]
+    # Words of Liferay's Language_vi.properties (first, previous, next, last).
+    assert [b.text_content().strip() for b in buttons] == [
+        "← Đầu tiên",
+        "Trước",
+        "Tiếp theo",
+        "Cuối cùng →",
+    ]
     assert [("disabled" in (b.get("class") or "")) for b in buttons] == [True, True, False, False]
+    # Disabled buttons lead nowhere (page_iterator/start.jsp), never to a page 0.
+    assert [b.cssselect("a")[0].get("href") for b in buttons[:2]] == ["javascript:;"] * 2
     next_href = buttons[2].cssselect("a")[0].get("href")
     assert "p_p_id=101_INSTANCE_wP4sJd8KfR1e" in next_href
     assert "_101_INSTANCE_wP4sJd8KfR1e_cur=2" in next_href
@@ -355,7 +363,9 @@ def test_sample_article_is_served_verbatim(portal):
     assert tree.cssselect(".related-news-title")[0].text_content().strip() == lines[9]
     assert not tree.cssselect("span.date-info")
     byline = tree.cssselect("div.journal-content-article p")[-1]
-    assert byline.get("style") == "text-align: right;" and byline.cssselect("strong")
+    # Pushed right by a run of no-break spaces in a justified paragraph, no emphasis.
+    assert byline.get("style") == "text-align: justify;" and not byline.cssselect("strong, em")
+    assert byline.text_content().startswith("\u00a0" * 60)
     assert tree.findtext(".//title") == (f"{lines[3]} - Cổng thông tin điện tử Thành phố Sa Đéc")
 
 
@@ -717,3 +727,128 @@ def test_command_line_prints_the_url_first():
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+# ---------------------------------------------------------------------- Liferay generations
+@pytest.fixture(scope="module", params=["6.2", "7.0"])
+def classic(request):
+    """The same site in 6.2 or 7.0/7.1 stock markup (docs/site-spec.md §8)."""
+    with ReplicaServer(Site(liferay=request.param)) as server:
+        yield server
+
+
+def test_classic_article_pages_wear_their_generation(classic):
+    generation = classic.site.liferay
+    page = fetch(classic.url + DETAIL + str(SAMPLE_ID))
+    assert page.headers["Liferay-Portal"].startswith(
+        {
+            "6.2": "Liferay Portal Community Edition 6.2",
+            "7.0": "Liferay Community Edition Portal 7.0",
+        }[generation]
+    )
+    tree = page.tree
+    assert not tree.cssselect("span.asset-anchor"), "6.2/7.0 full content prints no anchor"
+    content = tree.cssselect("div.asset-full-content div.asset-content")[0]
+    assert content.get("id").endswith(f"_INSTANCE_1mOzUrGkrdAE_{SAMPLE_ID}")
+    header = tree.cssselect(
+        "div.taglib-header h3.header-title > span, div.h2 > span:not(.header-back-to)"
+    )
+    assert header and not tree.cssselect(
+        "div.asset-full-content .taglib-header, div.asset-full-content div.h2"
+    )
+    metadata = tree.cssselect(".metadata-publish-date")[0]
+    assert metadata.text_content().strip() == "19/03/2021"
+    body = tree.cssselect("div.journal-content-article")[0]
+    elements = list(tree.iter())
+    assert body not in metadata.iterancestors() and elements.index(metadata) > elements.index(body)
+    # 6.2 sets the page subtitle, 7.0 the page title (asset_html_metadata.jsp), site-spec §8.
+    suffix = {
+        "6.2": " - Chi tiết bài viết - Cổng thông tin điện tử Đồng Tháp",
+        "7.0": " - Thành phố Sa Đéc - Cổng thông tin điện tử Đồng Tháp",
+    }[generation]
+    title = "Thành phố Sa Đéc: Cam kết thực hiện công tác cải cách hành chính năm 2021"
+    assert tree.findtext(".//title") == title + suffix
+
+
+def test_sample_article_in_70_reads_as_the_real_page():
+    """The sample's text is a 7.0/7.1 page's: the header's "null", then the web-content
+    template's heading, category, title, body and related list."""
+    lines = [
+        line.strip() for line in SAMPLE.read_text(encoding="utf-8").split("\n") if line.strip()
+    ]
+    with ReplicaServer(Site(liferay="7.0")) as server:
+        tree = fetch(server.url + DETAIL + str(SAMPLE_ID)).tree
+    portlet = tree.cssselect("section.portlet")[0]
+    for element in portlet.cssselect("script, style, dl.taglib-asset-metadata, div.asset-ratings"):
+        element.drop_tree()
+    for element in portlet.cssselect(".text-uppercase"):  # as the browser shows it
+        element.text = (element.text or "").upper()
+    flat = clean_text(" ".join(portlet.itertext()))
+    position = 0
+    for line in lines:  # every line of the real page, in its order
+        found = flat.find(clean_text(line), position)
+        assert found >= position, (line, flat[position : position + 200])
+        position = found + len(clean_text(line))
+
+
+def test_classic_listings_and_pagers(classic):
+    generation = classic.site.liferay
+    tree = fetch(classic.url + "kinh-te/tin-kinh-te").tree
+    assert tree.cssselect(
+        "div.asset-abstract h3.asset-title"
+        if generation == "6.2"
+        else "div.asset-abstract h4.asset-title"
+    )
+    assert bool(tree.cssselect("div.asset-more")) == (generation == "6.2")
+    buttons = tree.cssselect("div.taglib-page-iterator ul.lfr-pagination-buttons li a")
+    assert [a.get("href") for a in buttons[:2]] == ["javascript:;"] * 2
+    simple = fetch(classic.url + "xay-dung-dang").tree
+    assert not simple.cssselect("div.taglib-page-iterator")
+    assert [a.text_content() for a in simple.cssselect("ul.lfr-pagination-buttons li a")] == [
+        "Trước",
+        "Tiếp theo",
+    ]
+    if generation == "7.0":
+        lexicon = fetch(classic.url + "tin-tuc-su-kien").tree
+        assert lexicon.cssselect("ul.pagination li a") and not lexicon.cssselect(
+            ".page-item, .page-link"
+        )
+
+
+def test_generations_share_their_ground_truth_but_raw_date_and_label_case():
+    truths = {g: {t.asset_id: t for t in Site(liferay=g).truth()} for g in ("6.2", "7.0", "7.4")}
+    for asset_id, modern in truths["7.4"].items():
+        for generation in ("6.2", "7.0"):
+            old = truths[generation][asset_id]
+            assert (old.title, old.published_at, old.author, old.unit, old.summary) == (
+                modern.title,
+                modern.published_at,
+                modern.author,
+                modern.unit,
+                modern.summary,
+            )
+            assert old.category_raw.casefold() == modern.category_raw.casefold()
+
+
+def test_command_line_serves_a_generation():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "replica", "--port", "0", "--liferay", "6.2"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = process.stdout.readline().strip()
+        page = fetch(url + DETAIL + str(SAMPLE_ID))
+        assert page.headers["Liferay-Portal"].startswith("Liferay Portal Community Edition 6.2")
+        assert page.tree.cssselect("div.taglib-header")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    bad = subprocess.run(
+        [sys.executable, "-m", "replica", "--liferay", "8.0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr

@@ -1,0 +1,1 @@
+"""Helpers the tests run or import; never shipped with the project."""
