@@ -119,7 +119,7 @@ class App:
         if match and match["instance"] == self.site.config["detail_instance"]:
             article = self._find_article(match)
             if article is not None:
-                return self._article(article, headers)
+                return self._article(article, headers, self._page_number(article, query))
         return self._not_found(raw_path)
 
     # ------------------------------------------------------------------ pages
@@ -146,8 +146,15 @@ class App:
             page = int(value) if value.isdigit() and 1 <= int(value) <= last else last
         return Response(200, self.renderer.listing(category, page, delta).encode())
 
-    def _article(self, article: Article, headers: dict) -> Response:
-        html = self.renderer.article(article).encode()
+    def _page_number(self, article: Article, query: dict) -> int:
+        """The ``<ns>page`` asked for, clamped to the article's pages as Liferay does."""
+        values = [v for name, v in query.items() if name.endswith("_page")]
+        value = values[0][0].strip() if values else "1"
+        last = self.renderer.article_page_count(article)
+        return min(max(int(value), 1), last) if value.isdigit() else 1
+
+    def _article(self, article: Article, headers: dict, page_number: int = 1) -> Response:
+        html = self.renderer.article(article, page_number).encode()
         etag = '"' + hashlib.sha1(html).hexdigest()[:20] + '"'
         modified = article.modified or article.moment
         response_headers = {

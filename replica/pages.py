@@ -225,7 +225,17 @@ class Renderer:
             "category_href": self.category_href(category),
         }
 
-    def article(self, article: Article) -> str:
+    def article_page_count(self, article: Article) -> int:
+        """Pages of a web content split by page breaks (``<!-- pagebreak -->`` in Liferay)."""
+        return len(article.page.get("page_breaks", [])) + 1
+
+    def article_page_url(self, article: Article, number: int) -> str:
+        """Link to page ``number`` of a multi-page article: the journal page iterator's
+        ``<ns>page`` parameter (not ``_cur``), site-spec §8."""
+        portlet = generations.portlet_prefix(self.generation) + self.site.config["detail_instance"]
+        return f"{self.site.article_path(article)}?_{portlet}_page={number}"
+
+    def article(self, article: Article, page_number: int = 1) -> str:
         category = self.site.category_of(article)
         page = article.page
         label = category.label
@@ -242,7 +252,14 @@ class Renderer:
             if page.get("date_line")
             else None,
             "views": page.get("views"),
-            "blocks": self._blocks(article),
+            "blocks": self._page_blocks(article, page_number),
+            "article_pages": [
+                {"number": n, "href": self.article_page_url(article, n)}
+                for n in range(1, self.article_page_count(article) + 1)
+            ]
+            if self.article_page_count(article) > 1
+            else [],
+            "page_number": page_number,
             "related_style": page.get("related", "custom"),
             "related": [
                 {
@@ -258,7 +275,12 @@ class Renderer:
         instance = self.site.config["detail_instance"]
         if self.generation == "7.4":
             detail_portlet_id = ASSET_PUBLISHER_PORTLET + instance
-            return self._render("article.html", view=view, detail_portlet_id=detail_portlet_id)
+            return self._render(
+                "article.html",
+                view=view,
+                detail_portlet_id=detail_portlet_id,
+                namespace=f"_{detail_portlet_id}_",
+            )
         detail_portlet_id = generations.portlet_prefix(self.generation) + instance
         view.update(self._classic_view(article, category))
         return self._render(
@@ -295,6 +317,15 @@ class Renderer:
             "back_url": category.url,
             "site_short": site.config["site_name_short"],
         }
+
+    def _page_blocks(self, article: Article, page_number: int) -> list[dict]:
+        """The blocks of one page of the article (all of them for a single-page one); the
+        byline closes the last page."""
+        blocks = self._blocks(article)
+        starts = [0, *article.page.get("page_breaks", []), len(blocks)]
+        if page_number == len(starts) - 1:
+            return blocks[starts[page_number - 1] :]
+        return blocks[starts[page_number - 1] : starts[page_number]]
 
     def _blocks(self, article: Article) -> list[dict]:
         """Template-ready body blocks; the byline is appended as the last paragraph."""

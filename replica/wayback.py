@@ -339,6 +339,12 @@ class WaybackReplica:
         timestamp = clock.next()
         self._add(timestamp, path, 200, "text/html", answer.body)
         self.capture_generations[timestamp] = generation
+        app = self._apps[generation]
+        article = self.site.articles[asset_id]
+        for number in range(2, app.renderer.article_page_count(article) + 1):
+            # A multi-page article's later pages, captured just after its first.
+            later = app.renderer.article_page_url(article, number)
+            self._add(clock.next(), later, 200, "text/html", app.handle("GET", later, {}, b"").body)
         truth = next(t for t in self.site.truth(generation) if t.asset_id == asset_id)
         self._states.setdefault(asset_id, []).append((timestamp, truth))
         self._capture_media(clock, truth)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .body import clean_body
+from .body import clean_body, join_bodies
 from .dates import choose_published
 from .items import Article, ArticlePage
 from .pages import extract_article
@@ -46,6 +46,13 @@ def build_article(
     if extract.body_html is None:
         raise NotAnArticle(f"no article body ({page.fetched_url}): selectors matched nothing")
     body = clean_body(extract.body_html, page_url, extract.title)
+    for later in page.continuation_html:
+        # Each page of a multi-page article is its own page of the site's template: cleaned
+        # alone, then joined (the byline closes the last page).
+        continued = extract_article(later, page_url, base_url)
+        if continued.body_html is None:
+            raise NotAnArticle(f"a later page has no article body ({page.fetched_url})")
+        body = join_bodies(body, clean_body(continued.body_html, page_url, extract.title))
     if not body.text:
         raise NotAnArticle(f"empty article body ({page.fetched_url})")
     listing = page.listing
@@ -86,8 +93,9 @@ def build_article(
         capture_timestamp=page.capture_timestamp,
         capture_url=page.capture_url,
         capture=page.capture,
-        etag=page.etag,
-        last_modified=page.last_modified,
+        # Page 1's validators do not vouch for the later pages of a multi-page article.
+        etag=None if page.continuation_html else page.etag,
+        last_modified=None if page.continuation_html else page.last_modified,
         listing_url=listing.listing_url if listing else None,
         url_title=page.url_title,
         problems=problems,

@@ -492,3 +492,17 @@ def clean_body(fragment_html: str, page_url: str, title: str | None = None) -> C
         byline_text=byline_text,
         byline=byline,
     )
+
+
+def join_bodies(first: CleanBody, then: CleanBody) -> CleanBody:
+    """Two pages of one article as one body: text and images in page order, each file once,
+    the byline of the later page."""
+    seen = {a.url for a in first.attachments}
+    return CleanBody(
+        html="\n".join(part for part in (first.html, then.html) if part),
+        text="\n\n".join(part for part in (first.text, then.text) if part),
+        images=first.images + then.images,
+        attachments=first.attachments + [a for a in then.attachments if a.url not in seen],
+        byline_text=then.byline_text,
+        byline=then.byline,
+    )

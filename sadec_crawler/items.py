@@ -127,6 +127,9 @@ class ArticlePage:
     parsed: object | None = field(default=None, repr=False, compare=False)
     """The page as the spider already parsed it (a parsel ``Selector``), so cleaning does not
     parse 180 KB again; never stored."""
+    continuation_html: list[str] = field(default_factory=list, repr=False)
+    """HTML of pages 2…N of a multi-page article, in order (its text belongs to the article);
+    empty for a single-page one."""
 
 
 @dataclass

@@ -578,6 +578,26 @@ def _template_texts(body: Selector | None) -> list[str]:
     return texts
 
 
+def article_page_number(url: str) -> int:
+    """Which page of a multi-page article ``url`` asks for (1 when it names none)."""
+    match = css.ARTICLE_PAGE_PARAMETER.search(url.split("?", 1)[-1] if "?" in url else "")
+    return int(match["number"]) if match else 1
+
+
+def continuation_links(page: Selector, page_url: str) -> list[str]:
+    """The later pages of a multi-page article, in order, when ``page_url`` is its first
+    page; empty for a single-page article or a later page."""
+    if article_page_number(page_url) != 1:
+        return []
+    links: dict[int, str] = {}
+    for href in page.css(css.ARTICLE_PAGE_LINKS).getall():
+        url = absolute(page_url, href)
+        number = article_page_number(url) if url else 1
+        if url and number > 1:
+            links.setdefault(number, url)
+    return [links[number] for number in sorted(links)]
+
+
 def quick_title(page: Selector) -> str | None:
     """The article title from the cheap places that print it (7.2+ attributes, the 6.2/7.0
     header), for matching url-title links before full parsing; None when none does."""

@@ -107,6 +107,11 @@ ARTICLE_BODY = (
     "div.asset-full-content div.asset-content",
     "div.journal-content-article",
 )
+ARTICLE_PAGE_LINKS = "a.journal-article-page-number::attr(href)"
+"""Pages of a multi-page web content (journal ``asset/full_content.jsp``: a page iterator of
+type "article"); every page's text belongs to the article (site-spec §8)."""
+ARTICLE_PAGE_PARAMETER = re.compile(r"_page=(?P<number>\d+)")
+"""The page iterator's ``<ns>page=N`` parameter (not ``_cur``)."""
 ARTICLE_ASSET_ANCHOR = "span.asset-anchor::attr(id)"
 ARTICLE_ASSET_CONTENT_ID = "div.asset-content::attr(id)"
 """6.2 and 7.0/7.1 print the asset entry id only here, after the portlet namespace:

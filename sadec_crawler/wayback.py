@@ -49,7 +49,15 @@ from scrapy.http import Request, Response, TextResponse
 from pipelines.store import open_database
 
 from .items import ArticlePage, CrawlError, ListingEntry
-from .pages import asset_id_of, discovery_links, extract_article, extract_listing, parse_html
+from .pages import (
+    article_page_number,
+    asset_id_of,
+    continuation_links,
+    discovery_links,
+    extract_article,
+    extract_listing,
+    parse_html,
+)
 from .textnorm import clean_inline, slugify
 from .urls import (
     absolute,
@@ -554,8 +562,8 @@ class WaybackArchive:
         by_title: dict[str, list[CdxCapture]] = {}
         for capture in rows:
             link = parse_article_link(capture.original)
-            if link is None:
-                continue
+            if link is None or article_page_number(capture.original) > 1:
+                continue  # a later page of an article is read with its first page
             if link.asset_id:
                 by_id.setdefault(link.asset_id, []).append(capture)
                 instances.setdefault(link.asset_id, link.instance)
@@ -705,7 +713,30 @@ class WaybackArchive:
                 message = f"capture not read: {type(error).__name__}: {error}"[:300]
                 logger.error("wayback: %s (%s)", message, response.url)
                 item = CrawlError(response.url, "parse_error", message)
+            if isinstance(item, ArticlePage) and not await self._read_later_pages(item, capture):
+                return
             await self.emit(item, response)
+
+    async def _read_later_pages(self, page: ArticlePage, capture: CdxCapture) -> bool:
+        """Pages 2…N of a multi-page article, asked for at the first page's moment (the
+        archive serves the nearest capture of each); False, with the error recorded, when
+        one cannot be read: the capture waits for the next run, never stored incomplete."""
+        later = continuation_links(parse_html(page.html, read_only=True), page.page_url)
+        for portal_url in later:
+            url = playback_url(self.archive_url, capture.timestamp, portal_url)
+            try:
+                response = await self.fetch(url)
+            except RunStopped:
+                raise
+            except Exception as error:  # noqa: BLE001 - recorded, retried next run
+                await self.emit(CrawlError(url, f"wayback_{exception_kind(error)}", str(error)))
+                return False
+            if response.status != 200 or not isinstance(response, TextResponse):
+                message = f"page {portal_url} of a capture answered HTTP {response.status}"
+                await self.emit(CrawlError(url, f"wayback_http_{response.status}", message))
+                return False
+            page.continuation_html.append(response.text)
+        return True
 
     def page_from(self, plan: ArticlePlan, capture: CdxCapture, response: Response):
         """The :class:`ArticlePage` of one capture, or the error that stands for it."""

@@ -24,6 +24,7 @@ from replica.wayback import WaybackReplica, surt_key
 from sadec_crawler.items import ListingEntry
 from sadec_crawler.local import PROJECT_ROOT, crawl_command, crawl_env, run_crawl
 from sadec_crawler.middlewares import retry_after_seconds
+from sadec_crawler.pages import article_page_number
 from sadec_crawler.urls import parse_article_link
 from sadec_crawler.wayback import (
     CdxCapture,
@@ -108,11 +109,17 @@ def stored_capture_timestamps(db_path) -> set[str]:
 
 
 def article_playbacks(requests) -> list[tuple[str, str]]:
-    """(timestamp, original) of every article capture the archive was asked for."""
+    """(timestamp, original) of every article capture the archive was asked for (the first
+    pages: a multi-page article's later pages are read with each, at its moment)."""
     found = []
     for request in requests:
         capture = capture_of(f"http://archive{request.path}")
-        if request.kind == "playback" and capture and parse_article_link(capture[1]):
+        if (
+            request.kind == "playback"
+            and capture
+            and parse_article_link(capture[1])
+            and article_page_number(capture[1]) == 1
+        ):
             found.append(capture)
     return found
 

@@ -32,6 +32,7 @@ from sadec_crawler.middlewares import RedirectLoop
 from sadec_crawler.pages import (
     FoundArticleLink,
     asset_id_of,
+    continuation_links,
     discovery_links,
     extract_listing,
     find_article_links,
@@ -517,7 +518,7 @@ class SadecSpider(scrapy.Spider):
         self.emitted_assets.add(asset_id)
         # The page carries its entry from here; one seen later is merged by storage.
         self.listing_entries.pop(asset_id, None)
-        yield ArticlePage(
+        article = ArticlePage(
             url=canonical_article_url(self.base_url, instance, asset_id),
             asset_id=asset_id,
             fetched_url=response.url,
@@ -532,8 +533,35 @@ class SadecSpider(scrapy.Spider):
             url_title=url_title,
             parsed=page,
         )
+        later_pages = continuation_links(page, response.url)
+        yield self._continuation(article, later_pages) if later_pages else article
         for found in find_article_links(page, response.url, self.base_url):
             yield from self._article_request(found, PRIORITY_RELATED)
+
+    def _continuation(self, article: ArticlePage, later_pages: list[str]) -> Request:
+        """The request for the next page of a multi-page article; the article goes on to the
+        pipelines once its last page is read."""
+        return Request(
+            later_pages[0],
+            callback=self.parse_continuation,
+            errback=self.on_continuation_error,
+            cb_kwargs={"article": article, "later_pages": later_pages[1:]},
+            priority=PRIORITY_LISTED,
+            dont_filter=True,  # the same asset as page 1, by another URL of its own
+        )
+
+    def parse_continuation(self, response, article: ArticlePage, later_pages: list[str]):
+        if not isinstance(response, TextResponse):
+            content_type = response.headers.get("Content-Type")
+            yield CrawlError(response.url, "not_html", f"article page is {content_type!r}")
+            return
+        article.continuation_html.append(response.text)
+        yield self._continuation(article, later_pages) if later_pages else article
+
+    def on_continuation_error(self, failure):
+        """A later page that could not be read: the article is not stored incomplete; the
+        failure is an error of the run, and the next run fetches the article again."""
+        yield from self.on_error(failure)
 
     @staticmethod
     def _soft_404(page) -> bool:
