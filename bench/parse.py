@@ -1,6 +1,7 @@
 """Parse and clean throughput (what ``sadec rebuild`` and backfills pay): the project's parser
 (``sadec_crawler.article.build_article``: selectors, BeautifulSoup cleaning, nh3) on saved
-replica article pages, beside ``trafilatura.extract`` on the same pages, interleaved.
+replica article pages of every Liferay generation (6.2, 7.0, 7.4 markup of the same articles),
+beside ``trafilatura.extract`` on the same pages, interleaved.
 
 Every parsed article is checked against the replica's ground truth (title, date, category,
 author, unit, summary, images with captions, attachments, body snippets that must and must not
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gc
 import time
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from replica import Site
@@ -21,14 +23,14 @@ from replica.app import App
 from replica.faults import FaultConfig
 from sadec_crawler.article import build_article
 from sadec_crawler.items import ArticlePage
-from sadec_crawler.pages import extract_listing
+from sadec_crawler.pages import continuation_links, extract_listing, parse_html
 from sadec_crawler.urls import parse_article_link
 
 from . import common
 
 HELP = "build_article vs trafilatura.extract on saved replica pages, articles/s, checked"
 NAME = "parse"
-QUICK_ARGS = ["--articles", "200", "--repetitions", "1"]
+QUICK_ARGS = ["--articles", "70", "--repetitions", "1"]
 BASE = "https://sadec.dongthap.gov.vn"
 GOAL_RATIO = 5.0
 
@@ -36,18 +38,35 @@ GOAL_RATIO = 5.0
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--articles", type=int, default=500, help="generated articles (+64)")
     parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument(
+        "--generations",
+        default="6.2,7.0,7.4",
+        help="Liferay generations whose pages are parsed (comma-separated)",
+    )
 
 
-def saved_pages(site: Site) -> tuple[list, dict]:
-    """Article pages as the portal serves them, and the listing entries of every article."""
-    app = App(site, FaultConfig())
+@dataclass
+class SavedArticle:
+    """One article as the portal serves it: its truth, its pages (the first, then any later
+    pages of a multi-page article) and the listing entry that leads to it."""
+
+    truth: object
+    pages: list[str]
+    entry: object | None
+    generation: str
+
+
+def saved_articles(site: Site, generation: str) -> list[SavedArticle]:
+    """Every article of ``site`` as served in ``generation``."""
+    app = App(site, FaultConfig(), generation)
     entries = {}
     slugs = site.slugs()
     for category in site.categories.values():
-        url = f"{category.url}?_{category.portlet_id}_delta=200"
+        portlet = category.portlet_for(generation)
+        url = f"{category.url}?_{portlet}_delta=200"
         number = 1
         while True:
-            page_url = url + f"&_{category.portlet_id}_cur={number}"
+            page_url = url + f"&_{portlet}_cur={number}"
             html = app.handle("GET", page_url, {}, b"").body.decode("utf-8")
             listing = extract_listing(html, BASE + page_url, BASE)
             for entry in listing.entries:
@@ -62,22 +81,27 @@ def saved_pages(site: Site) -> tuple[list, dict]:
                 entry.listing_url = BASE + category.url
                 entries[entry.asset_id] = entry
             number += 1
-    pages = []
-    for truth in site.truth():
+    saved = []
+    for truth in site.truth(generation):
         html = app.handle("GET", truth.url, {}, b"").body.decode("utf-8")
-        pages.append((truth, html))
-    return pages, entries
+        later = [
+            app.handle("GET", _path(url), {}, b"").body.decode("utf-8")
+            for url in continuation_links(parse_html(html), BASE + truth.url)
+        ]
+        saved.append(SavedArticle(truth, [html, *later], entries.get(truth.asset_id), generation))
+    return saved
 
 
-def article_page(truth, html: str, entries: dict) -> ArticlePage:
+def article_page(saved: SavedArticle) -> ArticlePage:
     return ArticlePage(
-        url=BASE + truth.url,
-        asset_id=truth.asset_id,
-        fetched_url=BASE + truth.url,
+        url=BASE + saved.truth.url,
+        asset_id=saved.truth.asset_id,
+        fetched_url=BASE + saved.truth.url,
         http_status=200,
         fetched_at="2024-06-01T00:00:00Z",
-        html=html,
-        listing=entries.get(truth.asset_id),
+        html=saved.pages[0],
+        listing=saved.entry,
+        continuation_html=saved.pages[1:],
     )
 
 
@@ -104,8 +128,8 @@ def mismatches(truth, article) -> list[str]:
     return wrong
 
 
-def run_ours(pages, entries) -> tuple[float, list]:
-    items = [article_page(truth, html, entries) for truth, html in pages]
+def run_ours(pages: list[SavedArticle]) -> tuple[float, list]:
+    items = [article_page(saved) for saved in pages]
     gc.collect()
     started = time.perf_counter()
     articles = [build_article(item, BASE) for item in items]
@@ -128,20 +152,26 @@ def run_trafilatura(pages) -> tuple[float, list]:
 
     gc.collect()
     started = time.perf_counter()
-    texts = [trafilatura.extract(html, url=BASE + truth.url) for truth, html in pages]
+    texts = [
+        "\n".join(trafilatura.extract(page, url=BASE + s.truth.url) or "" for page in s.pages)
+        for s in pages
+    ]
     return time.perf_counter() - started, texts
 
 
 def run(args) -> dict:
     import trafilatura
 
-    site = Site(seed=0, extra_articles=args.articles)
-    common.progress("parse: rendering the replica's pages")
-    pages, entries = saved_pages(site)
-    sizes = [len(html.encode("utf-8")) for _, html in pages]
+    generations = [g.strip() for g in args.generations.split(",") if g.strip()]
+    pages: list[SavedArticle] = []
+    for generation in generations:
+        common.progress(f"parse: rendering the replica's pages ({generation})")
+        site = Site(seed=0, extra_articles=args.articles, liferay=generation)
+        pages += saved_articles(site, generation)
+    sizes = [len(saved.pages[0].encode("utf-8")) for saved in pages]
     # Imports, compiled patterns and caches warmed for both before anything is timed.
     run_trafilatura(pages[:30])
-    run_ours(pages[:30], entries)
+    run_ours(pages[:30])
     timings: dict[str, list[float]] = {"sadec": [], "trafilatura": []}
     wrong: dict[str, int] = {}
     wrong_examples: list[str] = []
@@ -149,21 +179,23 @@ def run(args) -> dict:
     trafilatura_found = trafilatura_snippets = 0
     for rep, name in common.interleaved(list(timings), args.repetitions):
         if name == "sadec":
-            elapsed, articles = run_ours(pages, entries)
+            elapsed, articles = run_ours(pages)
             if rep == 0:
-                for (truth, _), article in zip(pages, articles, strict=True):
+                for saved, article in zip(pages, articles, strict=True):
+                    truth = saved.truth
                     fields = mismatches(truth, article)
                     wrong_articles += bool(fields)
                     for field in fields:
                         wrong[field] = wrong.get(field, 0) + 1
                         if len(wrong_examples) < 10:
-                            wrong_examples.append(f"{truth.asset_id}: {field}")
+                            wrong_examples.append(f"{saved.generation} {truth.asset_id}: {field}")
         else:
             elapsed, texts = run_trafilatura(pages)
             if rep == 0:
-                for (truth, _), text in zip(pages, texts, strict=True):
-                    trafilatura_snippets += len(truth.must_contain)
-                    trafilatura_found += sum(1 for s in truth.must_contain if s in (text or ""))
+                for saved, text in zip(pages, texts, strict=True):
+                    must = saved.truth.must_contain
+                    trafilatura_snippets += len(must)
+                    trafilatura_found += sum(1 for snippet in must if snippet in (text or ""))
         timings[name].append(elapsed)
         common.progress(f"  rep {rep + 1} {name:>11}: {len(pages) / elapsed:7.1f} articles/s")
     rates = {name: [len(pages) / t for t in values] for name, values in timings.items()}
@@ -188,7 +220,7 @@ def run(args) -> dict:
     common.table(
         ["parser", "articles/s", "ms/article", "ratio", "correct"],
         rows,
-        f"Parse and clean: {len(pages)} replica article pages "
+        f"Parse and clean: {len(pages)} replica articles in Liferay {', '.join(generations)} "
         f"(median {common.median(sizes) / 1024:.0f} KB), {args.repetitions} interleaved "
         "repetitions",
     )
@@ -198,7 +230,11 @@ def run(args) -> dict:
         f"{'met' if met else 'MISSED'}" + (f" (wrong fields: {wrong})" if wrong else "")
     )
     return {
-        "params": {"articles": len(pages), "repetitions": args.repetitions},
+        "params": {
+            "articles": len(pages),
+            "repetitions": args.repetitions,
+            "generations": generations,
+        },
         "page_size_kb": {
             "median": round(common.median(sizes) / 1024, 1),
             "min": round(min(sizes) / 1024, 1),
