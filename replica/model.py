@@ -523,6 +523,8 @@ class Site:
         form = article.page.get("date_line")
         if form is None and article.timed:
             form = self.category_of(article).listing_form(True)
+        if article.timed and article.moment.second:
+            form = "cap_nhat"  # the one form that shows seconds, as the 7.4 pages do somewhere
         return form
 
     def classic_keywords_only(self, article: Article) -> bool:

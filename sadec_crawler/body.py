@@ -19,6 +19,7 @@ from . import selectors as css
 from .bylines import Byline, is_byline_text, parse_byline
 from .dates import parse_date
 from .items import AttachmentRef, ImageRef
+from .pages import may_hold_template
 from .textnorm import clean_inline, nfc
 from .urls import absolute, is_document
 
@@ -406,7 +407,8 @@ def clean_body(fragment_html: str, page_url: str, title: str | None = None) -> C
 
     ``title``: the article's title, so that a template that repeats it inside the body wrapper
     does not make it the first paragraph."""
-    soup = _soup(nfc(fragment_html))
+    fragment_html = nfc(fragment_html)
+    soup = _soup(fragment_html)
     root = (
         next((t for t in _tags(soup) if css.BODY_CLASS in (t.get("class") or ())), None)
         or soup.body
@@ -419,10 +421,13 @@ def clean_body(fragment_html: str, page_url: str, title: str | None = None) -> C
             tag.decompose()
     for comment in [n for n in root.descendants if isinstance(n, Comment)]:
         comment.extract()
-    _drop_template_chrome(root, title)
-    pushed_right = {
-        id(block) for block in _leaf_blocks(root) if _PUSHED_RIGHT.match(block.get_text(""))
-    }
+    if may_hold_template(fragment_html, title):
+        _drop_template_chrome(root, title)
+    pushed_right = set()
+    if "\u00a0" in fragment_html or "&nbsp;" in fragment_html:
+        pushed_right = {
+            id(block) for block in _leaf_blocks(root) if _PUSHED_RIGHT.match(block.get_text(""))
+        }
     for string in [n for n in root.descendants if isinstance(n, NavigableString)]:
         replaced = _INVISIBLE.sub("", str(string)).replace("\u00a0", " ")
         if replaced != string:

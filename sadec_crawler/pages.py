@@ -20,7 +20,7 @@ from parsel.csstranslator import HTMLTranslator
 from . import selectors as css
 from .dates import parse_date
 from .items import ListingEntry
-from .textnorm import clean_inline
+from .textnorm import clean_inline, nfc
 from .urls import (
     absolute,
     canonical_article_url,
@@ -471,9 +471,11 @@ def _texts_before_body(portlet: Selector, body: Selector | None) -> list[str]:
 _ANY_DATE_LINE = ", ".join(css.ARTICLE_DATE_LINE)
 
 
-def _date_line(scope: Selector, body: Selector | None, title: str | None) -> str | None:
+def _date_line(
+    scope: Selector, body: Selector | None, title: str | None, header: list[str]
+) -> str | None:
     """The article's date line, in its portlet: a date elsewhere on the page (a sidebar of
-    latest news) belongs to another article."""
+    latest news) belongs to another article. ``header``: the template header's texts."""
     body_node = body.root if body is not None else None
     # One query for all of them first: most pages match none (no date line at all).
     queries = css.ARTICLE_DATE_LINE if scope.css(_ANY_DATE_LINE) else ()
@@ -483,7 +485,7 @@ def _date_line(scope: Selector, body: Selector | None, title: str | None) -> str
                 continue
             text = _node_text(node)
             if text and parse_date(text):
-                return _with_template_time(text, body, title)
+                return _with_template_time(text, header, title)
     candidates = (
         text
         for text in _texts_before_body(scope, body)
@@ -491,26 +493,26 @@ def _date_line(scope: Selector, body: Selector | None, title: str | None) -> str
     )
     found = next((text for text in candidates if parse_date(text)), None)
     if found is not None:
-        return _with_template_time(found, body, title)
-    return next(iter(_template_dates(body, title)), None)
+        return _with_template_time(found, header, title)
+    return next(iter(_template_dates(header, title)), None)
 
 
-def _template_dates(body: Selector | None, title: str | None) -> list[str]:
+def _template_dates(header: list[str], title: str | None) -> list[str]:
     """Date lines a web-content template prints at the top of the body wrapper."""
     return [
         text
-        for text in _template_header(body, title)
+        for text in header
         if text != title and not _is_chrome(text) and len(text) <= 60 and parse_date(text)
     ]
 
 
-def _with_template_time(text: str, body: Selector | None, title: str | None) -> str:
+def _with_template_time(text: str, header: list[str], title: str | None) -> str:
     """``text`` (a day without a time, as 6.2/7.0 stock metadata prints it) or, when the
     template's own date line names the same day with its time, that line."""
     parsed = parse_date(text)
     if parsed is None or parsed.time is not None:
         return text
-    for other in _template_dates(body, title):
+    for other in _template_dates(header, title):
         found = parse_date(other)
         if found.date == parsed.date and found.time is not None:
             return other
@@ -528,9 +530,10 @@ def _category_label(text: str) -> str:
 
 
 def _category(
-    page: Selector, scope: Selector, body: Selector | None, title: str | None
+    page: Selector, scope: Selector, body: Selector | None, header: list[str]
 ) -> str | None:
-    """The category label, in the article's portlet (a menu elsewhere has labels too)."""
+    """The category label, in the article's portlet (a menu elsewhere has labels too);
+    ``header``: the template header's texts."""
     body_node = body.root if body is not None else None
     for query in css.ARTICLE_CATEGORY:
         labels = [
@@ -542,7 +545,7 @@ def _category(
         if labels:
             prefixed = [label for label in labels if css.UNIT_PREFIX.match(label)]
             return (prefixed or labels)[0]
-    for text in _texts_before_body(scope, body) + _template_header(body, title):
+    for text in _texts_before_body(scope, body) + header:
         # "Chi tiết bài viết SD_CẢI CÁCH HÀNH CHÍNH" in markup of its own, before the body or
         # printed by the site's web-content template at the top of the body wrapper.
         match = css.UNIT_PREFIX.search(text)
@@ -553,24 +556,43 @@ def _category(
     return labels[0] if labels else None
 
 
-def _template_header(body: Selector | None, title: str | None) -> list[str]:
+def _template_header(body: Selector | None, body_html: str, title: str | None) -> list[str]:
     """:func:`_template_texts`, only when they are a template's header (they hold the
     "Chi tiết bài viết" line or the title): never the first words of an ordinary body."""
-    texts = _template_texts(body)
+    if not may_hold_template(body_html, title):
+        return []  # most bodies: the walk is skipped on a look at the HTML text
+    texts = _template_texts(body, title)
     if any(_is_chrome(text) or (title and text == title) for text in texts):
         return texts
     return []
 
 
-def _template_texts(body: Selector | None) -> list[str]:
+def may_hold_template(body_html: str, title: str | None) -> bool:
+    """Whether a body's HTML may hold a web-content template's header or related list: a
+    cheap test on the text, so that bodies without one are not walked for it."""
+    # The wrapper's own tag is left out: 7.2+ repeats the title in an attribute there.
+    body_html = nfc(body_html[body_html.find(">") + 1 :])  # decomposed pages exist (§4)
+    markers = (*css.ARTICLE_HEADER_NOISE_PREFIXES, *css.RELATED_BLOCK_TITLES)
+    if any(marker in body_html for marker in markers):
+        return True
+    # The title opening an element's text, as a template heading prints it: its start, up
+    # to a character HTML may escape.
+    probe = re.split("[\"'&<>]", title or "", maxsplit=1)[0][:40]
+    return len(probe) < 10 or re.search(">\\s*" + re.escape(probe), body_html) is not None
+
+
+def _template_texts(body: Selector | None, title: str | None = None) -> list[str]:
     """Short texts at the top of the body wrapper, before its first long paragraph: where a
-    7.0 web-content template prints its heading, category label and title (site-spec §8)."""
+    7.0 web-content template prints its heading, category label, title and date line
+    (site-spec §8). The title, however long, is one of them."""
     if body is None:
         return []
     texts = []
-    for text in body.root.xpath(".//text()[normalize-space()]"):
-        cleaned = clean_inline(str(text))
-        if len(cleaned) > 80:
+    for text in body.root.itertext():
+        cleaned = clean_inline(text)
+        if not cleaned:
+            continue
+        if len(cleaned) > 80 and cleaned != title:
             break
         texts.append(cleaned)
         if len(texts) > 8:
@@ -634,12 +656,14 @@ def extract_article(
     # so each selector costs far less than a walk of the whole tree.
     scope = _portlet_of(body, page)
     title, title_source = _title(page, scope)
+    body_html = body.get() if body is not None else None
+    header = _template_header(body, body_html or "", title)
     return ArticleExtract(
         title=title,
         title_source=title_source,
-        category_raw=_category(page, scope, body, title),
-        date_line_raw=_date_line(scope, body, title),
-        body_html=body.get() if body is not None else None,
+        category_raw=_category(page, scope, body, header),
+        date_line_raw=_date_line(scope, body, title, header),
+        body_html=body_html,
         asset_anchor=asset_id_of(scope) or asset_id_of(page),
         page=page,
         page_url=page_url,
