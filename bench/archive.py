@@ -1,5 +1,5 @@
 """A synthetic archive for the search benchmark: N articles of Vietnamese government news in
-the project's own schema (``pipelines.store.open_database``, every migration), in bulk.
+the project's own schema (``pipelines.database.open_database``, every migration), in bulk.
 
 Texts are assembled from the replica's vocabulary (topics, wards, offices, people) and a few
 hundred sentence frames weighted like real news (a handful of phrases in most articles, most
@@ -14,7 +14,7 @@ import hashlib
 import random
 from pathlib import Path
 
-from pipelines.store import open_database
+from pipelines.database import open_database
 from replica.generator import OFFICES, PEOPLE, TOPICS, WARDS
 from sadec_crawler.textnorm import fold
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import httpx
 from datasette.utils import escape_fts
 
-from pipelines.store import open_database
+from pipelines.database import open_database
 from serving import plugin, search
-from serving.testing import running_server
 from serving.views import LIST_COLUMNS, PAGE_SIZE
+from tests.support.reading_room import running_server
 
 from . import archive, common
 

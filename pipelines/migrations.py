@@ -12,6 +12,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from .hashing import stored_content_hash
+from .search_index import reindex_all
 
 Migration = Callable[[sqlite_utils.Database], None]
 
@@ -147,8 +148,6 @@ def m002_search(db: sqlite_utils.Database) -> None:
         "create virtual table articles_fts_exact using fts5("
         "title, summary, body_text, tokenize = 'unicode61 remove_diacritics 0')"
     )
-    from .store import reindex_all
-
     reindex_all(db)
 
 
@@ -268,7 +267,7 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
         # it unapplied rather than half applied (its tables made, its record not): sqlite3
         # opens transactions by itself only before DML, and this one must hold the DDL too.
         # (Atomic only on a connection whose nested ``with`` blocks do not commit, as
-        # :func:`pipelines.store.open_database` gives; sqlite-utils commits in each of its own.)
+        # :func:`pipelines.database.open_database` gives; sqlite-utils commits in each of its own.)
         with db.conn:
             if not db.conn.in_transaction:
                 db.execute("begin")

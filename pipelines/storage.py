@@ -22,7 +22,7 @@ from sadec_crawler.items import (
     SitePage,
 )
 
-from .store import (
+from .database import (
     apply_listing_entry,
     fix_uppercase_categories,
     known_category_names,

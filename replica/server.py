@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from replica import faults as fault_kinds
 from replica.app import App, Response
+from replica.http import BackgroundServer
 from replica.model import Site
 
 
@@ -28,35 +29,7 @@ class RequestLogEntry:
     fault: str | None = None
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "Apache-Coyote/1.1"
-    timeout = 30  # idle keep-alive connections are dropped after this many seconds
-
-    def version_string(self) -> str:
-        """Tomcat's header alone; the stdlib would append a Python version."""
-        return self.server_version
-
-    def do_GET(self) -> None:
-        self.server.replica.serve(self, "GET")
-
-    def do_HEAD(self) -> None:
-        self.server.replica.serve(self, "HEAD")
-
-    def do_POST(self) -> None:
-        self.server.replica.serve(self, "POST")
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
-        """Silence: the request log lives in ReplicaServer.requests."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-
-class ReplicaServer:
+class ReplicaServer(BackgroundServer):
     """Serves a Site in a background thread; use as a context manager."""
 
     def __init__(
@@ -74,45 +47,10 @@ class ReplicaServer:
         self.requests: list[RequestLogEntry] = []
         self._log_lock = threading.Lock()
         self._attempts: dict[str, int] = {}
-        self._host, self._requested_port = host, port
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__(host, port)
 
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> ReplicaServer:
-        self._httpd = _Server((self._host, self._requested_port), _Handler)
-        self._httpd.replica = self
+    def started(self) -> None:
         self.app.port = self.port
-        self._thread = threading.Thread(
-            # A short poll keeps stop() quick; the default 0.5 s adds up over a test suite.
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            daemon=True,
-            name=f"replica-{self.port}",
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> ReplicaServer:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return self._httpd.server_address[1] if self._httpd else self._requested_port
-
-    @property
-    def url(self) -> str:
-        return f"http://{self._host}:{self.port}/"
 
     # ------------------------------------------------------------------ serving
 

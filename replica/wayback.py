@@ -40,9 +40,9 @@ from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 from replica import generations, media
 from replica.app import App
 from replica.faults import FaultConfig
+from replica.http import BackgroundServer
 from replica.model import ArticleTruth, Site, stable_fraction, stable_hex
 from replica.pages import Pager
-from replica.server import _Handler, _Server
 
 HOST = "sadec.dongthap.gov.vn"
 CDX_FIELDS = ("urlkey", "timestamp", "original", "mimetype", "statuscode", "digest", "length")
@@ -151,11 +151,13 @@ class _ScheduleClock:
         return timestamp_of(self.moment)
 
 
-class WaybackReplica:
+class WaybackReplica(BackgroundServer):
     """Captures of a Site, served as the Wayback Machine serves them; use as a context manager.
 
     ``throttle_every=N`` answers every Nth request ``429`` with ``Retry-After: retry_after``.
     """
+
+    thread_name = "wayback"
 
     def __init__(
         self,
@@ -174,8 +176,7 @@ class WaybackReplica:
         self.retry_after = retry_after
         self.requests: list[ArchiveRequest] = []
         self._log_lock = threading.Lock()
-        self._port = port
-        self._httpd: _Server | None = None
+        super().__init__(host="127.0.0.1", port=port)
         self.captures: list[StoredCapture] = []
         self._by_key: dict[str, list[StoredCapture]] = {}
         self._states: dict[int, list[tuple[str, ArticleTruth]]] = {}
@@ -596,39 +597,6 @@ class WaybackReplica:
         entry.status = answer.status
         if method != "HEAD":
             handler.wfile.write(answer.body)
-
-    def start(self) -> WaybackReplica:
-        self._httpd = _Server(("127.0.0.1", self._port), _Handler)
-        self._httpd.replica = self
-        thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            daemon=True,
-            name=f"wayback-{self.port}",
-        )
-        thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> WaybackReplica:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return self._httpd.server_address[1] if self._httpd else self._port
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
 
 def _content(truth: ArticleTruth) -> tuple:
     """The parts of an article whose change makes a new stored version (a label printed in

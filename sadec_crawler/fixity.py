@@ -63,7 +63,7 @@ def _stored_form(folder: Path, db_path: Path) -> str:
 
 def record_folder(db_path: str | Path, kind: str, folder: Path) -> None:
     """Remember that this database's ``kind`` (captures or files) went to ``folder``."""
-    from pipelines.store import open_database
+    from pipelines.database import open_database
 
     db_path = Path(db_path)
     db = open_database(db_path)

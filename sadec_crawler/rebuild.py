@@ -45,6 +45,7 @@ from twisted.python.failure import Failure
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
+from pipelines.database import open_database
 from pipelines.files import (
     DEFAULT_MAXSIZE,
     FilesPipeline,
@@ -52,7 +53,6 @@ from pipelines.files import (
     store_body,
     stored_file_from_body,
 )
-from pipelines.store import open_database
 
 from .fixity import CAPTURES, FILES, WARC_PATTERNS, digests_match, record_folder, warc_digest
 from .items import Article, Capture, StoredFile

@@ -46,7 +46,7 @@ from urllib.parse import urlencode, urlsplit
 from parsel import Selector
 from scrapy.http import Request, Response, TextResponse
 
-from pipelines.store import open_database
+from pipelines.database import open_database
 
 from .items import ArticlePage, CrawlError, ListingEntry
 from .pages import (

@@ -1,7 +1,7 @@
 """An article's history: its earlier versions and what changed between them, as text diffs.
 
 The crawler keeps the previous content of an edited article in ``article_versions`` (see
-``pipelines.store.upsert_article``); this page lets a researcher see what the portal changed.
+``pipelines.database.upsert_article``); this page lets a researcher see what the portal changed.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.testing import running_server
+from tests.support.reading_room import running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"

@@ -12,12 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipelines.store import open_database
+from pipelines.database import open_database
 from replica import ReplicaServer, Site
 from sadec_crawler.local import PROJECT_ROOT, crawl_command, crawl_env
 from serving.server import server_command
-from serving.testing import free_port, stop_process
 from tests.reliability import duplicates, query, record
+from tests.support.reading_room import free_port, stop_process
 
 SLOW = {"DOWNLOAD_DELAY": "0.02", "CONCURRENT_REQUESTS_PER_DOMAIN": "2"}
 """A crawl of several seconds, writing all along."""

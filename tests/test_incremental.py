@@ -287,7 +287,7 @@ def test_reading_room_shows_versions_and_a_text_diff(scenario):
     import httpx
     from markupsafe import escape
 
-    from serving.testing import running_server
+    from tests.support.reading_room import running_server
 
     db = scenario["db"]
     recent = scenario["recent_edit"]

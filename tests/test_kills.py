@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import migrations, store
-from pipelines.store import open_database
+from pipelines import database, migrations
+from pipelines.database import open_database
 from replica import ReplicaServer, Site
 from sadec_crawler.fixity import scan_block_digests
 from sadec_crawler.items import Article, ImageRef
@@ -304,7 +304,7 @@ def test_an_article_is_stored_whole_or_not_at_all(tmp_path, monkeypatch):
     def index_fails(*args):
         raise sqlite3.OperationalError("killed here")
 
-    monkeypatch.setattr(store, "index_article", index_fails)
+    monkeypatch.setattr(database, "index_article", index_fails)
     article = Article(
         url="http://x.test/a/1",
         asset_id=1,
@@ -323,7 +323,7 @@ def test_an_article_is_stored_whole_or_not_at_all(tmp_path, monkeypatch):
         images=[ImageRef("http://x.test/documents/1/0/a.jpg/u", "Ảnh", None)],
     )
     with pytest.raises(sqlite3.OperationalError):
-        store.upsert_article(db, article)
+        database.upsert_article(db, article)
     db.close()
     for table in ("articles", "images"):
         assert query(tmp_path / "archive.db", f"select count(*) as n from {table}") == [{"n": 0}]

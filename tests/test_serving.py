@@ -24,7 +24,7 @@ from sadec_crawler.textnorm import fold
 from serving import search
 from serving.plugin import fold_search_args
 from serving.server import build_datasette, serve
-from serving.testing import build_sample_db, running_server
+from tests.support.reading_room import build_sample_db, running_server
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 SAMPLE_TITLE = "Thành phố Sa Đéc: Cam kết thực hiện công tác cải cách hành chính năm 2021"
@@ -556,7 +556,7 @@ def test_data_dictionary_describes_every_column_of_the_schema():
     """The metadata's data dictionary keeps up with the migrations."""
     import yaml
 
-    from pipelines.store import open_database
+    from pipelines.database import open_database
     from serving.server import METADATA
 
     tables = yaml.safe_load(METADATA.read_text(encoding="utf-8"))["databases"]["archive"]["tables"]

@@ -16,10 +16,10 @@ import sqlite_utils
 
 from sadec_crawler.dates import SOURCE_RANK, parse_date
 from sadec_crawler.items import Article, ListingEntry
-from sadec_crawler.textnorm import fold
 
 from .hashing import CONTENT_FIELDS, content_hash, stored_content_hash
 from .migrations import migrate
+from .search_index import index_article
 
 NEW, CHANGED, UNCHANGED = "new", "changed", "unchanged"
 
@@ -78,29 +78,6 @@ class NestedTransactions:
     def __exit__(self, *exc_info) -> bool:
         object.__setattr__(self, "_depth", self._depth - 1)
         return self._conn.__exit__(*exc_info) if self._depth == 0 else False
-
-
-def index_article(db: sqlite_utils.Database, row: dict) -> None:
-    """Put one article into both search indexes (replacing what was there)."""
-    rowid = row["asset_id"]
-    values = [row.get("title") or "", row.get("summary") or "", row.get("body_text") or ""]
-    for table, transform in (("articles_fts", fold), ("articles_fts_exact", lambda v: v)):
-        db.execute(f"delete from {table} where rowid = ?", [rowid])
-        db.execute(
-            f"insert into {table} (rowid, title, summary, body_text) values (?, ?, ?, ?)",
-            [rowid, *(transform(v) for v in values)],
-        )
-
-
-def reindex_all(db: sqlite_utils.Database) -> int:
-    """Rebuild both search indexes from ``articles``; returns the number of articles."""
-    db.execute("delete from articles_fts")
-    db.execute("delete from articles_fts_exact")
-    count = 0
-    for row in db.query("select asset_id, title, summary, body_text from articles"):
-        index_article(db, row)
-        count += 1
-    return count
 
 
 def _article_row(article: Article, digest: str) -> dict:

@@ -1,7 +1,7 @@
 """Test helpers for the reading room: a small sample archive and a real server in a subprocess.
 
-Used by ``tests/test_serving.py`` and ``tests/test_browser.py``; kept in the package so both
-test modules (and anyone checking the reading room by hand) share one copy.
+Used by the serving, browser, incremental and concurrency tests and by the search benchmark;
+kept with the tests, as the reading room itself never writes an archive.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from pathlib import Path
 
 import httpx
 
-from pipelines.store import open_database, upsert_article
+from pipelines.database import open_database, upsert_article
 from sadec_crawler.items import Article, AttachmentRef, ImageRef
-
-from .server import server_command
+from serving.server import server_command
 
 BASE = "https://sadec.dongthap.gov.vn/chi-tiet-bai-viet/-/asset_publisher/1mOzUrGkrdAE/content/id"
 DOCS = "https://sadec.dongthap.gov.vn/documents/481527/0"
