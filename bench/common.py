@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from replica import ReplicaServer
-from sadec_crawler.local import PROJECT_ROOT, crawl_command, crawl_env
+from sadec.local import PROJECT_ROOT, crawl_command, crawl_env
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

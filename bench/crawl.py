@@ -2,7 +2,7 @@
 pipeline, over the same pages of the replica, politeness off, interleaved repetitions.
 
 - ``full``: ``scrapy crawl sadec -a mode=full`` into a fresh database, default settings but
-  politeness (``sadec_crawler.local.LOCAL_SITE_SETTINGS``): parse, clean, store, WARC captures
+  politeness (``sadec.local.LOCAL_SITE_SETTINGS``): parse, clean, store, WARC captures
   and file downloads on, as configured by default.
 - ``fetch``: ``bench/spiders.py`` requesting exactly the URLs the full crawl requested (from
   the replica's log of a warm-up crawl), doing nothing with the answers.
@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from replica import Site
-from sadec_crawler.local import LOCAL_SITE_SETTINGS, crawl_env
+from sadec.local import LOCAL_SITE_SETTINGS, crawl_env
 
 from . import common
 from .spiders import SOUP_PIPELINES

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from replica import Site
-from sadec_crawler.local import PROJECT_ROOT, crawl_command, crawl_env
+from sadec.local import PROJECT_ROOT, crawl_command, crawl_env
 
 from . import common
 

@@ -335,3 +335,29 @@ def fix_uppercase_categories(db: sqlite_utils.Database) -> int:
                 db["articles"].update(row["url"], {"category": better})
                 changed += 1
     return changed
+
+
+def _stored_form(folder: Path, db_path: Path) -> str:
+    """``folder`` relative to the database's folder when inside it, else absolute."""
+    folder, home = folder.resolve(), db_path.resolve().parent
+    try:
+        return folder.relative_to(home).as_posix() or "."
+    except ValueError:
+        return str(folder)
+
+
+def record_folder(db: sqlite_utils.Database, db_path: str | Path, kind: str, folder: Path) -> None:
+    """Remember that this database's ``kind`` (captures or files) went to ``folder``, so that
+    ``sadec verify`` finds them wherever they are."""
+    path = _stored_form(folder, Path(db_path))
+    now = utc_now()
+    with db.conn:
+        existing = db.execute(
+            "select 1 from archive_folders where kind = ? and path = ?", [kind, path]
+        ).fetchone()
+        if existing:
+            db["archive_folders"].update((kind, path), {"last_used_at": now})
+        else:
+            db["archive_folders"].insert(
+                {"kind": kind, "path": path, "first_used_at": now, "last_used_at": now}
+            )

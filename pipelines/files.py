@@ -27,14 +27,8 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 
 from sadec_crawler.compact import PackedTable, digest
-from sadec_crawler.fixity import (
-    content_path,
-    evidence_folder,
-    inside,
-    record_folder,
-    safe_extension,
-)
 from sadec_crawler.items import Article, ListingEntry, StoredFile
+from sadec_crawler.layout import content_path, evidence_folder, inside, safe_extension
 from sadec_crawler.warc import exception_kind
 
 logger = logging.getLogger(__name__)
@@ -281,8 +275,6 @@ class FilesPipeline:
 
     def open_spider(self, spider=None):
         self.stored = known_files(self.db_path, self.folder)
-        if self.db_path:
-            record_folder(self.db_path, "files", self.folder)
         logger.info("files into %s (%d already stored)", self.folder, len(self.stored))
 
     def item_done(self, item, **kwargs):

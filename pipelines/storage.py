@@ -21,6 +21,7 @@ from sadec_crawler.items import (
     ListingEntry,
     SitePage,
 )
+from sadec_crawler.layout import CAPTURES, FILES, evidence_folder
 
 from .database import (
     apply_listing_entry,
@@ -29,6 +30,7 @@ from .database import (
     mark_gone,
     mark_unchanged,
     open_database,
+    record_folder,
     record_site_page,
     remember_category_name,
     upsert_article,
@@ -126,6 +128,11 @@ class SQLiteStoragePipeline:
                 )
                 .last_pk
             )
+        settings = self.crawler.settings
+        for kind, setting in ((CAPTURES, "SADEC_WARC_DIR"), (FILES, "SADEC_FILES_DIR")):
+            folder = evidence_folder(settings.get(setting, ""), self.db_path, kind)
+            if folder is not None:
+                record_folder(self.db, self.db_path, kind, folder)
         logger.info("archiving into %s (run %s)", self.db_path, self.run_id)
 
     def process_item(self, item):

@@ -598,6 +598,7 @@ class WaybackReplica(BackgroundServer):
         if method != "HEAD":
             handler.wfile.write(answer.body)
 
+
 def _content(truth: ArticleTruth) -> tuple:
     """The parts of an article whose change makes a new stored version (a label printed in
     other letters by a redesign is the same label)."""

@@ -35,8 +35,8 @@ from twisted.python.threadpool import ThreadPool
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from .fixity import evidence_folder, record_folder
 from .items import Capture
+from .layout import evidence_folder
 
 logger = logging.getLogger(__name__)
 
@@ -412,15 +412,8 @@ class WarcWriterMiddleware:
         max_bytes = settings.getint("SADEC_WARC_MAX_BYTES", DEFAULT_MAX_BYTES)
         gzip_level = settings.getint("SADEC_WARC_GZIP_LEVEL", DEFAULT_GZIP_LEVEL)
         middleware = cls(crawler, folder, max_bytes, gzip_level)
-        crawler.signals.connect(middleware.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(middleware.spider_closed, signal=signals.spider_closed)
         return middleware
-
-    def spider_opened(self, spider):
-        db_path = self.crawler.settings.get("SADEC_DB_PATH")
-        if db_path:
-            # So that `sadec verify` finds the captures of this database wherever they are.
-            record_folder(db_path, "captures", self.folder)
 
     def _finish(self, reason) -> None:
         if self.writer is not None:

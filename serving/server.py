@@ -80,7 +80,7 @@ def archived_files_folder(db_path: Path) -> Path | None:
     """The folder of downloaded images and attachments of this database, if it has one."""
     import sqlite3
 
-    from sadec_crawler.fixity import folder_candidates
+    from sadec_crawler.layout import folder_candidates
 
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from replica import ReplicaServer, Site
-from sadec_crawler.local import run_crawl
+from sadec.local import run_crawl
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 

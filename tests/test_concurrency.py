@@ -14,7 +14,7 @@ import pytest
 
 from pipelines.database import open_database
 from replica import ReplicaServer, Site
-from sadec_crawler.local import PROJECT_ROOT, crawl_command, crawl_env
+from sadec.local import PROJECT_ROOT, crawl_command, crawl_env
 from serving.server import server_command
 from tests.reliability import duplicates, query, record
 from tests.support.reading_room import free_port, stop_process

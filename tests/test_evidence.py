@@ -26,16 +26,11 @@ from warcio.archiveiterator import ArchiveIterator
 
 from pipelines.files import FilesPipeline, store_body, stored_file_from_body
 from replica import FaultConfig, ReplicaServer, Site
-from sadec_crawler.fixity import (
-    MANIFEST,
-    content_path,
-    export,
-    inside,
-    safe_extension,
-    verify,
-)
-from sadec_crawler.local import PROJECT_ROOT, crawl_env
-from sadec_crawler.rebuild import DamagedRecord, index_captures, read_response, rebuild
+from sadec.export import MANIFEST, export
+from sadec.local import PROJECT_ROOT, crawl_env
+from sadec.rebuild import DamagedRecord, index_captures, read_response, rebuild
+from sadec.verify import verify
+from sadec_crawler.layout import content_path, inside, safe_extension
 from sadec_crawler.warc import RotatingWarcWriter, WarcWriterMiddleware
 from tests.conftest import crawl_or_fail
 
@@ -99,7 +94,7 @@ def _free_port() -> int:
 
 def _sadec(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "sadec_crawler.cli", *args],
+        [sys.executable, "-m", "sadec.cli", *args],
         cwd=PROJECT_ROOT,
         env=crawl_env(),
         capture_output=True,

@@ -20,8 +20,8 @@ from twisted.python.failure import Failure
 from pipelines.storage import SQLiteStoragePipeline
 from replica import FaultConfig, ReplicaServer, Site
 from replica import faults as fault_kinds
+from sadec.local import run_crawl
 from sadec_crawler.items import ArticlePage
-from sadec_crawler.local import run_crawl
 from sadec_crawler.spiders.sadec import SadecSpider
 from tests.reliability import (
     article_rows,

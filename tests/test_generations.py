@@ -16,9 +16,9 @@ import pytest
 
 from replica import ReplicaServer, Site
 from replica.wayback import WaybackReplica
+from sadec.local import PROJECT_ROOT, crawl_command, crawl_env
+from sadec.rebuild import rebuild
 from sadec_crawler import pages as page_parsers
-from sadec_crawler.local import PROJECT_ROOT, crawl_command, crawl_env
-from sadec_crawler.rebuild import rebuild
 from tests.conftest import crawl_or_fail
 from tests.support.poisoned_crawl import MARKER_VARIABLE, PlantedParserBug
 from tests.test_wayback import FINDINGS_ALLOWED, PORTAL, articles, crawl_ok, version_counts

@@ -32,7 +32,7 @@ from sadec_crawler.body import (
     clean_body,
     sanitise,
 )
-from sadec_crawler.fixity import inside
+from sadec_crawler.layout import inside
 from tests.conftest import crawl_or_fail
 from tests.reliability import article_rows, duplicates, record, truth_mismatches
 

@@ -20,8 +20,8 @@ import urllib.request
 import pytest
 
 from replica import ReplicaServer, Site
+from sadec.local import PROJECT_ROOT, crawl_command, crawl_env, run_crawl
 from sadec_crawler.commands.crawl import LOCKED_EXIT_STATUS, acquire_lock
-from sadec_crawler.local import PROJECT_ROOT, crawl_command, crawl_env, run_crawl
 from tests.conftest import crawl_or_fail
 from tests.reliability import content_rows, query
 

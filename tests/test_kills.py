@@ -24,9 +24,9 @@ import pytest
 from pipelines import database, migrations
 from pipelines.database import open_database
 from replica import ReplicaServer, Site
-from sadec_crawler.fixity import scan_block_digests
+from sadec.local import PROJECT_ROOT, crawl_command, crawl_env
+from sadec_crawler.digests import scan_block_digests
 from sadec_crawler.items import Article, ImageRef
-from sadec_crawler.local import PROJECT_ROOT, crawl_command, crawl_env
 from tests.conftest import crawl_or_fail
 from tests.reliability import content_rows, duplicates, query, record
 

@@ -21,7 +21,7 @@ import pytest
 
 from replica import FaultConfig, ReplicaServer, Site
 from replica import faults as fault_kinds
-from sadec_crawler.local import PROJECT_ROOT, crawl_command, crawl_env
+from sadec.local import PROJECT_ROOT, crawl_command, crawl_env
 from tests.reliability import article_rows, duplicates, query, record, truth_mismatches
 
 OTHER_HOST = "127.0.0.2"

@@ -21,8 +21,8 @@ import pytest
 
 from replica import Site
 from replica.wayback import WaybackReplica, surt_key
+from sadec.local import PROJECT_ROOT, crawl_command, crawl_env, run_crawl
 from sadec_crawler.items import ListingEntry
-from sadec_crawler.local import PROJECT_ROOT, crawl_command, crawl_env, run_crawl
 from sadec_crawler.middlewares import retry_after_seconds
 from sadec_crawler.pages import article_page_number
 from sadec_crawler.urls import parse_article_link

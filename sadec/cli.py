@@ -28,13 +28,13 @@ def _cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .fixity import verify
+    from .verify import verify
 
     return verify(Path(args.db))
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .fixity import export
+    from .export import export
 
     return export(Path(args.db), Path(args.out))
 

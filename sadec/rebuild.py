@@ -45,7 +45,7 @@ from twisted.python.failure import Failure
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
-from pipelines.database import open_database
+from pipelines.database import open_database, record_folder
 from pipelines.files import (
     DEFAULT_MAXSIZE,
     FilesPipeline,
@@ -53,9 +53,9 @@ from pipelines.files import (
     store_body,
     stored_file_from_body,
 )
-
-from .fixity import CAPTURES, FILES, WARC_PATTERNS, digests_match, record_folder, warc_digest
-from .items import Article, Capture, StoredFile
+from sadec_crawler.digests import digests_match, warc_digest
+from sadec_crawler.items import Article, Capture, StoredFile
+from sadec_crawler.layout import CAPTURES, FILES, WARC_PATTERNS
 
 SPIDER_NAME = "sadec"
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
@@ -644,8 +644,12 @@ def rebuild(warc_dir: Path, new_db: Path) -> int:
         runs = replay(index, new_db, files)
     finally:
         logging.disable(previous)
-    record_folder(new_db, CAPTURES, warc_dir)
-    record_folder(new_db, FILES, files.files_dir)
+    db = open_database(new_db)
+    try:
+        record_folder(db, new_db, CAPTURES, warc_dir)
+        record_folder(db, new_db, FILES, files.files_dir)
+    finally:
+        db.close()
     for problem in index.problems:
         print(f"warning: {problem}")
     stats = Counter()

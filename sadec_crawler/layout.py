@@ -1,0 +1,122 @@
+"""Where an archive's evidence lives, and how stored files are named.
+
+An archive is a database plus two folders: ``captures/`` (WARC files, see
+:mod:`sadec_crawler.warc`) and ``files/`` (images and attachments named by their SHA-256, see
+:mod:`pipelines.files`), by default beside the database. The folders a crawl used are recorded
+in the ``archive_folders`` table (:func:`pipelines.database.record_folder`), relative to the
+database when inside its folder, so that a moved or exported archive still finds its evidence.
+Pure functions: nothing here writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mimetypes
+import re
+import sqlite3
+from pathlib import Path
+from urllib.parse import unquote_plus, urlsplit
+
+OFF = "off"
+CAPTURES, FILES = "captures", "files"
+WARC_PATTERNS = ("*.warc.gz", "*.warc")
+
+
+# --- Folders ---------------------------------------------------------------------------------
+def evidence_folder(
+    setting: str | None, db_path: str | Path | None, default_name: str
+) -> Path | None:
+    """The folder a ``SADEC_WARC_DIR``/``SADEC_FILES_DIR`` value names: None for ``off``,
+    ``<default_name>/`` beside the database for "", else the value itself."""
+    value = (setting or "").strip()
+    if value.lower() == OFF:
+        return None
+    if value:
+        return Path(value)
+    base = Path(db_path).parent if db_path else Path(".")
+    return base / default_name
+
+
+def folder_candidates(conn: sqlite3.Connection, db_path: Path, kind: str) -> list[Path]:
+    """Folders that may hold this database's ``kind``: those recorded (latest first), then the
+    default beside the database."""
+    home = db_path.resolve().parent
+    recorded: list[str] = []
+    # A database from before the archive_folders migration has only the defaults.
+    with contextlib.suppress(sqlite3.OperationalError):
+        recorded = [
+            row[0]
+            for row in conn.execute(
+                "select path from archive_folders where kind = ? order by last_used_at desc",
+                [kind],
+            )
+        ]
+    candidates = []
+    for path in [*recorded, kind]:
+        folder = home / path  # an absolute ``path`` replaces ``home``
+        if folder not in candidates:
+            candidates.append(folder)
+    return candidates
+
+
+def locate(candidates: list[Path], relative: str) -> Path | None:
+    """The first existing ``relative`` file among the candidate folders (never outside them)."""
+    for folder in candidates:
+        try:
+            path = inside(folder, relative)
+        except ValueError:
+            return None
+        if path.is_file():
+            return path
+    return None
+
+
+# --- Stored files ------------------------------------------------------------------------------
+_EXTENSION = re.compile(r"\.([A-Za-z0-9]{1,8})$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+# Only Python's built-in table: the system's mime.types differ between machines, and
+# ``sadec rebuild`` must derive the same stored path as the crawl did.
+_MIME = mimetypes.MimeTypes(filenames=())
+_PREFERRED = {"image/jpeg": ".jpg", "image/pjpeg": ".jpg", "text/plain": ".txt"}
+
+
+def _known_extension(ext: str) -> bool:
+    return ext in _MIME.types_map[True] or ext in _MIME.types_map[False]
+
+
+def safe_extension(url: str, content_type: str | None = None) -> str:
+    """A short, harmless extension for a stored file (``.jpg``, ``.pdf``…) or "".
+
+    Taken from the URL's last two path segments (the portal puts the file's title before its
+    uuid), percent-decoded, when it is a known type; else from the ``Content-Type``. Never a
+    path: only ``.`` and 1–8 ASCII letters or digits, lower-cased.
+    """
+    segments = [s for s in urlsplit(url).path.split("/") if s][-2:]
+    for segment in reversed(segments):
+        name = unquote_plus(segment).replace("\\", "/").rsplit("/", 1)[-1]
+        match = _EXTENSION.search(name)
+        if match and _known_extension(f".{match[1].lower()}"):
+            return f".{match[1].lower()}"
+    mime = (content_type or "").split(";", 1)[0].strip().lower()
+    guessed = _PREFERRED.get(mime) or (_MIME.guess_extension(mime) if mime else None)
+    if guessed and _EXTENSION.fullmatch(guessed):
+        return guessed.lower()
+    return ""
+
+
+def content_path(sha256: str, extension: str = "") -> str:
+    """Path of a stored file relative to the files folder: ``sha256/ab/<sha256><ext>``."""
+    if not _SHA256.fullmatch(sha256):
+        raise ValueError(f"not a hex SHA-256: {sha256!r}")
+    if extension and not _EXTENSION.fullmatch(extension):
+        raise ValueError(f"not a safe extension: {extension!r}")
+    return f"sha256/{sha256[:2]}/{sha256}{extension}"
+
+
+def inside(folder: Path, relative: str) -> Path:
+    """``folder / relative``, refusing anything that would land outside ``folder``."""
+    base = folder.resolve()
+    path = (base / relative).resolve()
+    if not path.is_relative_to(base) or path == base:
+        raise ValueError(f"{relative!r} is not a path inside {folder}")
+    return path
