@@ -63,6 +63,8 @@ ROBOTSTXT_OBEY = True
 CONCURRENT_REQUESTS = 4
 CONCURRENT_REQUESTS_PER_DOMAIN = 1
 DOWNLOAD_DELAY = 1.0
+# A Wayback run's steps between captures fetch nothing (data: URLs): no delay for them.
+DOWNLOAD_SLOTS = {"sadec-wayback-steps": {"delay": 0, "concurrency": 8, "randomize_delay": False}}
 DOWNLOAD_DELAY_JITTER = 0.5
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 1.0
@@ -93,7 +95,7 @@ DUPEFILTER_CLASS = "sadec_crawler.dupefilter.CompactDupeFilter"
 DOWNLOADER_MIDDLEWARES = {
     # Before the off-site filter (50) and robots.txt (100): with -a source=wayback, requests
     # for the portal (images, attachments) become requests for the archive's copies.
-    "sadec_crawler.wayback.WaybackMiddleware": 40,
+    "sadec_crawler.wayback.middleware.WaybackMiddleware": 40,
     # Scrapy's off-site filter lets retried requests (dont_filter) follow redirects to other
     # hosts; this one, in its place, does not.
     "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,

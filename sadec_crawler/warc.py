@@ -459,7 +459,8 @@ class WarcWriterMiddleware:
         )
 
     def process_request(self, request: Request):
-        request.meta[SENT_AT_META] = warc_date()
+        if urlsplit(request.url).scheme in ("http", "https"):  # a data: step is no exchange
+            request.meta[SENT_AT_META] = warc_date()
         return None
 
     async def process_response(self, request: Request, response: Response):

@@ -17,7 +17,7 @@ from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.http import Request, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 
-from sadec_crawler import incremental, wayback
+from sadec_crawler import incremental
 from sadec_crawler.compact import DigestSet, IntSet, StrIntMap
 from sadec_crawler.dates import parse_date
 from sadec_crawler.items import (
@@ -46,6 +46,7 @@ from sadec_crawler.selectors import (
 from sadec_crawler.textnorm import slugify
 from sadec_crawler.urls import canonical_article_url, listing_key, parse_article_link
 from sadec_crawler.warc import exception_kind
+from sadec_crawler.wayback.run import WaybackRun
 
 # Listings before the articles they lead to, so an article arrives with its listing entry;
 # related links last. An article listed on a category page is fetched right after that page
@@ -180,7 +181,11 @@ class SadecSpider(scrapy.Spider):
 
     async def start(self):
         if self.source == "wayback":
-            await wayback.archive(self)  # the web archive's captures, not the portal
+            # The web archive's captures, not the portal (sadec_crawler.wayback.run).
+            self.wayback = WaybackRun(self)
+            self.crawler.sadec_wayback = self.wayback
+            for output in self.wayback.start_requests():
+                yield output
             return
         yield Request(
             f"{self.base_url}/",
@@ -414,7 +419,8 @@ class SadecSpider(scrapy.Spider):
 
     def on_idle(self):
         if self.source == "wayback":
-            return  # its whole run is in start(); never send requests to the live portal
+            self.wayback.on_idle()  # never a request to the live portal
+            return
         # One stage per idle: the deferred related articles first, as they teach titles that
         # url-title links are matched against, and requested_assets the sweep relies on.
         stages = (self._schedule_related, self._schedule_url_titles, self._sweep_known_articles)

@@ -1,0 +1,781 @@
+"""A Wayback run on Scrapy's engine: ``scrapy crawl sadec -a source=wayback``.
+
+The portal may be gone (site-spec §1); its pages survive as Wayback Machine captures. A run is
+ordinary Scrapy requests whose callbacks are this run's methods, in phases:
+
+1. Discovery: CDX prefix queries over the portal's host, page after page: its HTML pages (200
+   only) and the article routes (every status, so that 404s and redirects are reported as
+   such). The newest home-page capture's menus name the listings; one capture of each listing
+   page per period (``SADEC_WAYBACK_LISTING_PERIOD`` timestamp digits, a month by default) is
+   read for the listing dates and summaries.
+2. Planning: every capture maps back to its article's canonical URL (url-title captures by
+   their title's slug, else by opening one to read its asset id). Captures at or before what
+   the database already holds for an article are skipped: a restarted backfill goes on where
+   the last one stopped.
+3. Archiving: each article's captures oldest → newest, as a chain of requests: the next capture
+   is asked for once the pipelines are done with the previous one (``item_scraped`` and its
+   kin), so that storage keeps every earlier differing capture as a version. A few chains run
+   at once (``SADEC_WAYBACK_WORKERS``).
+4. Report: articles that listings or related blocks name but no capture holds become
+   ``no_capture`` errors; nothing is invented for them.
+
+Each phase ends in the callback (or errback) that answers its last request, which starts the
+next. The requests are not the spider's methods, so a ``JOBDIR`` never keeps them: a job
+resumed after a clean stop plans again from the database, and from the discovery kept in
+``spider.state`` (no index query, no listing read again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from parsel import Selector
+from scrapy import signals
+from scrapy.exceptions import DontCloseSpider
+from scrapy.http import Request, Response, TextResponse
+
+from ..items import ArticlePage, CrawlError, ListingEntry
+from ..pages import (
+    article_page_number,
+    asset_id_of,
+    continuation_links,
+    discovery_links,
+    extract_article,
+    extract_listing,
+    parse_html,
+)
+from ..textnorm import clean_inline, slugify
+from ..urls import absolute, canonical_article_url, parse_article_link, strip_session
+from ..warc import exception_kind
+from .cdx import (
+    CDX_PATH,
+    CdxCapture,
+    CdxQuery,
+    capture_of,
+    host_of,
+    parse_cdx_json,
+    playback_url,
+)
+from .listings import ListingIndex, Sighting, select_listing_captures
+from .resume import StoredState, load_stored_state
+
+logger = logging.getLogger(__name__)
+
+ARTICLE_PREFIXES = ("/chi-tiet-bai-viet", "/-/asset_publisher/")
+"""Path prefixes of the article routes (site-spec §2): the display page, with every variant
+(``/content/id/N``, ``/maximized``, url-title, ``;jsessionid=``, ``?redirect=``), and the
+root ``/-/asset_publisher/…/content/<url-title>`` form."""
+NOT_A_PAGE = ".*(/-/asset_publisher/|/documents/|/o/).*"
+"""Captures the pages query leaves out: articles (queried apart), files and theme assets."""
+DISCOVERY_STATE_KEY = "sadec_wayback_discovery"
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+STEP_SLOT = "sadec-wayback-steps"
+"""The download slot of step requests (``data:``), apart from the archive's and undelayed."""
+ANSWERED_STATUSES = list(range(400, 600))
+"""Statuses the run's callbacks read themselves (after Scrapy's retries): an archived 404 is a
+finding, a 5xx a failed capture; redirects are still followed."""
+
+
+class WaybackError(RuntimeError):
+    """The archive's index could not be read: nothing can be planned."""
+
+
+@dataclass
+class Discovery:
+    """What the index and the listings told: kept in ``spider.state`` under a JOBDIR."""
+
+    key: str
+    """The settings the discovery was made for; a different key means discover again."""
+    articles: list[CdxCapture]
+    listings: list[Sighting]
+    home_read: bool
+
+
+@dataclass
+class ArticlePlan:
+    """The captures of one article still to archive, oldest first."""
+
+    asset_id: int
+    url: str
+    captures: list[CdxCapture]
+
+
+@dataclass
+class Chain:
+    """One article's captures being archived, one after the other."""
+
+    plan: ArticlePlan
+    position: int = 0
+    """Index in ``plan.captures`` of the capture being read."""
+
+
+@dataclass
+class _Discovering:
+    """Discovery in progress."""
+
+    pages: list[CdxCapture] = field(default_factory=list)
+    articles: list[CdxCapture] = field(default_factory=list)
+    sightings: list[Sighting] = field(default_factory=list)
+    home_read: bool = False
+    queries: list[CdxQuery] = field(default_factory=list)
+    """Queries still to send, in order, after the current one."""
+    listings_left: int = 0
+
+
+class WaybackRun:
+    """One Wayback run for a spider (see the module docstring)."""
+
+    def __init__(self, spider):
+        self.spider = spider
+        self.crawler = spider.crawler
+        settings = self.crawler.settings
+        self.archive_url = settings.get("SADEC_WAYBACK_URL", "").rstrip("/")
+        if urlsplit(self.archive_url).scheme not in ("http", "https"):
+            raise ValueError(f"SADEC_WAYBACK_URL={self.archive_url!r} is not an http(s) URL")
+        self.archive_host = host_of(self.archive_url)
+        self.base_url = spider.base_url
+        self.portal_host = urlsplit(self.base_url).hostname
+        self.db_path = settings.get("SADEC_DB_PATH")
+        self.cdx_limit = settings.getint("SADEC_WAYBACK_CDX_LIMIT", 5000)
+        self.period_digits = settings.getint("SADEC_WAYBACK_LISTING_PERIOD", 6)
+        workers = settings.getint("SADEC_WAYBACK_WORKERS", 0)
+        per_host = settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 1)
+        self.workers = workers if workers > 0 else max(2, per_host + 1)
+        self.start, self.end = _window(spider)
+        self.slugs: dict[str, int] = {}
+        self.captured: set[int] = set()
+        self.reported: set[int] = set()
+        self.related: dict[int, tuple[str, str]] = {}
+        self.link_slugs: dict[str, int] = {}
+        self.prefetched: dict[tuple[str, str], Response] = {}
+        self.file_timestamps: dict[str, str] = {}
+        self.stored = StoredState()
+        self.listings = ListingIndex()
+        self.discovering = _Discovering()
+        self.discovery: Discovery | None = None
+        self.url_titles_left = 0
+        self.url_title_captures: dict[str, list[CdxCapture]] = {}
+        self.queue: list[ArticlePlan] = []
+        self.waiting: dict[str, Chain] = {}
+        """Chains whose current capture is in the pipelines, by its playback URL."""
+        self.active = 0
+        self.reporting = "not yet"  # "not yet" → "due" → "done"
+        for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
+            self.crawler.signals.connect(self.item_done, signal=signal)
+
+    # --- requests ------------------------------------------------------------------------------
+    def request(self, url: str, callback, errback=None, **cb_kwargs) -> Request:
+        """A request to the archive, read by ``callback`` whatever its status; a failure
+        without an answer goes to ``errback``."""
+        return Request(
+            url,
+            callback=callback,
+            errback=errback or self.on_failure,
+            cb_kwargs=cb_kwargs,
+            dont_filter=True,  # each capture is asked for once by the plan itself
+            meta={"sadec_backoff": True, "handle_httpstatus_list": ANSWERED_STATUSES},
+        )
+
+    def on_failure(self, failure):
+        """A request to the archive that got no answer (network, timeouts after retries)."""
+        request = failure.request
+        kind = f"wayback_{exception_kind(failure.value)}"
+        yield CrawlError(request.url, kind, str(failure.value)[:300])
+        next_step = request.cb_kwargs.get("step")
+        if next_step is not None:
+            yield from next_step()
+
+    # --- the run -------------------------------------------------------------------------------
+    def start_requests(self):
+        self.spider.allowed_domains = [self.archive_host]
+        self._warn_if_impolite()
+        self.stored = load_stored_state(self.db_path)
+        self.slugs = dict(self.stored.slugs)
+        state = getattr(self.spider, "state", None)
+        cached = state.get(DISCOVERY_STATE_KEY) if isinstance(state, dict) else None
+        if isinstance(cached, Discovery) and cached.key == self._discovery_key():
+            logger.info("wayback: discovery from the JOBDIR state (no index queries)")
+            yield from self._discovered(cached)
+            return
+        host = self.portal_host
+        pages = CdxQuery(
+            f"{host}/",
+            filters=("statuscode:200", "mimetype:text/html", f"!original:{NOT_A_PAGE}"),
+        )
+        queries = [self._windowed(pages)]
+        queries += [self._windowed(CdxQuery(f"{host}{prefix}")) for prefix in ARTICLE_PREFIXES]
+        self.discovering.queries = queries[1:]
+        yield self._cdx_request(queries[0], "pages")
+
+    def _warn_if_impolite(self) -> None:
+        settings = self.crawler.settings
+        if urlsplit(self.archive_url).hostname in LOCAL_HOSTS:
+            return
+        delay = settings.getfloat("DOWNLOAD_DELAY")
+        per_host = settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN")
+        if delay < 1 or per_host > 1:
+            logger.warning(
+                "wayback: DOWNLOAD_DELAY=%s and CONCURRENT_REQUESTS_PER_DOMAIN=%s are hard on "
+                "the Internet Archive (docs/wayback.md asks for ≥ 1 s and 1)",
+                delay,
+                per_host,
+            )
+
+    # --- discovery -----------------------------------------------------------------------------
+    def _discovery_key(self) -> str:
+        return json.dumps(
+            [self.archive_url, self.base_url, self.start, self.end, self.period_digits]
+        )
+
+    def _windowed(self, query: CdxQuery) -> CdxQuery:
+        """``query`` within the run's ``from``/``to`` window, with the run's page size."""
+        return dataclasses.replace(query, start=self.start, end=self.end, limit=self.cdx_limit)
+
+    def _cdx_request(self, query: CdxQuery, kind: str, resume_key: str | None = None) -> Request:
+        url = query.request_url(self.archive_url, resume_key)
+        return self.request(url, self.on_cdx, errback=self.on_cdx_failure, query=query, kind=kind)
+
+    def on_cdx(self, response: Response, query: CdxQuery, kind: str):
+        """One page of a CDX answer: the next page, the next query, or the listings."""
+        self.crawler.stats.inc_value("sadec/wayback/cdx_requests")
+        try:
+            if response.status != 200:
+                raise WaybackError(f"index query answered HTTP {response.status}: {response.url}")
+            try:
+                rows, resume_key = parse_cdx_json(response.body)
+            except (ValueError, KeyError, IndexError) as error:
+                raise WaybackError(
+                    f"index answer not understood ({error}): {response.url}"
+                ) from error
+        except WaybackError as error:
+            yield from self._index_failed(error)
+            return
+        getattr(self.discovering, kind).extend(rows)
+        if resume_key and rows:
+            yield self._cdx_request(query, kind, resume_key)
+        elif self.discovering.queries:
+            yield self._cdx_request(self.discovering.queries.pop(0), "articles")
+        else:
+            yield from self._read_home()
+
+    def on_cdx_failure(self, failure):
+        error = WaybackError(
+            f"index query failed ({exception_kind(failure.value)}): {failure.request.url}"
+        )
+        yield from self._index_failed(error)
+
+    def _index_failed(self, error: WaybackError):
+        """Without the index nothing can be planned: the run records why and ends."""
+        logger.error("wayback: %s", error)
+        yield CrawlError(self.archive_url + CDX_PATH, "wayback_cdx", str(error))
+
+    def _read_home(self):
+        pages = self.discovering.pages
+        home = [c for c in pages if urlsplit(c.original).path in ("", "/")]
+        home = [c for c in home if not urlsplit(c.original).query]
+        if not home:
+            logger.warning("wayback: no capture of the home page; listings found by their URLs")
+            yield from self._read_listings(set())
+            return
+        newest = max(home, key=lambda c: c.timestamp)
+        yield self.request(
+            playback_url(self.archive_url, newest.timestamp, newest.original),
+            self.on_home,
+            capture=newest,
+            step=lambda: self._read_listings(set()),
+        )
+
+    def on_home(self, response: Response, capture: CdxCapture, step):
+        if not self._page_answered(response, capture):
+            yield from self._not_read(response, capture)
+            yield from step()
+            return
+        self.discovering.home_read = True
+        page_url = self.portal_url(capture.original)
+        menu_paths = {
+            urlsplit(url).path.rstrip("/") or "/"
+            for url in discovery_links(response.text, page_url, self.base_url)
+        }
+        yield from self._sightings(response, capture, count=False)
+        yield from self._read_listings(menu_paths)
+
+    def _read_listings(self, menu_paths: set[str]):
+        chosen = select_listing_captures(self.discovering.pages, menu_paths, self.period_digits)
+        self.discovering.listings_left = len(chosen)
+        if not chosen:
+            yield from self._discovery_done()
+            return
+        for capture in chosen:
+            yield self.request(
+                playback_url(self.archive_url, capture.timestamp, capture.original),
+                self.on_listing,
+                capture=capture,
+                step=self._listing_read,
+            )
+
+    def on_listing(self, response: Response, capture: CdxCapture, step):
+        if self._page_answered(response, capture):
+            yield from self._sightings(response, capture)
+        else:
+            yield from self._not_read(response, capture)
+        yield from step()
+
+    def _listing_read(self):
+        self.discovering.listings_left -= 1
+        if self.discovering.listings_left == 0:
+            yield from self._discovery_done()
+
+    def _discovery_done(self):
+        found = self.discovering
+        discovery = Discovery(
+            self._discovery_key(), found.articles, found.sightings, found.home_read
+        )
+        state = getattr(self.spider, "state", None)
+        if isinstance(state, dict):
+            state[DISCOVERY_STATE_KEY] = discovery
+        yield from self._discovered(discovery)
+
+    def _page_answered(self, response: Response, capture: CdxCapture) -> bool:
+        return response.status == 200 and isinstance(response, TextResponse)
+
+    def _not_read(self, response: Response, capture: CdxCapture):
+        message = f"capture of {capture.original} answered HTTP {response.status}"
+        yield CrawlError(response.url, f"wayback_http_{response.status}", message)
+
+    def _sightings(self, response: TextResponse, capture: CdxCapture, count: bool = True):
+        """Listing entries of a home or listing capture (into the discovery); a capture the
+        parser cannot read, or an entry of it, is one error of the run."""
+        try:
+            page = extract_listing(response.text, self.portal_url(capture.original), self.base_url)
+        except Exception as error:  # noqa: BLE001 - one capture never ends the run
+            message = f"listing capture not read: {type(error).__name__}: {error}"[:300]
+            logger.error("wayback: %s (%s)", message, response.url)
+            yield CrawlError(response.url, "parse_error", message)
+            return
+        for url, message in page.errors:
+            yield CrawlError(url, "parse_error", f"entry on {response.url}: {message}")
+        if count and page.is_listing:
+            self.crawler.stats.inc_value("sadec/pages/listing")
+        self.discovering.sightings += [Sighting(capture.timestamp, e) for e in page.entries]
+
+    # --- planning ------------------------------------------------------------------------------
+    def _discovered(self, discovery: Discovery):
+        """Discovery done: open the url-titles no slug names, then plan."""
+        self.discovery = discovery
+        self.listings = ListingIndex(discovery.listings)
+        for slug, asset_id in self.listings.slugs().items():
+            self.slugs.setdefault(slug, asset_id)
+        if discovery.home_read:
+            self.crawler.stats.inc_value("sadec/pages/home")
+        by_title: dict[str, list[CdxCapture]] = {}
+        for capture in discovery.articles:
+            link = parse_article_link(capture.original)
+            if link is None or link.asset_id or article_page_number(capture.original) > 1:
+                continue
+            if link.url_title:
+                by_title.setdefault(link.url_title, []).append(capture)
+        self.url_title_captures = by_title
+        to_open = []
+        for url_title, captures in sorted(by_title.items()):
+            usable = [c for c in captures if c.usable]
+            if url_title not in self.slugs and usable:
+                to_open.append(max(usable, key=lambda c: c.timestamp))
+        self.url_titles_left = len(to_open)
+        if not to_open:
+            yield from self._plan()
+            return
+        for capture in to_open:
+            yield self.request(
+                playback_url(self.archive_url, capture.timestamp, capture.original),
+                self.on_url_title,
+                capture=capture,
+                step=self._url_title_opened,
+            )
+
+    def on_url_title(self, response: Response, capture: CdxCapture, step):
+        """The asset id behind a url-title, read from its newest capture (kept for reuse)."""
+        if not self._page_answered(response, capture):
+            yield from self._not_read(response, capture)
+        else:
+            asset_id = asset_id_of(parse_html(response.text, read_only=True))
+            if asset_id is None:
+                message = f"capture {capture.timestamp} of {capture.original} has no asset id"
+                yield CrawlError(self.portal_url(capture.original), "not_an_article", message)
+            else:
+                url_title = parse_article_link(capture.original).url_title
+                self.slugs.setdefault(url_title, asset_id)
+                self.prefetched[(capture.timestamp, capture.original)] = response
+                self.crawler.stats.inc_value("sadec/wayback/url_titles_opened")
+        yield from step()
+
+    def _url_title_opened(self):
+        self.url_titles_left -= 1
+        if self.url_titles_left == 0:
+            yield from self._plan()
+
+    def _plan(self):
+        """Group the article captures by article; keep those not archived yet; start."""
+        by_id: dict[int, list[CdxCapture]] = {}
+        instances: dict[int, str] = {}
+        for capture in self.discovery.articles:
+            link = parse_article_link(capture.original)
+            if link is None or article_page_number(capture.original) > 1:
+                continue  # a later page of an article is read with its first page
+            if link.asset_id:
+                by_id.setdefault(link.asset_id, []).append(capture)
+                instances.setdefault(link.asset_id, link.instance)
+        for url_title, captures in sorted(self.url_title_captures.items()):
+            asset_id = self.slugs.get(url_title)
+            if asset_id is None and not any(c.usable for c in captures):
+                yield from self._report_unresolved(captures)
+            if asset_id:
+                by_id.setdefault(asset_id, []).extend(captures)
+                instances.setdefault(asset_id, parse_article_link(captures[0].original).instance)
+        plans = []
+        for asset_id, captures in sorted(by_id.items()):
+            url = canonical_article_url(self.base_url, instances[asset_id], asset_id)
+            plan = ArticlePlan(asset_id, url, [])
+            yield from self._plan_article(plan, captures)
+            if plan.captures:
+                plans.append(plan)
+        yield from self._merge_listings_into_stored(plans)
+        total = sum(len(plan.captures) for plan in plans)
+        logger.info(
+            "wayback: %d captures of %d articles to archive (%d at once)",
+            total,
+            len(plans),
+            self.workers,
+        )
+        self.queue = plans
+        self.reporting = "due"
+        for _ in range(min(self.workers, len(plans))):
+            yield from self._next_chain()
+
+    def _plan_article(self, plan: ArticlePlan, rows: list[CdxCapture]):
+        by_moment: dict[str, CdxCapture] = {}
+        for capture in sorted(rows, key=lambda c: (c.timestamp, not c.usable)):
+            by_moment.setdefault(capture.timestamp, capture)
+        captures = list(by_moment.values())
+        usable = [c for c in captures if c.usable]
+        watermark = self.stored.watermarks.get(plan.url, "")
+        if usable:
+            self.captured.add(plan.asset_id)
+        yield from self._report_status_captures(plan, captures, usable, watermark)
+        pending = [c for c in usable if c.timestamp > watermark]
+        self.crawler.stats.inc_value(
+            "sadec/wayback/captures_already_archived", len(usable) - len(pending)
+        )
+        plan.captures = pending
+
+    def _report_status_captures(self, plan, captures, usable, watermark):
+        """404s and redirects the archive holds for an article, reported as what they are:
+        when nothing better was captured, or when a 404 came after the last good capture (the
+        article was removed). Only captures newer than what is archived are reported."""
+        others = [c for c in captures if not c.usable and c.status and c.timestamp > watermark]
+        if not others:
+            return
+        newest = others[-1]
+        if not usable:
+            message = (
+                f"no usable capture: the archive holds HTTP {newest.status} for "
+                f"{newest.original} at {newest.timestamp}"
+            )
+        elif newest.status in (404, 410) and newest.timestamp > usable[-1].timestamp:
+            message = (
+                f"captured as HTTP {newest.status} at {newest.timestamp}, after its last good "
+                f"capture at {usable[-1].timestamp}: removed from the portal"
+            )
+        else:
+            return
+        self.reported.add(plan.asset_id)
+        yield CrawlError(plan.url, f"http_{newest.status}", message)
+
+    def _report_unresolved(self, captures: list[CdxCapture]):
+        """A url-title the archive holds only as errors or redirects: it names no article
+        that can be identified, so the URL itself is reported."""
+        newest = max((c for c in captures if c.status), key=lambda c: c.timestamp, default=None)
+        if newest is None:
+            return
+        message = (
+            f"no usable capture: the archive holds HTTP {newest.status} for {newest.original} "
+            f"at {newest.timestamp}"
+        )
+        yield CrawlError(self.portal_url(newest.original), f"http_{newest.status}", message)
+
+    def _merge_listings_into_stored(self, plans: list[ArticlePlan]):
+        """Listing dates and summaries for archived articles this run does not fetch again."""
+        planned = {plan.asset_id for plan in plans}
+        for asset_id, sightings in sorted(self.listings.by_id.items()):
+            url = sightings[0].entry.url
+            if asset_id in planned or url not in self.stored.watermarks:
+                continue
+            entry = self.listings.entry_for(asset_id, url, None, "9" * 14)
+            if entry.date_raw or entry.summary:
+                yield entry
+
+    # --- archiving -----------------------------------------------------------------------------
+    def _next_chain(self):
+        """Start the next article's chain, if one is queued."""
+        if not self.queue:
+            return
+        self.active += 1
+        yield from self._read_capture(Chain(self.queue.pop(0)))
+
+    def _chain_ended(self):
+        self.active -= 1
+        yield from self._next_chain()
+
+    def _read_capture(self, chain: Chain):
+        """The request for the chain's current capture (requests only, so that a chain can go
+        on from outside a callback): the archive's, or a step to the response kept when its
+        url-title was opened."""
+        if chain.position >= len(chain.plan.captures):
+            yield from self._chain_ended()
+            return
+        capture = chain.plan.captures[chain.position]
+        if (capture.timestamp, capture.original) in self.prefetched:
+            yield self.step(self.on_prefetched, chain=chain)
+            return
+        yield self.request(
+            playback_url(self.archive_url, capture.timestamp, capture.original),
+            self.on_capture,
+            errback=self.on_capture_failure,
+            chain=chain,
+        )
+
+    def step(self, callback, **cb_kwargs) -> Request:
+        """A request that fetches nothing (``data:``), for a callback to run: how work that
+        yields items is done when no response of the archive is at hand."""
+        self.crawler.stats.inc_value("sadec/wayback/steps")
+        return Request(
+            "data:,",
+            callback=callback,
+            cb_kwargs=cb_kwargs,
+            dont_filter=True,
+            meta={
+                "allow_offsite": True,
+                "dont_obey_robotstxt": True,
+                "download_slot": STEP_SLOT,
+                "autothrottle_dont_adjust_delay": True,
+            },
+        )
+
+    def on_prefetched(self, response: Response, chain: Chain):
+        capture = chain.plan.captures[chain.position]
+        kept = self.prefetched.pop((capture.timestamp, capture.original))
+        yield from self.on_capture(kept, chain)
+
+    def on_capture_failure(self, failure):
+        """A capture the archive fails to serve ends the article's turn: later captures wait
+        for the next run, so that no version is skipped for good."""
+        kind = f"wayback_{exception_kind(failure.value)}"
+        yield CrawlError(failure.request.url, kind, str(failure.value)[:300])
+        yield from self._chain_ended()
+
+    def on_capture(self, response: Response, chain: Chain):
+        capture = chain.plan.captures[chain.position]
+        if response.status >= 500 or response.status == 429:
+            message = f"capture of {capture.original} answered HTTP {response.status}"
+            yield CrawlError(response.url, f"wayback_http_{response.status}", message)
+            yield from self._chain_ended()
+            return
+        try:
+            item = self.page_from(chain.plan, capture, response)
+        except Exception as error:  # noqa: BLE001 - one capture never ends the run
+            message = f"capture not read: {type(error).__name__}: {error}"[:300]
+            logger.error("wayback: %s (%s)", message, response.url)
+            item = CrawlError(response.url, "parse_error", message)
+        if not isinstance(item, ArticlePage):
+            yield item
+            chain.position += 1
+            yield from self._read_capture(chain)
+            return
+        later = continuation_links(parse_html(item.html, read_only=True), item.page_url)
+        yield from self._read_later_page(item, chain, capture, later)
+
+    def _read_later_page(self, page: ArticlePage, chain: Chain, capture, later: list[str]):
+        """Pages 2…N of a multi-page article, asked for at the first page's moment (the
+        archive serves the nearest capture of each); then the article goes to the pipelines."""
+        if not later:
+            self.waiting[page.capture_url] = chain
+            yield page
+            return
+        yield self.request(
+            playback_url(self.archive_url, capture.timestamp, later[0]),
+            self.on_later_page,
+            errback=self.on_capture_failure,
+            page=page,
+            chain=chain,
+            capture=capture,
+            later=later,
+        )
+
+    def on_later_page(self, response: Response, page, chain, capture, later):
+        if response.status != 200 or not isinstance(response, TextResponse):
+            message = f"page {later[0]} of a capture answered HTTP {response.status}"
+            yield CrawlError(response.url, f"wayback_http_{response.status}", message)
+            yield from self._chain_ended()  # never stored incomplete; the next run tries again
+            return
+        page.continuation_html.append(response.text)
+        yield from self._read_later_page(page, chain, capture, later[1:])
+
+    def item_done(self, item, response=None, **kwargs):
+        """The pipelines are done with an article capture (stored, dropped or failed): its
+        chain goes on."""
+        key = getattr(item, "capture_url", None) or getattr(item, "url", None)
+        chain = self.waiting.pop(key, None) if key else None
+        if chain is None:
+            return
+        chain.position += 1
+        for request in self._read_capture(chain):
+            self._schedule(request)
+
+    def _schedule(self, request: Request) -> None:
+        # When the spider is closing this is refused: the next run goes on from what is stored.
+        with contextlib.suppress(RuntimeError, AttributeError):
+            self.crawler.engine.crawl(request)
+
+    def page_from(self, plan: ArticlePlan, capture: CdxCapture, response: Response):
+        """The :class:`ArticlePage` of one capture, or the error that stands for it."""
+        stats = self.crawler.stats
+        if response.status != 200:
+            message = f"capture of {capture.original} answered HTTP {response.status}"
+            return CrawlError(response.url, f"wayback_http_{response.status}", message)
+        if not isinstance(response, TextResponse):
+            content_type = response.headers.get("Content-Type")
+            return CrawlError(response.url, "not_html", f"capture is {content_type!r}")
+        timestamp = (capture_of(response.url) or (capture.timestamp, ""))[0]
+        page_url = self.portal_url(capture.original)
+        extract = extract_article(response.text, page_url, self.base_url)
+        if extract.asset_anchor and extract.asset_anchor != plan.asset_id:
+            message = f"capture {timestamp} shows asset {extract.asset_anchor}, not {plan.asset_id}"
+            return CrawlError(response.url, "not_an_article", message)
+        slug = slugify(extract.title) if extract.title else None
+        if slug:
+            self.slugs.setdefault(slug, plan.asset_id)
+        self._remember_links(response, page_url)
+        self._remember_files(extract.body_html, page_url, timestamp)
+        stats.inc_value("sadec/pages/article")
+        stats.inc_value("sadec/wayback/captures_read")
+        return ArticlePage(
+            url=plan.url,
+            asset_id=plan.asset_id,
+            fetched_url=response.url,
+            http_status=response.status,
+            fetched_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            html=response.text,
+            listing=self.listings.entry_for(plan.asset_id, plan.url, slug, timestamp),
+            source="wayback",
+            capture_timestamp=timestamp,
+            capture_url=response.url,
+            page_url=page_url,
+            capture=response.meta.get("sadec_capture"),
+        )
+
+    def _remember_links(self, response: TextResponse, page_url: str) -> None:
+        """Articles the page links to (related block, latest news), and the slugs of their
+        titles: the report names those never captured, url-title listing entries included."""
+        for anchor in response.css("a[href]"):
+            url = absolute(page_url, anchor.attrib.get("href"))
+            link = parse_article_link(url) if url and host_of(url) == host_of(page_url) else None
+            if link is None or not link.asset_id:
+                continue
+            canonical = canonical_article_url(self.base_url, link.instance, link.asset_id)
+            self.related.setdefault(link.asset_id, (canonical, page_url))
+            title = clean_inline(" ".join(anchor.css("::text").getall()))
+            if title:
+                self.link_slugs.setdefault(slugify(title), link.asset_id)
+
+    def _remember_files(self, body_html: str | None, page_url: str, timestamp: str) -> None:
+        """Images and attachments are asked for at their page's capture moment: the archive
+        then serves the capture of the file nearest to the page's."""
+        if not body_html:
+            return
+        body = Selector(text=body_html)
+        for href in body.css("img::attr(src)").getall() + body.css("a::attr(href)").getall():
+            url = absolute(page_url, href)
+            if url:
+                self.file_timestamps.setdefault(url, timestamp)
+
+    def portal_url(self, original: str) -> str:
+        """The URL a captured page had on the portal, with ``SADEC_BASE_URL``'s scheme and
+        host: captures may be of ``http://`` or ``:80`` forms; links resolve the same."""
+        parts = urlsplit(original)
+        query = f"?{parts.query}" if parts.query else ""
+        return f"{self.base_url}{parts.path or '/'}{query}"
+
+    # --- requests for anything else ------------------------------------------------------------
+    def archived_request(self, request: Request) -> Request | None:
+        """The archive's copy of a request for another host (the files pipeline fetching an
+        article's images from the portal): in this mode nothing but the archive is contacted.
+        None for requests to the archive itself."""
+        parts = urlsplit(request.url)
+        if parts.scheme not in ("http", "https") or host_of(request.url) == self.archive_host:
+            return None
+        original = strip_session(request.url)
+        timestamp = self.file_timestamps.get(original) or dt.datetime.now(dt.UTC).strftime(
+            "%Y%m%d%H%M%S"
+        )
+        self.crawler.stats.inc_value("sadec/wayback/requests_redirected_to_archive")
+        return request.replace(
+            url=playback_url(self.archive_url, timestamp, original),
+            meta={**request.meta, "sadec_backoff": True, "sadec_wayback_original": original},
+        )
+
+    # --- report --------------------------------------------------------------------------------
+    def on_idle(self) -> None:
+        """Everything archived: the report of what no capture holds, once."""
+        if self.reporting != "due" or self.active or self.queue:
+            return
+        self.reporting = "done"
+        self._schedule(self.step(self.on_report))
+        raise DontCloseSpider
+
+    def on_report(self, response: Response):
+        """Articles listings or related blocks name that no capture holds."""
+        for asset_id, sightings in sorted(self.listings.by_id.items()):
+            entry = self._category_sighting(sightings)
+            yield from self._missing(asset_id, entry.url, f"listed on {entry.listing_url}")
+        for url_title, sightings in sorted(self.listings.by_title.items()):
+            entry = self._category_sighting(sightings)
+            asset_id = self.slugs.get(url_title) or self.link_slugs.get(url_title)
+            if asset_id is None:
+                message = f"listed on {entry.listing_url} but never captured"
+                self.crawler.stats.inc_value("sadec/wayback/no_capture")
+                yield CrawlError(entry.url, "no_capture", message)
+            else:
+                link = parse_article_link(entry.url)
+                url = canonical_article_url(self.base_url, link.instance, asset_id)
+                yield from self._missing(asset_id, url, f"listed on {entry.listing_url}")
+        for asset_id, (url, page_url) in sorted(self.related.items()):
+            yield from self._missing(asset_id, url, f"linked from {page_url}")
+
+    def _category_sighting(self, sightings: list[Sighting]) -> ListingEntry:
+        """An entry to name in a report: from a category listing rather than the home page."""
+        home = self.base_url.rstrip("/")
+        return min(sightings, key=lambda s: s.entry.listing_url.rstrip("/") == home).entry
+
+    def _missing(self, asset_id: int, url: str, where: str):
+        if asset_id in self.captured or asset_id in self.reported:
+            return
+        if url in self.stored.watermarks:
+            return
+        self.reported.add(asset_id)
+        self.crawler.stats.inc_value("sadec/wayback/no_capture")
+        window = " in the queried window" if self.start or self.end else ""
+        yield CrawlError(url, "no_capture", f"{where} but never captured{window}")
+
+
+def _window(spider) -> tuple[str | None, str | None]:
+    """``-a since=… -a until=…`` as CDX ``from``/``to``: captures made in those days."""
+    since, until = getattr(spider, "since", None), getattr(spider, "until", None)
+    start = re.sub(r"\D", "", str(since))[:8] if since else None
+    end = re.sub(r"\D", "", str(until))[:8] + "235959" if until else None
+    return start, end
