@@ -106,6 +106,8 @@ DOWNLOADER_MIDDLEWARES = {
     # request silently dropped as a duplicate.
     "sadec_crawler.middlewares.RedirectLoopMiddleware": 610,
     "sadec_crawler.warc.WarcWriterMiddleware": 950,
+    # The network's edge: with SADEC_REPLAY_WARC_DIR (sadec rebuild) the captures answer.
+    "sadec_crawler.warc_replay.WarcReplayMiddleware": 960,
 }
 # Longest wait a Retry-After header can impose (seconds); backoff base for the web archive
 # (SADEC_RETRY_BACKOFF × 2^retries seconds after an error).

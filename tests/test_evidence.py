@@ -28,10 +28,11 @@ from pipelines.files import FilesPipeline, store_body, stored_file_from_body
 from replica import FaultConfig, ReplicaServer, Site
 from sadec.export import MANIFEST, export
 from sadec.local import PROJECT_ROOT, crawl_env
-from sadec.rebuild import DamagedRecord, index_captures, read_response, rebuild
+from sadec.rebuild import rebuild
 from sadec.verify import verify
 from sadec_crawler.layout import content_path, inside, safe_extension
 from sadec_crawler.warc import RotatingWarcWriter, WarcWriterMiddleware
+from sadec_crawler.warc_replay import DamagedRecord, index_captures, read_response
 from tests.conftest import crawl_or_fail
 
 CRAWL_TIMESTAMPS = {"first_seen_at", "last_crawled_at", "last_changed_at"}

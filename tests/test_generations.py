@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,8 @@ from replica import ReplicaServer, Site
 from replica.wayback import WaybackReplica
 from sadec.local import PROJECT_ROOT, crawl_command, crawl_env
 from sadec.rebuild import rebuild
-from sadec_crawler import pages as page_parsers
 from tests.conftest import crawl_or_fail
-from tests.support.poisoned_crawl import MARKER_VARIABLE, PlantedParserBug
+from tests.support.poisoned_crawl import MARKER_VARIABLE
 from tests.test_wayback import FINDINGS_ALLOWED, PORTAL, articles, crawl_ok, version_counts
 
 FIELDS = ("title", "published_at", "category", "category_raw", "author", "unit", "summary")
@@ -202,18 +202,12 @@ def test_rebuild_a_capture_the_parser_cannot_read_is_one_error(tmp_path, monkeyp
     site = site_with_poisoned_article()
     with ReplicaServer(site) as server:
         crawl_or_fail(server.url, tmp_path / "archive.db")
-    original = page_parsers.extract_article
-
-    def poisoned(html, *args, **kwargs):
-        if POISON in html:
-            raise PlantedParserBug("planted parser bug")
-        return original(html, *args, **kwargs)
-
-    monkeypatch.setattr("sadec_crawler.article.extract_article", poisoned)
+    monkeypatch.setenv(MARKER_VARIABLE, POISON)
     new_db = tmp_path / "rebuilt" / "archive.db"
-    assert rebuild(tmp_path / "captures", new_db) == 0
-    errors = query(new_db, "select url, kind from crawl_errors")
+    assert rebuild(tmp_path / "captures", new_db, scrapy=[sys.executable, str(SCRIPT)]) == 0
+    errors = query(new_db, "select url, kind, message from crawl_errors")
     assert len(errors) == 1 and errors[0]["url"].endswith(f"/{POISONED_ID}"), errors
+    assert "PlantedParserBug" in errors[0]["message"]
     stored = {row["asset_id"] for row in query(new_db, "select asset_id from articles")}
     assert stored == {t.asset_id for t in site.truth()} - {POISONED_ID}
 

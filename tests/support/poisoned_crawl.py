@@ -34,8 +34,8 @@ def poisoned(parse):
 def plant() -> None:
     """Poison the page parsers wherever the crawl imported them."""
     from sadec_crawler import article, pages
-    from sadec_crawler.wayback import run as wayback
     from sadec_crawler.spiders import sadec
+    from sadec_crawler.wayback import run as wayback
 
     planted = {name: poisoned(getattr(pages, name)) for name in PARSERS}
     for module in (pages, article, wayback, sadec):
