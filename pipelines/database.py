@@ -323,14 +323,20 @@ def known_category_names(db: sqlite_utils.Database) -> dict[str, str]:
     return {row["key"]: row["name"] for row in db["category_names"].rows}
 
 
+def known_spelling(category: str | None, names: dict[str, str]) -> str | None:
+    """``category`` as the archive spells it (``Xây dựng đảng`` → ``Xây dựng Đảng`` once a
+    label in mixed case has shown that spelling)."""
+    return names.get(category.casefold(), category) if category else category
+
+
 def fix_uppercase_categories(db: sqlite_utils.Database) -> int:
-    """Re-derive ``category`` of articles whose label was upper case, now that more mixed-case
+    """Respell ``category`` of articles whose label was upper case, now that more mixed-case
     names may be known. Returns the number of rows changed."""
     names = known_category_names(db)
     changed = 0
     with db.conn:
         for row in db.query("select url, category from articles where category is not null"):
-            better = names.get(row["category"].casefold())
+            better = known_spelling(row["category"], names)
             if better and better != row["category"]:
                 db["articles"].update(row["url"], {"category": better})
                 changed += 1

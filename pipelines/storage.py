@@ -12,7 +12,6 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from sadec_crawler import incremental
-from sadec_crawler.article import category_display
 from sadec_crawler.items import (
     Article,
     ArticleGone,
@@ -27,6 +26,7 @@ from .database import (
     apply_listing_entry,
     fix_uppercase_categories,
     known_category_names,
+    known_spelling,
     mark_gone,
     mark_unchanged,
     open_database,
@@ -137,7 +137,8 @@ class SQLiteStoragePipeline:
 
     def process_item(self, item):
         if isinstance(item, Article):
-            item.category = category_display(item.category_raw, self.category_names)
+            # Derived once, by the parser; here only spelt as the archive already knows it.
+            item.category = known_spelling(item.category, self.category_names)
             outcome = upsert_article(self.db, item)
             self.outcomes[outcome] += 1
             self.crawler.stats.inc_value(f"sadec/articles/{outcome}")

@@ -116,6 +116,9 @@ def rebuild(warc_dir: Path, new_db: Path, scrapy: list[str] | None = None) -> in
         record_folder(db, new_db, FILES, new_db.parent / FILES)
         files = db.execute("select count(distinct sha256) from images where sha256 is not null")
         stored_files = files.fetchone()[0]
+        kinds = db.execute(
+            "select kind, count(*) from crawl_errors group by kind order by count(*) desc"
+        ).fetchall()
     finally:
         db.close()
     for problem in index.problems:
@@ -124,7 +127,8 @@ def rebuild(warc_dir: Path, new_db: Path, scrapy: list[str] | None = None) -> in
         f"rebuilt {new_db} from {len(warc_files)} WARC file(s), {index.records} records, "
         f"{len(runs)} crawl run(s): {totals['pages']} responses replayed; articles "
         f"{totals['new']} new, {totals['changed']} changed, {totals['unchanged']} unchanged, "
-        f"{totals['gone']} gone; {stored_files} images stored; {totals['errors']} errors; "
-        f"{time.monotonic() - started:.1f} s"
+        f"{totals['gone']} gone; {stored_files} images stored; {totals['errors']} errors"
+        + (f" ({', '.join(f'{kind} ×{n}' for kind, n in kinds)})" if kinds else "")
+        + f"; {time.monotonic() - started:.1f} s"
     )
     return 1 if failed else 0

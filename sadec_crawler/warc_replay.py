@@ -18,6 +18,7 @@ import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest, NotConfigured
 from scrapy.http import Headers, Request, Response
@@ -29,6 +30,7 @@ from warcio.exceptions import ArchiveLoadFailed
 from .digests import digests_match, warc_digest
 from .items import Capture
 from .layout import WARC_PATTERNS
+from .urls import listing_key, pagination_param, parse_article_link
 
 
 # --- Reading the captures ------------------------------------------------------------------------
@@ -282,6 +284,18 @@ def raw_response(ref: ResponseRef, request: Request | None = None) -> Response:
     return cls(url=ref.url, status=ref.status, headers=headers, body=body, request=request)
 
 
+def page_identity(url: str) -> tuple | None:
+    """What a URL names, whatever its form: an article (by asset id or url-title) or a page of
+    a listing; None for anything else (files, robots.txt: their URLs are their identity)."""
+    link = parse_article_link(url)
+    if link is not None:
+        host = urlsplit(url).netloc
+        return ("article", host, link.asset_id or link.url_title)
+    if pagination_param(url) is not None:
+        return ("listing", urlsplit(url).netloc, *listing_key(url))
+    return None
+
+
 class WarcReplayMiddleware:
     """Answers every request from the captures of one crawl run: ``SADEC_REPLAY_WARC_DIR``
     (the folder) and ``SADEC_REPLAY_CRAWL_ID`` (the run's ``sadec-crawl-id``). Off (the
@@ -302,6 +316,11 @@ class WarcReplayMiddleware:
             ]
             if mine:
                 self.events[url] = deque(sorted(mine, key=lambda e: date_key(e.date)))
+        self.aliases: dict[tuple, str] = {}
+        for url in sorted(self.events):
+            identity = page_identity(url)
+            if identity is not None:
+                self.aliases.setdefault(identity, url)
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -316,6 +335,12 @@ class WarcReplayMiddleware:
 
     def process_request(self, request: Request):
         events = self.events.get(request.url)
+        if not events:
+            # The same article or listing page by another of its URL forms: a replay may meet
+            # the links in another order than the crawl did, and follow another form first.
+            identity = page_identity(request.url)
+            alias = self.aliases.get(identity) if identity is not None else None
+            events = self.events.get(alias) if alias else None
         if not events:
             self.crawler.stats.inc_value("sadec/replay/not_captured")
             raise IgnoreRequest(f"not captured by the replayed crawl: {request.url}")

@@ -15,74 +15,14 @@ from pathlib import Path
 import datasette
 import nh3
 
-ARTICLE_TAGS = {
-    "a",
-    "abbr",
-    "b",
-    "blockquote",
-    "br",
-    "caption",
-    "cite",
-    "code",
-    "col",
-    "colgroup",
-    "dd",
-    "div",
-    "dl",
-    "dt",
-    "em",
-    "figcaption",
-    "figure",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "hr",
-    "i",
-    "img",
-    "li",
-    "ol",
-    "p",
-    "pre",
-    "s",
-    "small",
-    "span",
-    "strong",
-    "sub",
-    "sup",
-    "table",
-    "tbody",
-    "td",
-    "tfoot",
-    "th",
-    "thead",
-    "tr",
-    "u",
-    "ul",
-}
-ARTICLE_ATTRIBUTES = {
-    "a": {"href", "title"},
-    "img": {"src", "alt", "title", "width", "height"},
-    "td": {"colspan", "rowspan"},
-    "th": {"colspan", "rowspan", "scope"},
-    "col": {"span"},
-    "colgroup": {"span"},
-    "ol": {"start"},
-}
+from sadec_crawler.sanitise import sanitise
 
 
 def clean_article_html(body_html: str | None) -> str:
-    """Article HTML reduced to a reading subset: no script, style, event handler, form, frame
-    or non-http(s) URL; links open without handing the archive's address to the target."""
-    return nh3.clean(
-        body_html or "",
-        tags=ARTICLE_TAGS,
-        attributes=ARTICLE_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer nofollow",
-        strip_comments=True,
-    )
+    """Article HTML reduced, again, to the archive's one sanitiser policy
+    (:mod:`sadec_crawler.sanitise`): no script, style, event handler, form, frame or non-http(s)
+    URL; links open without handing the archive's address to the target."""
+    return sanitise(body_html or "")
 
 
 def clean_snippet_html(snippet: str | None) -> str:

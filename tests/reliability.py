@@ -190,8 +190,9 @@ def render(figures: dict, outcome: str) -> str:
         "- One transaction per article in WAL mode; WARC records flushed one gzip member at a "
         "time; the lock released by the OS when a crawl is killed.",
         "- Datasette opens the database read-only; WAL readers never wait for the writer.",
-        "- nh3 with the allow-lists of `sadec_crawler/body.py` (`SAFE_TAGS`, `SAFE_ATTRIBUTES`, "
-        "`SAFE_URL_SCHEMES`); files stored by SHA-256 under the files folder only.",
+        "- nh3 with the allow-lists of `sadec_crawler/sanitise.py` (`SAFE_TAGS`, "
+        "`SAFE_ATTRIBUTES`, `SAFE_URL_SCHEMES`); files stored by SHA-256 under the files folder "
+        "only.",
         "- `StayOnSiteMiddleware` (Scrapy's off-site filter without its `dont_filter` exemption, "
         "which let retried requests follow redirects to other hosts); `DOWNLOAD_MAXSIZE`.",
         "- By design, not tested as off-site: images and attachments an article embeds are "

@@ -22,17 +22,17 @@ from lxml import etree
 
 from pipelines.files import store_body, stored_file_from_body
 from replica import ReplicaServer, Site
-from sadec_crawler.body import (
+from sadec_crawler.body import clean_body
+from sadec_crawler.layout import inside
+from sadec_crawler.sanitise import (
     ALIGNED_TAGS,
     ALIGNMENT_CLASSES,
     LINK_REL,
     SAFE_ATTRIBUTES,
     SAFE_TAGS,
     SAFE_URL_SCHEMES,
-    clean_body,
     sanitise,
 )
-from sadec_crawler.layout import inside
 from tests.conftest import crawl_or_fail
 from tests.reliability import article_rows, duplicates, record, truth_mismatches
 
