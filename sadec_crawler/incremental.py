@@ -155,3 +155,60 @@ def stale_warning(state: ArchiveState, now: dt.datetime, stale_days: float) -> s
     if age > stale_days:
         return f"nothing new for {age} days (newest article {newest.isoformat()})"
     return None
+
+
+@dataclass
+class RunPlan:
+    """What one run does, decided from the archive before the first request."""
+
+    archive: ArchiveState
+    now: dt.datetime
+    mode: str
+    """``full`` when asked, or when no full walk of the live site has completed yet."""
+    conditional: bool
+    """Whether archived articles are asked for with ``If-None-Match``/``If-Modified-Since``."""
+    recheck_ids: set[int] = field(default_factory=set)
+    """Archived articles re-fetched this run: the recent ones and a slice of the rotation."""
+    notes: list[str] = field(default_factory=list)
+    """What the plan decided, for the log."""
+
+
+def plan_run(settings, requested_mode: str) -> RunPlan:
+    """The incremental policy: walk everything until a full run has completed; after that,
+    re-check what was published in the last ``SADEC_RECHECK_DAYS`` and a rotating slice of
+    the rest (all of it within ``SADEC_REVALIDATE_DAYS``, or ``SADEC_REVALIDATE_COUNT`` a
+    run)."""
+    db_path = settings.get("SADEC_DB_PATH")
+    archive = load_archive_state(db_path)
+    plan = RunPlan(
+        archive=archive,
+        now=parse_now(settings.get("SADEC_NOW")),
+        mode=requested_mode,
+        conditional=settings.getbool("SADEC_CONDITIONAL_REQUESTS", True),
+    )
+    if plan.mode == "incremental" and not archive.last_full_run_completed:
+        plan.notes.append(
+            f"no completed full run in {db_path} yet (or the last run was cut short): "
+            "this run walks everything"
+        )
+        plan.mode = "full"
+    if archive.articles and not archive.last_full_run_completed:
+        # A cut-short run may have stored a page without following its links (related
+        # blocks are the only way to some unlisted articles): a 304 would hide them for good.
+        plan.conditional = False
+    if plan.mode != "incremental":
+        return plan
+    recheck = recheck_window(archive, plan.now, settings.getfloat("SADEC_RECHECK_DAYS", 3))
+    count = settings.getint("SADEC_REVALIDATE_COUNT", -1)
+    rotation = rotation_slice(
+        archive,
+        settings.getfloat("SADEC_REVALIDATE_DAYS", 30),
+        None if count < 0 else count,
+        exclude={a.asset_id for a in recheck},
+    )
+    plan.recheck_ids = {a.asset_id for a in recheck + rotation}
+    plan.notes.append(
+        f"incremental run: {len(archive.articles)} archived articles; re-checking "
+        f"{len(recheck)} recent and {len(rotation)} by rotation"
+    )
+    return plan

@@ -13,13 +13,14 @@ from urllib.parse import urlsplit
 import scrapy
 from scrapy import signals
 from scrapy.downloadermiddlewares.retry import get_retry_request
-from scrapy.exceptions import DontCloseSpider, IgnoreRequest
+from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Request, TextResponse
-from scrapy.spidermiddlewares.httperror import HttpError
 
 from sadec_crawler import incremental
-from sadec_crawler.compact import DigestSet, IntSet, StrIntMap
+from sadec_crawler.compact import DigestSet, IntSet
 from sadec_crawler.dates import parse_date
+from sadec_crawler.failures import describe as describe_failure
+from sadec_crawler.identity import UrlTitles
 from sadec_crawler.items import (
     ArticleGone,
     ArticlePage,
@@ -28,7 +29,6 @@ from sadec_crawler.items import (
     ListingEntry,
     SitePage,
 )
-from sadec_crawler.middlewares import RedirectLoop
 from sadec_crawler.pages import (
     FoundArticleLink,
     asset_id_of,
@@ -45,7 +45,6 @@ from sadec_crawler.selectors import (
 )
 from sadec_crawler.textnorm import slugify
 from sadec_crawler.urls import canonical_article_url, listing_key, parse_article_link
-from sadec_crawler.warc import exception_kind
 from sadec_crawler.wayback.run import WaybackRun
 
 # Listings before the articles they lead to, so an article arrives with its listing entry;
@@ -108,10 +107,7 @@ class SadecSpider(scrapy.Spider):
         self.emitted_assets = IntSet()
         self.requested_listing_pages = DigestSet()  # repr() of listing_key tuples
         self.listing_signatures: dict[tuple[str, str], set[int]] = {}
-        self.pending_url_titles: dict[str, str] = {}
         self.deferred_related: dict[int, FoundArticleLink] = {}
-        self.slug_to_asset = StrIntMap()
-        self.entries_by_slug: dict[str, ListingEntry] = {}
         self.archive = incremental.ArchiveState()
         self.recheck_ids: set[int] = set()
         self.listing_overlap: dict[tuple[str, str], int] = {}
@@ -134,50 +130,23 @@ class SadecSpider(scrapy.Spider):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"SADEC_BASE_URL={base_url!r} is not an http(s) URL")
         spider.base_url = base_url
+        spider.url_titles = UrlTitles(base_url)
         spider.allowed_domains = [parts.hostname]
         spider._plan(crawler.settings)
         crawler.signals.connect(spider.on_idle, signal=signals.spider_idle)
         return spider
 
     def _plan(self, settings) -> None:
-        """Read the archive and decide what this run re-checks (incremental mode)."""
-        self.archive = incremental.load_archive_state(settings.get("SADEC_DB_PATH"))
-        self.now = incremental.parse_now(settings.get("SADEC_NOW"))
+        """Read the archive and decide what this run re-checks (incremental.plan_run)."""
+        plan = incremental.plan_run(settings, self.mode)
+        self.archive, self.now, self.mode = plan.archive, plan.now, plan.mode
+        self.conditional, self.recheck_ids = plan.conditional, plan.recheck_ids
         self.overlap_pages = settings.getint("SADEC_LISTING_OVERLAP", 1)
-        self.conditional = settings.getbool("SADEC_CONDITIONAL_REQUESTS", True)
         for known in self.archive.articles.values():
             for slug in filter(None, (known.url_title, known.title and slugify(known.title))):
-                self.slug_to_asset.setdefault(slug, known.asset_id)
-        if self.mode == "incremental" and not self.archive.last_full_run_completed:
-            self.logger.info(
-                "no completed full run in %s yet (or the last run was cut short): "
-                "this run walks everything",
-                settings.get("SADEC_DB_PATH"),
-            )
-            self.mode = "full"
-        if self.archive.articles and not self.archive.last_full_run_completed:
-            # A cut-short run may have stored a page without following its links (related
-            # blocks are the only way to some unlisted articles): a 304 would hide them for good.
-            self.conditional = False
-        if self.mode != "incremental":
-            return
-        recheck = incremental.recheck_window(
-            self.archive, self.now, settings.getfloat("SADEC_RECHECK_DAYS", 3)
-        )
-        count = settings.getint("SADEC_REVALIDATE_COUNT", -1)
-        rotation = incremental.rotation_slice(
-            self.archive,
-            settings.getfloat("SADEC_REVALIDATE_DAYS", 30),
-            None if count < 0 else count,
-            exclude={a.asset_id for a in recheck},
-        )
-        self.recheck_ids = {a.asset_id for a in recheck + rotation}
-        self.logger.info(
-            "incremental run: %d archived articles; re-checking %d recent and %d by rotation",
-            len(self.archive.articles),
-            len(recheck),
-            len(rotation),
-        )
+                self.url_titles.learn(slug, known.asset_id)
+        for line in plan.notes:
+            self.logger.info(line)
 
     async def start(self):
         if self.source == "wayback":
@@ -253,7 +222,7 @@ class SadecSpider(scrapy.Spider):
         follow_pages = self._new_listing_content(response.url, page.entries)
         unknown_entries = 0
         for entry in page.entries:
-            identified = self._identify(entry)
+            identified = self.url_titles.identify(entry)
             if identified is None or identified.asset_id not in self.archive.articles:
                 unknown_entries += 1
                 self.listed_new.add(identified.asset_id if identified else entry.url)
@@ -345,32 +314,6 @@ class SadecSpider(scrapy.Spider):
     def _namespace_of(page_links: list[str]) -> str:
         return next((listing_key(link)[1] for link in page_links if listing_key(link)[1]), "")
 
-    def _identify(self, entry: ListingEntry) -> ListingEntry | None:
-        """Give an entry its asset id. Entries linked by url-title carry none: they are matched
-        by title slug to an article seen so far, or kept aside until one is."""
-        if entry.title:
-            slug = slugify(entry.title)
-            if entry.asset_id:
-                self._learn_slug(slug, entry.asset_id)
-        if entry.asset_id:
-            return entry
-        link = parse_article_link(entry.url)
-        url_title = link.url_title if link else None
-        asset_id = self.slug_to_asset.get(url_title) if url_title else None
-        if asset_id is None:
-            if url_title:
-                self.entries_by_slug[url_title] = entry
-            return None
-        entry.asset_id = asset_id
-        entry.url = canonical_article_url(self.base_url, link.instance, asset_id)
-        return entry
-
-    def _learn_slug(self, slug: str, asset_id: int) -> None:
-        self.slug_to_asset.setdefault(slug, asset_id)
-        # A url-title named by an article seen is never fetched at the end (_schedule_url_titles):
-        # not kept till then either (7,700 of them, 2.8 MB, at the end of 20,064 articles).
-        self.pending_url_titles.pop(slug, None)
-
     def _new_listing_content(self, url: str, entries: list[ListingEntry]) -> bool:
         """False when this page repeats a page already seen of the same listing: Liferay
         answers a ``_cur`` past the end with the last page again (site-spec §3)."""
@@ -390,8 +333,8 @@ class SadecSpider(scrapy.Spider):
         if link.asset_id is None:
             # url-title links cannot be told apart from id links before fetching: keep them
             # for the end of the crawl and fetch only those that name no article seen by then.
-            if link.url_title and link.url_title not in self.slug_to_asset:
-                self.pending_url_titles.setdefault(link.url_title, link.url)
+            if link.url_title:
+                self.url_titles.link_seen(link.url_title, link.url)
             return
         if link.asset_id in self.requested_assets:
             return
@@ -457,13 +400,8 @@ class SadecSpider(scrapy.Spider):
         return len(missed)
 
     def _schedule_url_titles(self) -> int:
-        unknown = {
-            title: url
-            for title, url in self.pending_url_titles.items()
-            if title not in self.slug_to_asset
-        }
-        self.pending_url_titles.clear()
-        for url in unknown.values():
+        unknown = self.url_titles.unresolved()
+        for url in unknown:
             self.crawler.engine.crawl(
                 Request(
                     url,
@@ -515,8 +453,8 @@ class SadecSpider(scrapy.Spider):
         # may be percent-encoded) or under the slug of the title they show.
         url_title = link.url_title if link else None
         for slug in filter(None, (url_title, slugify(title) if title else None)):
-            self._learn_slug(slug, asset_id)
-            by_slug = self.entries_by_slug.pop(slug, None)
+            self.url_titles.learn(slug, asset_id)
+            by_slug = self.url_titles.waiting_entry(slug)
             if listing is None and by_slug is not None:
                 by_slug.asset_id = asset_id
                 by_slug.url = canonical_article_url(self.base_url, instance, asset_id)
@@ -602,30 +540,10 @@ class SadecSpider(scrapy.Spider):
 
     # --- Failures ------------------------------------------------------------------------
     def on_error(self, failure):
-        request = failure.request
-        url = request.url
-        max_redirects = self.settings.getint("REDIRECT_MAX_TIMES")
-        if failure.check(IgnoreRequest) and request.meta.get("redirect_urls"):
-            url = request.meta["redirect_urls"][0]  # the URL the site links to, not a hop
-        if failure.check(RedirectLoop):
-            kind, message = "redirect_loop", str(failure.value)[:300]
-        elif failure.check(IgnoreRequest) and not failure.check(HttpError):
-            if request.meta.get("redirect_times", 0) < max_redirects:
-                # robots.txt and off-site rules: the crawl chose not to fetch, nothing failed.
-                self.logger.debug("not fetched: %s (%s)", request.url, failure.value)
-                return
-            # A chain too long to follow, though, is a page the site links to that was not read.
-            kind, message = "too_many_redirects", f"more than {max_redirects} redirects"
-        elif failure.check(HttpError):
-            status = failure.value.response.status
-            kind, message = f"http_{status}", f"HTTP {status}"
-        else:
-            # Scrapy 2.13+ raises its own exception types (DownloadTimeoutError …), not Twisted's.
-            kind = exception_kind(failure.value)
-            message = {
-                "timeout": "timed out after retries",
-                "dns": "host name not found",
-                "too_large": f"larger than the size limit (DOWNLOAD_MAXSIZE): {failure.value}",
-            }.get(kind, f"{failure.type.__name__}: {failure.value}")[:300]
-        self.logger.warning("could not fetch %s: %s", url, message)
-        yield CrawlError(url, kind, message)
+        fetch = describe_failure(failure, self.settings.getint("REDIRECT_MAX_TIMES"))
+        if fetch is None:
+            # robots.txt and off-site rules: the crawl chose not to fetch, nothing failed.
+            self.logger.debug("not fetched: %s (%s)", failure.request.url, failure.value)
+            return
+        self.logger.warning("could not fetch %s: %s", fetch.url, fetch.message)
+        yield CrawlError(fetch.url, fetch.kind, fetch.message)
