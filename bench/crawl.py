@@ -4,6 +4,8 @@ pipeline, over the same pages of the replica, politeness off, interleaved repeti
 - ``full``: ``scrapy crawl sadec -a mode=full`` into a fresh database, default settings but
   politeness (``sadec.local.LOCAL_SITE_SETTINGS``): parse, clean, store, WARC captures
   and file downloads on, as configured by default.
+- ``full-warc-thread``: the same with the WARC records written by a thread of the crawl's
+  process (``SADEC_WARC_WRITER=thread``) instead of a process of their own.
 - ``fetch``: ``bench/spiders.py`` requesting exactly the URLs the full crawl requested (from
   the replica's log of a warm-up crawl), doing nothing with the answers.
 - ``soup``: the same requests, every HTML page parsed whole by BeautifulSoup in a pipeline.
@@ -29,7 +31,7 @@ from .spiders import SOUP_PIPELINES
 
 HELP = "full crawler vs fetch-only vs naive BeautifulSoup, pages/s (replica, politeness off)"
 NAME = "crawl"
-VARIANTS = ("full", "fetch", "soup")
+VARIANTS = ("full", "full-warc-thread", "fetch", "soup")
 GOAL_RATIO = 0.35
 QUICK_ARGS = ["--articles", "300", "--repetitions", "1"]
 
@@ -106,7 +108,9 @@ def run(args) -> dict:
     articles = len(site.truth())
     work = Path(tempfile.mkdtemp(prefix="sadec-bench-crawl-"))
     variants = list(VARIANTS)
-    settings = {"full": {}}
+    # The WARC records written by a thread of the crawl's process (the design before the
+    # writer process), side by side with the default in the same run.
+    settings = {"full": {}, "full-warc-thread": {"SADEC_WARC_WRITER": "thread"}}
     if args.breakdown:
         settings["full-nowarc"] = {"SADEC_WARC_DIR": "off"}
         settings["full-nofiles"] = {"SADEC_FILES_DIR": "off"}
@@ -197,6 +201,8 @@ def run(args) -> dict:
             "ratio_to_fetch_per_rep": [round(r, 3) for r in ratios],
             "ratio_to_fetch": round(common.median(ratios), 3),
         }
+        writer_ms = [s.get("stats", {}).get("sadec/warc/writer_cpu_ms") or 0 for s in runs]
+        summary[name]["writer_cpu_ms_per_page"] = round(common.median(writer_ms) / html_pages, 2)
         if name.startswith("full"):
             summary[name]["stored_articles"] = [s["stored_articles"] for s in runs]
         cpu_ratios = [f["cpu_s"] / s["cpu_s"] for s, f in zip(runs, samples["fetch"], strict=False)]
@@ -208,6 +214,7 @@ def run(args) -> dict:
                 rate,
                 f"{common.median(ratios):.2f}×",
                 summary[name]["cpu_ms_per_page"],
+                summary[name]["writer_cpu_ms_per_page"],
                 f"{common.median(cpu_ratios):.2f}×",
             )
         )
@@ -221,7 +228,7 @@ def run(args) -> dict:
         f"{kinds['document']} documents, {args.repetitions} interleaved repetitions"
     )
     common.table(
-        ["variant", "elapsed s", "pages/s", "ratio", "CPU ms/page", "CPU ratio"],
+        ["variant", "elapsed s", "pages/s", "ratio", "CPU ms/page", "of it writer", "CPU ratio"],
         rows,
         title,
     )
