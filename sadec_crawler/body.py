@@ -20,7 +20,7 @@ from .dates import parse_date
 from .items import AttachmentRef, ImageRef
 from .pages import may_hold_template
 from .sanitise import SAFE_URL_SCHEMES, sanitise
-from .textnorm import clean_inline, nfc
+from .textnorm import CONTROL_CHARACTERS, clean_inline, nfc
 from .urls import absolute, is_document
 
 _BLOCK_TAGS = {
@@ -364,7 +364,9 @@ def clean_body(fragment_html: str, page_url: str, title: str | None = None) -> C
             id(block) for block in _leaf_blocks(root) if _PUSHED_RIGHT.match(block.get_text(""))
         }
     for string in [n for n in root.descendants if isinstance(n, NavigableString)]:
-        replaced = _INVISIBLE.sub("", str(string)).replace("\u00a0", " ")
+        replaced = _INVISIBLE.sub("", CONTROL_CHARACTERS.sub("", str(string))).replace(
+            "\u00a0", " "
+        )
         if replaced != string:
             string.replace_with(replaced)
 

@@ -124,6 +124,8 @@ ITEM_PIPELINES = {
 }
 EXTENSIONS = {
     "scrapy.extensions.logstats.LogStats": None,
+    # Scrapy's remote console listens on a port during every crawl; cron runs need none.
+    "scrapy.extensions.telnet.TelnetConsole": None,
     "sadec_crawler.progress.CrawlReport": 500,
 }
 

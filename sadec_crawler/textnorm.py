@@ -18,6 +18,8 @@ _RUNS_OF_SPACES = re.compile(r"[ ]{2,}")
 # of non-ASCII text through Python, several times slower than a regex scan on Vietnamese.
 _INVISIBLE_RE = re.compile("[" + "".join(map(chr, _INVISIBLE)) + "]")
 _SPACES_RE = re.compile("[" + "".join(map(chr, _SPACES)) + "\n]")
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+"""C0 and C1 controls but tab and line ends: never text (and not allowed in XML 1.0)."""
 
 
 def nfc(text: str) -> str:
@@ -32,7 +34,7 @@ def clean_inline(text: str | None) -> str:
     """
     if not text:
         return ""
-    text = _SPACES_RE.sub(" ", _INVISIBLE_RE.sub("", nfc(text)))
+    text = _SPACES_RE.sub(" ", _INVISIBLE_RE.sub("", CONTROL_CHARACTERS.sub("", nfc(text))))
     return _RUNS_OF_SPACES.sub(" ", text).strip()
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from sadec_crawler.textnorm import CONTROL_CHARACTERS
+
 ATOM = "http://www.w3.org/2005/Atom"
 ET.register_namespace("", ATOM)
 
@@ -22,10 +24,17 @@ def rfc3339(value: str | None, fallback: str = "1970-01-01T00:00:00Z") -> str:
     return value
 
 
+def xml_text(text: str) -> str:
+    """``text`` without the characters XML 1.0 cannot carry at all (C0/C1 controls: a query
+    or an old row may hold them), which no serializer escapes."""
+    return CONTROL_CHARACTERS.sub("", text)
+
+
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    attrs = {name: xml_text(value) for name, value in attrs.items()}
     element = ET.SubElement(parent, f"{{{ATOM}}}{tag}", attrs)
     if text is not None:
-        element.text = text
+        element.text = xml_text(text)
     return element
 
 

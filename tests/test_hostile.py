@@ -493,3 +493,17 @@ def test_reparsed_output_is_parsed_the_same_by_lxml(hostile_crawl):
         tree = lxml.html.fragment_fromstring(row["body_html"], create_parent="div")
         again = etree.tostring(tree, encoding="unicode", method="html")
         assert unsafe_parts(again) == []
+
+
+def test_control_characters_never_reach_the_archive():
+    """C0/C1 controls in a title or a body are no text: removed at cleaning (they also make
+    XML invalid where the archive is exported as Atom)."""
+    from sadec_crawler.textnorm import clean_inline
+
+    assert clean_inline("Hội\x01 nghị\x0b tổng\x7f kết\x9f") == "Hội nghị tổng kết"
+    body = clean_body(
+        '<div class="journal-content-article"><p>Sáng\x01 ngày 19/3/2021,\x1f hội nghị.</p></div>',
+        PAGE_URL,
+    )
+    assert body.text == "Sáng ngày 19/3/2021, hội nghị."
+    assert "\x01" not in body.html and "\x1f" not in body.html

@@ -230,6 +230,20 @@ def test_a_second_writer_is_refused_with_a_clear_message(replica, tmp_path):
     assert not db.exists()
 
 
+def test_the_lock_holds_through_another_name_of_the_database(replica, tmp_path):
+    """Two names of one database (a symlinked folder) once let two crawls write it at once."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real, target_is_directory=True)
+    lock = acquire_lock(real / "archive.db")
+    try:
+        result = run_crawl(replica.url, tmp_path / "link" / "archive.db")
+    finally:
+        lock.close()
+    assert result.returncode == LOCKED_EXIT_STATUS, result.stderr[-2000:]
+    assert not (real / "archive.db").exists()
+
+
 def test_bad_arguments_are_refused_clearly(tmp_path):
     for args, message in (
         ({"mode": "sometimes"}, "-a mode='sometimes': expected one of incremental, full"),

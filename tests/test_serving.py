@@ -412,6 +412,13 @@ def test_atom_feeds(client, sql):
     assert len(titles) == len(expected) and SAMPLE_TITLE in titles
 
 
+def test_atom_feed_stays_well_formed_with_control_characters(client):
+    """A query holding C0 controls (``q=%01``) once gave a feed no XML parser reads."""
+    for query in ("\x01", "hoi\x0bnghi\x1f", "\x7f\x85"):
+        root = check_feed(client.get("/-/feed.atom", params={"q": query}))
+        assert "\x01" not in ET.tostring(root, encoding="unicode")
+
+
 def test_csv_and_json_keep_vietnamese_intact(client):
     response = client.get("/archive/articles.csv", params={"_search": "sa dec", "_size": "max"})
     assert response.status_code == 200

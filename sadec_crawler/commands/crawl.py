@@ -27,7 +27,8 @@ class DatabaseLocked(RuntimeError):
 def acquire_lock(db_path: str | Path):
     """Hold ``<db>.lock`` for the life of the returned file object (released by the OS even
     when the process is killed, so a crashed run never blocks the next one)."""
-    lock_path = Path(f"{db_path}.lock")
+    # On the resolved path: two names of one database (a symlink, ``./``) are one lock.
+    lock_path = Path(f"{Path(db_path).resolve()}.lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(lock_path, "a+")  # noqa: SIM115 - held open for the whole crawl
     try:
