@@ -136,6 +136,11 @@ class SQLiteStoragePipeline:
         logger.info("archiving into %s (run %s)", self.db_path, self.run_id)
 
     def process_item(self, item):
+        if isinstance(item, Article) and not self._in_window(item):
+            # -a since/until: only articles published in the window are archived (a page
+            # reached by a related link, or undated on its listing, is read to learn its date).
+            self.crawler.stats.inc_value("sadec/articles/outside_window")
+            return item
         if isinstance(item, Article):
             # Derived once, by the parser; here only spelt as the archive already knows it.
             item.category = known_spelling(item.category, self.category_names)
@@ -239,6 +244,13 @@ class SQLiteStoragePipeline:
         if reason and reason != "finished":
             reasons.append(f"the crawl stopped early ({reason})")
         return reasons
+
+    def _in_window(self, article: Article) -> bool:
+        spider = self.crawler.spider
+        if article.source == "wayback":
+            return True  # there the window selects when captures were made, not publication
+        since, until = getattr(spider, "since", None), getattr(spider, "until", None)
+        return incremental.within_window(article.published_at, since, until)
 
     def close_spider(self, spider=None):
         fixed = fix_uppercase_categories(self.db)

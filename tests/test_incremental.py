@@ -348,3 +348,17 @@ def test_menu_drift_gives_nonzero_exit(tmp_path):
         server.shutdown()
     assert result.returncode == 1
     assert "no listing found from the home page" in result.stderr
+
+
+def test_a_dated_window_archives_only_what_was_published_in_it(replica, tmp_path):
+    """``-a since/until`` once archived articles of other years reached by related links
+    (50 of 54 in a 2021 window; 50 for a window in 2999)."""
+    db = tmp_path / "archive.db"
+    result = run_crawl(replica.url, db, spider_args={"since": "2021-01-01", "until": "2021-12-31"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = {t.asset_id for t in replica.site.truth() if t.published_at.startswith("2021")}
+    stored = {row["asset_id"] for row in query(db, "select asset_id from articles")}
+    assert expected and stored == expected
+    empty = tmp_path / "empty.db"
+    result = run_crawl(replica.url, empty, spider_args={"since": "2999-01-01"})
+    assert query(empty, "select count(*) as n from articles") == [{"n": 0}], result.stderr[-2000:]
