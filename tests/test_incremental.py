@@ -251,6 +251,10 @@ def test_bad_arguments_are_refused_clearly(tmp_path):
     ):
         result = run_crawl("http://127.0.0.1:9", tmp_path / "x.db", spider_args=args)
         assert result.returncode != 0 and message in result.stderr
+    # A password in the base URL would be kept in crawl_runs, crawl_errors and WARC files.
+    result = run_crawl("http://editor:s3cret@127.0.0.1:9", tmp_path / "y.db")
+    assert result.returncode != 0 and "with a user name or password" in result.stderr
+    assert "s3cret" not in result.stderr and not (tmp_path / "y.db").exists()
 
 
 # --- Killed runs -------------------------------------------------------------------------------

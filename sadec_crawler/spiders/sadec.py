@@ -129,6 +129,13 @@ class SadecSpider(scrapy.Spider):
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"SADEC_BASE_URL={base_url!r} is not an http(s) URL")
+        if parts.username or parts.password:
+            # Never used by the portal, but stored in crawl_runs, errors and every WARC file.
+            shown = base_url.replace(parts.netloc, parts.netloc.rpartition("@")[2])
+            raise ValueError(
+                f"SADEC_BASE_URL={shown!r} with a user name or password: the portal needs "
+                "none, and the archive would keep it; give the URL without them"
+            )
         spider.base_url = base_url
         spider.url_titles = UrlTitles(base_url)
         spider.allowed_domains = [parts.hostname]
