@@ -108,6 +108,7 @@ class SQLiteStoragePipeline:
         crawler.sadec_storage = pipeline
         crawler.signals.connect(pipeline.item_failed, signal=signals.item_error)
         crawler.signals.connect(pipeline.callback_failed, signal=signals.spider_error)
+        crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
         return pipeline
 
     def open_spider(self, spider=None):
@@ -319,3 +320,23 @@ class SQLiteStoragePipeline:
         if failures:
             logger.error("run %s failed: %s", self.run_id, "; ".join(failures))
         self.db.close()
+
+    def spider_closed(self, spider, reason: str) -> None:
+        """Scrapy tells why the spider closed only after the pipelines have: a run stopped
+        early (SIGTERM, Ctrl-C, a CLOSESPIDER_* limit) is recorded as such, exits non-zero,
+        and the next run walks everything, so nothing it did not reach is skipped for good."""
+        if reason == "finished" or self.run_id is None:
+            return
+        why = f"the crawl stopped early ({reason})"
+        db = open_database(self.db_path)
+        try:
+            run = db["crawl_runs"].get(self.run_id)
+            message = "; ".join(filter(None, [run.get("message"), why]))
+            with db.conn:
+                db["crawl_runs"].update(
+                    self.run_id, {"finish_reason": reason, "exit_status": 1, "message": message}
+                )
+        finally:
+            db.close()
+        self.crawler.sadec_exit_status = 1
+        logger.error("run %s failed: %s", self.run_id, why)

@@ -366,3 +366,37 @@ def test_a_dated_window_archives_only_what_was_published_in_it(replica, tmp_path
     empty = tmp_path / "empty.db"
     result = run_crawl(replica.url, empty, spider_args={"since": "2999-01-01"})
     assert query(empty, "select count(*) as n from articles") == [{"n": 0}], result.stderr[-2000:]
+
+
+def test_a_run_stopped_by_sigterm_is_recorded_as_such_and_the_next_walks_everything(tmp_path):
+    """SIGTERM (or Ctrl-C) once counted as a finished run: exit 0, and the next incremental
+    runs never fetched what it had not reached (a third of a 3,064-article replica)."""
+    site = Site(extra_articles=300)
+    db = tmp_path / "archive.db"
+    lean = {"SADEC_WARC_DIR": "off", "SADEC_FILES_DIR": "off"}
+    with ReplicaServer(site) as server:
+        process = subprocess.Popen(
+            crawl_command(server.url, db, settings=lean),
+            cwd=PROJECT_ROOT,
+            env=crawl_env(),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            if db.exists() and query(db, "select count(*) as n from articles")[0]["n"] >= 20:
+                break
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        log = process.communicate(timeout=60)[1]
+        assert process.returncode == 1, log[-3000:]
+        (run,) = query(db, "select finish_reason, exit_status, message from crawl_runs")
+        assert run["finish_reason"] == "shutdown" and run["exit_status"] == 1
+        assert "stopped early (shutdown)" in run["message"]
+        stored = query(db, "select count(*) as n from articles")[0]["n"]
+        assert stored < len(site.truth())
+        crawl_or_fail(server.url, db, settings=lean)  # incremental, as cron runs it
+    modes = [row["mode"] for row in query(db, "select mode from crawl_runs order by id")]
+    assert modes == ["full", "full"], "the run after a stopped one walks everything"
+    archived = {row["asset_id"] for row in query(db, "select asset_id from articles")}
+    assert archived == {t.asset_id for t in site.truth()}
