@@ -195,6 +195,14 @@ def upsert_article(db: sqlite_utils.Database, article: Article, now: str | None 
             table.insert(row)
             outcome = NEW
         elif existing["content_hash"] == digest:
+            # The page says what it said; what the listing adds (a date, a summary) may be
+            # better now than when it was stored (the better one kept: _keep_better_date).
+            listing_fields = {
+                "published_at": article.published_at,
+                "published_at_raw": article.published_at_raw,
+                "published_at_source": article.published_at_source,
+                "summary": article.summary or existing.get("summary"),
+            }
             table.update(
                 article.url,
                 {
@@ -205,8 +213,11 @@ def upsert_article(db: sqlite_utils.Database, article: Article, now: str | None 
                     "http_last_modified": article.last_modified,
                     "listing_url": _better_listing(article.listing_url, existing),
                     "url_title": article.url_title or existing.get("url_title"),
+                    **listing_fields,
                 },
             )
+            if listing_fields["summary"] != existing.get("summary"):
+                index_article(db, {**existing, **listing_fields})
             return UNCHANGED
         else:
             changed = [name for name in CONTENT_FIELDS if existing.get(name) != row.get(name)]

@@ -25,11 +25,14 @@ CONTENT_FIELDS = (
 )
 """Fields whose change makes a new version of an article."""
 
-_HASHED_FIELDS = tuple(f for f in CONTENT_FIELDS if f != "category") + ("category_raw",)
-"""The display name of a category is derived (its spelling may improve as the crawl learns
-names), so the label as printed stands for it in the content hash, without its letter case:
-CSS may upper-case it, and a redesign prints it otherwise (6.2/7.0 stock summaries print
-the stored name, the 7.4 pages of some articles capitals)."""
+_HASHED_FIELDS = ("title", "author", "unit", "body_text", "body_html", "category_raw")
+"""What the article's own page says. Not the summary nor the publication date: they come from
+the listing where one led to the article, so reaching it by another route (a related link, a
+re-check) would look like an edit; storage keeps the better of them in place instead. Not the
+display name of the category either (derived, its spelling may improve as the crawl learns
+names): the label as printed stands for it, without its letter case (CSS may upper-case it,
+and a redesign prints it otherwise: 6.2/7.0 stock summaries the stored name, the 7.4 pages of
+some articles capitals)."""
 
 
 def _hash(fields: dict, images: list[list], attachments: list[list]) -> str:

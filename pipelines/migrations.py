@@ -229,10 +229,11 @@ def m009_newest_matches_index(db: sqlite_utils.Database) -> None:
     )
 
 
-def m010_category_case_free_hash(db: sqlite_utils.Database) -> None:
-    """Content hashes no longer count the letter case of the category label (a redesign that
-    prints it otherwise is not an edit): every stored hash is computed again by that rule, so
-    the next crawl does not take each article for changed."""
+def m010_page_content_hash(db: sqlite_utils.Database) -> None:
+    """Content hashes cover the article's own page only (not the listing's summary and date)
+    and not the letter case of the category label: reaching an article by another route, or a
+    redesign that prints the label otherwise, is not an edit. Every stored hash is computed
+    again by that rule, so the next crawl does not take each article for changed."""
     if "articles" not in db.table_names():
         return
     for row in list(db.query("select * from articles")):
@@ -251,7 +252,7 @@ MIGRATIONS: list[Migration] = [
     m007_site_pages,
     m008_url_titles,
     m009_newest_matches_index,
-    m010_category_case_free_hash,
+    m010_page_content_hash,
 ]
 
 
