@@ -15,6 +15,8 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from .middlewares import RedirectLoop
 from .warc import exception_kind
 
+DECOMPRESSED_TOO_LARGE = "exceeded DOWNLOAD_MAXSIZE"
+"""Words of Scrapy's HttpCompressionMiddleware when a body outgrows the limit."""
 MESSAGES = {
     "timeout": "timed out after retries",
     "dns": "host name not found",
@@ -39,6 +41,11 @@ def describe(failure, max_redirects: int) -> FetchFailure | None:
         url = request.meta["redirect_urls"][0]  # the URL the site links to, not a hop
     if failure.check(RedirectLoop):
         return FetchFailure(url, "redirect_loop", str(failure.value)[:300])
+    if failure.check(IgnoreRequest) and DECOMPRESSED_TOO_LARGE in str(failure.value):
+        # Scrapy refuses a body that outgrows DOWNLOAD_MAXSIZE while it is decompressed (a
+        # decompression bomb) with IgnoreRequest: a page not read, not one chosen not to read.
+        message = f"larger than the size limit (DOWNLOAD_MAXSIZE) once decompressed: {url}"
+        return FetchFailure(url, "too_large", message[:300])
     if failure.check(IgnoreRequest) and not failure.check(HttpError):
         if request.meta.get("redirect_times", 0) < max_redirects:
             return None

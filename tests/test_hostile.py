@@ -507,3 +507,65 @@ def test_control_characters_never_reach_the_archive():
     )
     assert body.text == "Sáng ngày 19/3/2021, hội nghị."
     assert "\x01" not in body.html and "\x1f" not in body.html
+
+
+# --- A decompression bomb where an article should be ---------------------------------------------
+class _BombServer:
+    """A portal of one page linking one article, whose answer is a gzip bomb: 10 KB on the
+    wire, 64 MB once decompressed."""
+
+    ARTICLE = "/chi-tiet-bai-viet/-/asset_publisher/1mOzUrGkrdAE/content/id/4455001"
+
+    def __init__(self):
+        import gzip
+        import http.server
+        import threading
+
+        bomb = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)
+        article = self.ARTICLE
+        home = (
+            '<html><body><div id="p_p_id_com_liferay_asset_publisher_web_portlet_'
+            'AssetPublisherPortlet_INSTANCE_tKv8NqpWd3Lx_"><div class="asset-abstract">'
+            f'<h4 class="component-title"><a class="asset-title" href="{article}">Bài viết</a>'
+            '</h4><div class="asset-content">Tóm tắt một bài viết của thành phố Sa Đéc.</div>'
+            "</div></div></body></html>"
+        ).encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path == "/robots.txt":
+                    body, headers = b"User-agent: *\nAllow: /\n", {"Content-Type": "text/plain"}
+                elif self.path == article:
+                    body = bomb
+                    headers = {"Content-Type": "text/html", "Content-Encoding": "gzip"}
+                else:
+                    body, headers = home, {"Content-Type": "text/html; charset=utf-8"}
+                self.send_response(200)
+                for name, value in {**headers, "Content-Length": str(len(body))}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_decompression_bomb_is_a_recorded_error_not_a_silent_loss(tmp_path):
+    """A response that outgrows DOWNLOAD_MAXSIZE while decompressed was recorded nowhere
+    ("0 errors", exit 0): the article silently lost."""
+    from sadec.local import run_crawl
+    from tests.reliability import query
+
+    server = _BombServer()
+    try:
+        db = tmp_path / "archive.db"
+        result = run_crawl(server.url, db, settings={"DOWNLOAD_MAXSIZE": str(16 * 1024 * 1024)})
+    finally:
+        server.server.shutdown()
+    errors = query(db, "select url, kind from crawl_errors")
+    assert errors == [{"url": server.url + _BombServer.ARTICLE, "kind": "too_large"}]
+    assert result.returncode == 1, result.stderr[-2000:]
