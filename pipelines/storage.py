@@ -94,10 +94,13 @@ class SQLiteStoragePipeline:
         self.max_errors = settings.getint("SADEC_MAX_ERRORS", 0)
         self.stale_days = settings.getfloat("SADEC_STALE_DAYS", 45)
         self.now = incremental.parse_now(settings.get("SADEC_NOW"))
+        self.base_url = (settings.get("SADEC_BASE_URL") or "").rstrip("/")
         self.outcomes: Counter = Counter()
         self.errors: Counter = Counter()
         self.db = None
         self.run_id: int | None = None
+        self.home_error: CrawlError | None = None
+        """The error recorded for the home page, if one was."""
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -171,6 +174,8 @@ class SQLiteStoragePipeline:
             if apply_listing_entry(self.db, item):
                 self.crawler.stats.inc_value("sadec/articles/listing_merged")
         elif isinstance(item, CrawlError):
+            if item.url.rstrip("/") == self.base_url:
+                self.home_error = item
             self.errors[item.kind] += 1
             self.crawler.stats.inc_value("sadec/errors")
             with self.db.conn:
@@ -226,7 +231,7 @@ class SQLiteStoragePipeline:
         """Reasons this run should count as failed for cron (empty when it did its job)."""
         reasons = []
         if not stats.get("sadec/pages/home"):
-            reasons.append("the home page could not be read")
+            reasons.append(f"the home page could not be read: {self._why_no_home(stats)}")
         elif not stats.get("sadec/pages/listing") and self.crawler.spider.source == "live":
             reasons.append("no listing found from the home page (menu selectors drifting?)")
         listed_new = stats.get("sadec/listing/entries_new", 0)
@@ -245,6 +250,22 @@ class SQLiteStoragePipeline:
         if reason and reason != "finished":
             reasons.append(f"the crawl stopped early ({reason})")
         return reasons
+
+    def _why_no_home(self, stats: dict) -> str:
+        """Why the home page was not read, recorded as an error of the run when nothing
+        recorded it yet (a refusal by robots.txt or the off-site rule is no failed fetch)."""
+        if self.home_error is not None:
+            return f"{self.home_error.kind} ({self.home_error.message})"
+        if self.crawler.spider.source != "live":
+            return "no capture of it was read"
+        if stats.get("robotstxt/forbidden"):
+            kind, message = "robots_forbidden", "robots.txt forbids it (Disallow)"
+        elif stats.get("offsite/filtered"):
+            kind, message = "offsite_redirect", "it redirects to another host, never followed"
+        else:
+            kind, message = "home_unread", "no answer was read (see the log)"
+        self.process_item(CrawlError(self.base_url + "/", kind, message))
+        return message
 
     def _in_window(self, article: Article) -> bool:
         spider = self.crawler.spider

@@ -569,3 +569,56 @@ def test_a_decompression_bomb_is_a_recorded_error_not_a_silent_loss(tmp_path):
     errors = query(db, "select url, kind from crawl_errors")
     assert errors == [{"url": server.url + _BombServer.ARTICLE, "kind": "too_large"}]
     assert result.returncode == 1, result.stderr[-2000:]
+
+
+class _UnwelcomingPortal:
+    """A portal whose robots.txt forbids everything, or whose home page redirects off-site."""
+
+    def __init__(self, kind: str):
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path == "/robots.txt":
+                    body = b"User-agent: *\nDisallow: /\n" if kind == "robots" else b""
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                self.send_response(302)
+                self.send_header("Location", "http://127.0.0.2:9/")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("robots", "robots.txt forbids it (Disallow)"),
+        ("offsite", "it redirects to another host, never followed"),
+    ],
+)
+def test_why_the_home_page_was_not_read_is_said_and_recorded(tmp_path, kind, said):
+    """Both once said "the home page could not be read", with 0 errors recorded."""
+    from sadec.local import run_crawl
+    from tests.reliability import query
+
+    portal = _UnwelcomingPortal(kind)
+    try:
+        result = run_crawl(portal.url, tmp_path / "archive.db")
+    finally:
+        portal.server.shutdown()
+    assert result.returncode == 1
+    assert f"the home page could not be read: {said}" in result.stderr
+    errors = query(tmp_path / "archive.db", "select url, message from crawl_errors")
+    assert errors == [{"url": portal.url + "/", "message": said}]
