@@ -23,7 +23,7 @@ from datasette import hookimpl
 from datasette.facets import ArrayFacet, DateFacet
 from datasette.filters import FilterArguments
 from datasette.utils import detect_json1
-from datasette.utils.asgi import Request
+from datasette.utils.asgi import Request, Response
 from jinja2 import ChoiceLoader, FileSystemLoader
 from markupsafe import Markup, escape
 
@@ -242,6 +242,29 @@ def asgi_wrapper(datasette):
 
 
 # ---------------------------------------------------------------- pages and UI
+
+
+UNKNOWN_SORT = re.compile(r"^Cannot sort table by (?P<column>.*)$")
+
+
+@hookimpl
+def handle_exception(datasette, request, exception):
+    """A sort by a column the table does not have is a bad request, answered so (Datasette
+    0.65 says it with a 500)."""
+    unknown = UNKNOWN_SORT.match(str(exception))
+    if unknown is None or request is None:
+        return None
+    message = f"Không sắp xếp được theo cột “{unknown['column']}” / No such column to sort by"
+
+    async def answer():
+        if request.path.endswith(".json"):
+            return Response.json({"ok": False, "error": message, "status": 400}, status=400)
+        html = await datasette.render_template(
+            "error.html", {"ok": False, "error": message, "status": 400, "title": None}, request
+        )
+        return Response.html(html, status=400)
+
+    return answer
 
 
 @hookimpl

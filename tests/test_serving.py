@@ -576,3 +576,14 @@ def test_data_dictionary_describes_every_column_of_the_schema():
         if column not in (tables.get(table) or {}).get("columns", {})
     }
     assert undocumented == set()
+
+
+def test_an_unknown_sort_column_is_a_bad_request_not_a_server_error(client):
+    """``_sort=<unknown>`` once answered 500."""
+    for params in ({"_sort": "nope"}, {"_sort_desc": "nope"}, {"_search": "hoa", "_sort": "x"}):
+        page = client.get("/archive/articles", params=params)
+        assert page.status_code == 400 and "No such column to sort by" in page.text
+    data = client.get("/archive/articles.json", params={"_sort": "nope"})
+    assert data.status_code == 400 and data.json()["status"] == 400
+    hostile = client.get("/archive/articles", params={"_sort": "<script>alert(1)</script>"})
+    assert hostile.status_code == 400 and "<script>alert(1)" not in hostile.text
