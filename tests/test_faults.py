@@ -315,6 +315,12 @@ def test_a_failing_parser_or_pipeline_is_an_error_of_the_run(tmp_path):
             "kind": "pipeline_error",
             "message": "RuntimeError: disk full",
         },
+        # This run never read a home page either: said and recorded too.
+        {
+            "url": "http://x.test/",
+            "kind": "home_unread",
+            "message": "no answer was read (see the log)",
+        },
     ]
     (run,) = query(db, "select errors, exit_status from crawl_runs")
-    assert run == {"errors": 2, "exit_status": 1} and crawler.sadec_exit_status == 1
+    assert run == {"errors": 3, "exit_status": 1} and crawler.sadec_exit_status == 1
