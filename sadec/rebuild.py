@@ -70,8 +70,9 @@ def _stat(log: str, name: str) -> int:
 
 def rebuild(warc_dir: Path, new_db: Path, scrapy: list[str] | None = None) -> int:
     """``sadec rebuild``: 0 when every captured run was replayed into the new database, 1
-    when one could not be, 2 on a usage error. ``scrapy``: the command that runs Scrapy
-    (``python -m scrapy``)."""
+    when one could not be, when captures were damaged (what could be read is rebuilt all the
+    same) or when none is of this project, 2 on a usage error. ``scrapy``: the command that
+    runs Scrapy (``python -m scrapy``)."""
     if new_db.exists():
         print(f"sadec rebuild: {new_db} already exists; rebuild writes a new database only")
         return 2
@@ -85,6 +86,11 @@ def rebuild(warc_dir: Path, new_db: Path, scrapy: list[str] | None = None) -> in
     started = time.monotonic()
     index = index_captures(warc_files)
     runs = _runs_in_order(index.crawls)
+    if not runs:
+        for problem in index.problems:
+            print(f"warning: {problem}")
+        print(f"sadec rebuild: no crawl of this project in {warc_dir} ({index.records} records)")
+        return 1
     new_db.parent.mkdir(parents=True, exist_ok=True)
     open_database(new_db).close()
     totals = {"pages": 0, "new": 0, "changed": 0, "unchanged": 0, "gone": 0, "errors": 0}
@@ -123,6 +129,12 @@ def rebuild(warc_dir: Path, new_db: Path, scrapy: list[str] | None = None) -> in
         db.close()
     for problem in index.problems:
         print(f"warning: {problem}")
+    if index.problems:
+        failed.append("damaged captures")
+        print(
+            f"damaged captures: {len(index.problems)} stretch(es), {index.skipped_bytes} bytes "
+            "skipped; every intact record after them was read"
+        )
     print(
         f"rebuilt {new_db} from {len(warc_files)} WARC file(s), {index.records} records, "
         f"{len(runs)} crawl run(s): {totals['pages']} responses replayed; articles "

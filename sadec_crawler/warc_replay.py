@@ -93,6 +93,8 @@ class CaptureIndex:
     crawls: dict[str, CrawlInfo] = field(default_factory=dict)
     records: int = 0
     problems: list[str] = field(default_factory=list)
+    skipped_bytes: int = 0
+    """Bytes of damaged stretches passed over (see :func:`index_captures`)."""
 
 
 def date_key(warc_date: str) -> dt.datetime:
@@ -130,16 +132,32 @@ def warc_files_in(folder: Path) -> list[Path]:
     return sorted({path for pattern in WARC_PATTERNS for path in folder.glob(pattern)})
 
 
+GZIP_MEMBER = b"\x1f\x8b\x08"
+"""How each record of the project's WARC files begins: every record is its own gzip member."""
+
+
 def index_captures(files: list[Path]) -> CaptureIndex:
-    """Read the headers of every record; bodies are read again only when needed."""
+    """Read the headers of every record; bodies are read again only when needed. A damaged
+    stretch of a file (torn by a kill, overwritten, garbage inserted) is noted in
+    ``problems`` and skipped: reading goes on at the next gzip member after it."""
     index = CaptureIndex(warc_files=files)
     for path in files:
-        crawl = index.crawls.setdefault(path.name, CrawlInfo(crawl_id=path.name))
-        try:
-            with path.open("rb") as handle:
-                records = ArchiveIterator(handle)
+        _index_file(index, path)
+    index.responses.sort(key=lambda ref: (date_key(ref.date), ref.warc_path.name, ref.offset))
+    return index
+
+
+def _index_file(index: CaptureIndex, path: Path) -> None:
+    crawl = index.crawls.setdefault(path.name, CrawlInfo(crawl_id=path.name))
+    size = path.stat().st_size
+    start = 0
+    with path.open("rb") as handle:
+        while start < size:
+            handle.seek(start)
+            records = ArchiveIterator(handle)
+            end = start  # where the last record read whole ends
+            try:
                 for record in records:
-                    index.records += 1
                     # Before get_record_offset(), which reads the record to its end.
                     fields = (
                         _warc_fields(record) if record.rec_type in ("warcinfo", "metadata") else {}
@@ -149,13 +167,35 @@ def index_captures(files: list[Path]) -> CaptureIndex:
                         crawl = _crawl_info(index, fields, path.name, date)
                     elif "finish-reason" in fields:
                         crawl.finish_reason = fields["finish-reason"]
-                    offset = records.get_record_offset()
+                    offset = records.get_record_offset()  # from the file's start, seek or not
                     _index_record(index, record, offset, path, crawl, fields)
-        except (ArchiveLoadFailed, zlib.error, EOFError, OSError) as error:
-            # A crawl killed mid-record leaves a torn last record: keep everything before it.
-            index.problems.append(f"{path.name}: unreadable after {index.records} records: {error}")
-    index.responses.sort(key=lambda ref: (date_key(ref.date), ref.warc_path.name, ref.offset))
-    return index
+                    index.records += 1
+                    end = offset + records.get_record_length()
+                return
+            except (ArchiveLoadFailed, zlib.error, EOFError, OSError, ValueError) as error:
+                resume = _next_member(handle, end + 1, size)
+                skipped = (resume if resume is not None else size) - end
+                index.skipped_bytes += skipped
+                index.problems.append(
+                    f"{path.name}: damaged at byte {end} ({error}); {skipped} bytes skipped"
+                    + (f", reading again at byte {resume}" if resume is not None else "")
+                )
+                if resume is None:
+                    return
+                start = resume
+
+
+def _next_member(handle, position: int, size: int) -> int | None:
+    """Offset of the next gzip member at or after ``position``, if any."""
+    chunk = 1 << 20
+    while position < size:
+        handle.seek(position)
+        data = handle.read(chunk + len(GZIP_MEMBER))
+        found = data.find(GZIP_MEMBER)
+        if found >= 0:
+            return position + found
+        position += chunk
+    return None
 
 
 def _index_record(

@@ -345,6 +345,38 @@ def test_second_run_reuses_files_and_rebuild_keeps_versions(fresh_replica, tmp_p
 
 
 # --- Verify ---------------------------------------------------------------------------------------
+def test_rebuild_reads_on_past_damage_and_says_so(evidence_crawl, tmp_path, capsys):
+    """Garbage inserted between records once lost every record after it (139 in the red
+    team's run) and the rebuild still exited 0; a file of another kind exited 0 too."""
+    root, _ = evidence_crawl
+    captures = tmp_path / "captures"
+    shutil.copytree(root / "captures", captures)
+    (path,) = sorted(captures.glob("*.warc.gz"))
+    records = list(_records(captures))
+    middle = records[len(records) // 2][1]  # the offset of a record half way through
+    data = path.read_bytes()
+    garbage = bytes(range(256)) * 16  # 4 KB, no gzip member inside
+    path.write_bytes(data[:middle] + garbage + data[middle:])
+    new_db = tmp_path / "rebuilt" / "archive.db"
+    assert rebuild(captures, new_db) == 1
+    out = capsys.readouterr().out
+    assert f"damaged captures: 1 stretch(es), {len(garbage)} bytes skipped" in out
+
+    def content(db):  # the evidence pointers of records after the garbage moved with them
+        return {
+            url: {k: v for k, v in row.items() if not k.startswith("warc_")}
+            for url, row in _rows(db, "articles", ("url",)).items()
+        }
+
+    assert content(new_db) == content(root / "archive.db"), "every record after it was read"
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.warc.gz").write_bytes(b"not a WARC file at all\n" * 100)
+    assert rebuild(other, tmp_path / "other.db") == 1
+    assert "no crawl of this project" in capsys.readouterr().out
+    assert not (tmp_path / "other.db").exists()
+
+
 def _tamper_member(path: Path, offset: int) -> None:
     """Change one byte of the HTTP payload inside the gzip member at ``offset``."""
     data = path.read_bytes()
