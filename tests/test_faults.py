@@ -8,6 +8,7 @@ never an empty article.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections import Counter, defaultdict
 
@@ -324,3 +325,30 @@ def test_a_failing_parser_or_pipeline_is_an_error_of_the_run(tmp_path):
     ]
     (run,) = query(db, "select errors, exit_status from crawl_runs")
     assert run == {"errors": 3, "exit_status": 1} and crawler.sadec_exit_status == 1
+
+
+# --- A full disk ---------------------------------------------------------------------------------
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB tmpfs: the archive's disk fills up early in a crawl."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_full_disk_fails_the_run(replica, small_disk):
+    """A disk that filled up mid-crawl once gave exit 0 (8 of 64 archived, the run's row
+    without a finish reason or exit status)."""
+    result = run_crawl(replica.url, small_disk / "archive.db")
+    assert result.returncode != 0, result.stderr[-3000:]
+    assert "not recorded as finished" in result.stderr or "disk is full" in result.stderr

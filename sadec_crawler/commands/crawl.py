@@ -67,5 +67,14 @@ class Command(ScrapyCrawlCommand):
                 lock.close()
         if self.crawler_process.bootstrap_failed:
             self.exitcode = 1
+        elif hasattr(crawler, "sadec_storage") and not hasattr(crawler, "sadec_exit_status"):
+            # The storage pipeline never said how the run went (it could not close it: a full
+            # disk, a database gone): a run that cannot say it succeeded did not.
+            print(
+                f"scrapy crawl {args[0]}: the run was not recorded as finished "
+                f"(see the log above)",
+                file=sys.stderr,
+            )
+            self.exitcode = 1
         else:
             self.exitcode = getattr(crawler, "sadec_exit_status", 0)
