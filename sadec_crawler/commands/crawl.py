@@ -71,8 +71,7 @@ class Command(ScrapyCrawlCommand):
             # The storage pipeline never said how the run went (it could not close it: a full
             # disk, a database gone): a run that cannot say it succeeded did not.
             print(
-                f"scrapy crawl {args[0]}: the run was not recorded as finished "
-                f"(see the log above)",
+                f"scrapy crawl {args[0]}: the run was not recorded as finished (see the log above)",
                 file=sys.stderr,
             )
             self.exitcode = 1
