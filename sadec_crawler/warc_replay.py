@@ -12,7 +12,6 @@ crawl. Nothing reaches the network.
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import json
 import zlib
 from collections import deque
@@ -230,57 +229,8 @@ def _index_record(
         index.by_url.setdefault(url, []).append(failure)
 
 
-def decode_content(body: bytes, encodings: list[str]) -> tuple[bytes, list[str]]:
-    """Undo ``Content-Encoding`` as Scrapy's HttpCompressionMiddleware does; returns the body
-    and the encodings that could not be undone."""
-    remaining = [e.strip().lower() for e in encodings if e.strip()]
-    while remaining:
-        encoding = remaining[-1]
-        try:
-            if encoding in ("gzip", "x-gzip"):
-                body = gzip.decompress(body)
-            elif encoding == "deflate":
-                try:
-                    body = zlib.decompress(body)
-                except zlib.error:
-                    body = zlib.decompress(body, -zlib.MAX_WBITS)
-            elif encoding == "br":
-                import brotli
-
-                body = brotli.decompress(body)
-            elif encoding == "zstd":
-                from backports import zstd
-
-                body = zstd.decompress(body)
-            elif encoding != "identity":
-                break
-        except (ImportError, OSError, zlib.error, EOFError):
-            break
-        remaining.pop()
-    return body, remaining
-
-
 class DamagedRecord(ValueError):
     """A record whose payload no longer matches its ``WARC-Payload-Digest``."""
-
-
-def read_response(ref: ResponseRef, request: Request | None = None) -> Response:
-    """The response of a record as the spider received it: decompressed, of the class Scrapy
-    would pick (HTML, XML, text or binary). Raises :class:`DamagedRecord` for a torn or
-    damaged payload."""
-    raw = raw_response(ref, request)
-    headers, body = raw.headers.copy(), raw.body
-    encodings = [
-        part for value in headers.getlist("Content-Encoding") for part in value.decode().split(",")
-    ]
-    if encodings:
-        body, remaining = decode_content(body, encodings)
-        if remaining:
-            headers["Content-Encoding"] = ", ".join(remaining)
-        else:
-            del headers["Content-Encoding"]
-    cls = responsetypes.from_args(headers=headers, url=ref.url, body=body)
-    return cls(url=ref.url, status=ref.status, headers=headers, body=body, request=request)
 
 
 # --- Replaying --------------------------------------------------------------------------------
