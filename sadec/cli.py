@@ -18,7 +18,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from serving.server import serve
 
-    return serve(Path(args.db), port=args.port, host=args.host)
+    return serve(Path(args.db), port=args.port, host=args.host, allow_sql=args.allow_sql or None)
 
 
 def _cmd_rebuild(args: argparse.Namespace) -> int:
@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("db", nargs="?", default=DEFAULT_DB)
     serve.add_argument("--port", type=int, default=8001)
     serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument(
+        "--allow-sql",
+        action="store_true",
+        help="let every visitor run arbitrary SQL (?sql=); trusted readers only "
+        "(default off; SADEC_ALLOW_SQL=1 does the same)",
+    )
     serve.set_defaults(func=_cmd_serve)
 
     rebuild = commands.add_parser("rebuild", help="re-parse WARC captures into a new database")

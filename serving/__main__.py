@@ -1,4 +1,4 @@
-"""``python -m serving [DB] [--port N] [--host H] [--allow-robots] [--immutable]``."""
+"""``python -m serving [DB] [--port N] [--host H] [--allow-robots] [--allow-sql] [--immutable]``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,13 @@ def main(argv: list[str] | None = None) -> int:
         "SADEC_ALLOW_ROBOTS=1 does the same as this flag)",
     )
     parser.add_argument(
+        "--allow-sql",
+        action="store_true",
+        default=None,
+        help="let every visitor run arbitrary SQL (?sql=); for trusted readers only "
+        "(default: canned queries and the search pages only; SADEC_ALLOW_SQL=1 does the same)",
+    )
+    parser.add_argument(
         "--immutable",
         action="store_true",
         help="treat the database as a finished snapshot (faster; never while a crawl writes)",
@@ -36,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host,
             allow_robots=args.allow_robots,
             immutable=args.immutable,
+            allow_sql=args.allow_sql,
         )
     except FileNotFoundError as error:
         print(f"python -m serving: {error}", file=sys.stderr)

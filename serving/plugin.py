@@ -16,6 +16,7 @@ Hooks:
 from __future__ import annotations
 
 import re
+import sqlite3
 import urllib.parse
 from pathlib import Path
 
@@ -41,6 +42,9 @@ TEMPLATES = Path(__file__).parent / "templates"
 MENU_SCRIPT_HASHES, ALL_SCRIPT_HASHES = datasette_inline_script_hashes()
 # Datasette's pages load its own static JS; the reader page needs none but the menu script.
 DATASETTE_CSP = content_security_policy(["'self'", *ALL_SCRIPT_HASHES])
+MAX_VALUE_BYTES = 20_000_000
+"""SQLite's ``SQLITE_LIMIT_LENGTH`` on the reading room's connections: the largest string or
+blob a query may build."""
 READER_CSP = content_security_policy(MENU_SCRIPT_HASHES)
 
 _ARTICLES_PATH = re.compile(r"^/[^/]+/articles(\.[a-z]+)?$")
@@ -54,6 +58,7 @@ _READER_LINKED = {"body_html", "body_text", "asset_id"}
 
 def _snippet(text, query, mode=search.FOLDED, width=260):
     """SQL ``vn_snippet(text, query[, mode[, width]])``: HTML, matches in ``<mark>``."""
+    width = max(0, min(int(width or 0), search.MAX_SNIPPET_WIDTH))
     return search.highlight(text, query, mode if mode in search.MODES else search.FOLDED, width)
 
 
@@ -69,6 +74,10 @@ def prepare_connection(conn, database, datasette):
         conn.create_function("vn_fts", arity, _fts, deterministic=True)
     for arity in (2, 3, 4):
         conn.create_function("vn_snippet", arity, _snippet, deterministic=True)
+    # A value past this fails at once ("string or blob too big") instead of building a
+    # gigabyte in one step no time limit can interrupt (printf('%.*c', 1e9, 'x'): 38 s and
+    # 769 MB before; red-team finding 2). The largest article body is far below it.
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
     if not database.startswith("_"):
         # Belt and braces with Datasette's read-only connections: even a plugin's write fails.
         conn.execute("pragma query_only = 1")
@@ -176,6 +185,47 @@ def _headers_with(headers, extra: dict[bytes, bytes]):
     return list(headers) + [(k, v) for k, v in extra.items() if k not in names]
 
 
+def search_query_problem(query_string: str) -> str | None:
+    """Why a request's search text cannot be served (past :func:`serving.search.check_query`'s
+    bounds), or None. Checked before anything runs: ``q`` of the search page, the feed and the
+    canned queries, ``_search`` and ``_search_<column>`` of the table."""
+    for key, value in urllib.parse.parse_qsl(query_string, keep_blank_values=True):
+        if key == "q" or (key.startswith("_search") and key != "_searchmode"):
+            try:
+                search.check_query(value)
+            except search.QueryTooLarge as error:
+                return str(error)
+    return None
+
+
+async def _refuse_query(send, message: str, as_json: bool) -> None:
+    """400 with the reason, in the form the client asked for."""
+    if as_json:
+        body = views.json_dumps({"ok": False, "error": message, "status": 400}).encode()
+        content_type = b"application/json; charset=utf-8"
+    else:
+        body = (
+            '<!DOCTYPE html><html lang="vi"><head><meta charset="utf-8">'
+            "<title>Search too large</title></head><body><main><h1>Search too large</h1>"
+            f'<p>{escape(message)}</p><p><a href="/-/search">Search again</a></p>'
+            "</main></body></html>"
+        ).encode()
+        content_type = b"text/html; charset=utf-8"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                (b"content-security-policy", b"default-src 'none'"),
+                (b"x-content-type-options", b"nosniff"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 async def _refuse_write(send) -> None:
     """The archive is read-only: no write canned query, no insert API, no login; say so plainly
     instead of letting Datasette fail on a POST it cannot handle."""
@@ -203,6 +253,10 @@ def asgi_wrapper(datasette):
             if scope.get("method", "GET") not in ("GET", "HEAD"):
                 return await _refuse_write(send)
             path = scope.get("path", "")
+            query_string = scope.get("query_string", b"").decode("utf-8", "replace")
+            problem = search_query_problem(query_string)
+            if problem:
+                return await _refuse_query(send, problem, as_json=".json" in path)
             articles = _ARTICLES_PATH.match(path)
             own_count = False
             if articles:

@@ -29,6 +29,36 @@ FTS_TABLES = {FOLDED: "articles_fts", EXACT: "articles_fts_exact"}
 _TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
 _WORD = re.compile(r"\w+")
 
+MAX_QUERY_CHARS = 400
+"""Longest query accepted, in characters. The longest title in the archive is under 300; a
+query of 56 KB cost 40 s of CPU before this bound (red-team finding 1)."""
+MAX_QUERY_TERMS = 24
+"""Most words and phrases in one query. Each term is one more FTS5 phrase and one more regex
+branch per snippet: 1,000 terms cost 1.2 s of CPU, 24 cost under 10 ms."""
+MAX_SNIPPET_WIDTH = 2000
+"""Widest snippet ``vn_snippet`` cuts, in characters."""
+
+
+class QueryTooLarge(ValueError):
+    """A search query past :data:`MAX_QUERY_CHARS` or :data:`MAX_QUERY_TERMS`; its message is
+    meant for the person who typed it."""
+
+
+def check_query(query: str | None) -> None:
+    """Raise :class:`QueryTooLarge` when ``query`` is past the bounds of a search."""
+    text = query or ""
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryTooLarge(
+            f"The search is too long ({len(text)} characters; at most {MAX_QUERY_CHARS}). "
+            "Shorten it, or split it into several searches."
+        )
+    terms = sum(1 for match in _TOKEN.finditer(text) if match.group(0) != "OR")
+    if terms > MAX_QUERY_TERMS:
+        raise QueryTooLarge(
+            f"The search has too many words ({terms}; at most {MAX_QUERY_TERMS}). "
+            "Use fewer words or a quoted phrase."
+        )
+
 
 @dataclass(frozen=True)
 class Term:
@@ -57,8 +87,10 @@ def normalise_query(query: str | None, mode: str = FOLDED) -> str:
 def parse_query(query: str | None, mode: str = FOLDED) -> list[Term | str]:
     """Split a user query into :class:`Term` objects and ``"OR"`` markers.
 
-    Punctuation-only tokens are dropped: they would become empty FTS5 phrases.
+    Punctuation-only tokens are dropped: they would become empty FTS5 phrases. Raises
+    :class:`QueryTooLarge` past the bounds of a search.
     """
+    check_query(query)
     parts: list[Term | str] = []
     for match in _TOKEN.finditer(normalise_query(query, mode)):
         phrase, bare = match.group(1), match.group(2)

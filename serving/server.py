@@ -34,14 +34,21 @@ SETTINGS = {
 }
 
 
-def load_metadata(allow_robots: bool = False) -> dict:
-    """The metadata of ``serving/metadata.yml``, with the operator's robots choice."""
+def load_metadata(allow_robots: bool = False, allow_sql: bool = False) -> dict:
+    """The metadata of ``serving/metadata.yml``, with the operator's robots and SQL choices.
+
+    Arbitrary SQL (``?sql=``) is off unless ``allow_sql``: one query can hold a worker past any
+    time limit (a Python function or one huge step is not interruptible), so a public archive
+    offers the canned queries and the search pages instead (red-team finding 2)."""
     metadata = yaml.safe_load(METADATA.read_text(encoding="utf-8"))
+    metadata["allow_sql"] = bool(allow_sql)
     metadata.setdefault("plugins", {}).setdefault("sadec", {})["allow_robots"] = allow_robots
     return metadata
 
 
-def build_datasette(db_path: Path, *, allow_robots: bool = False, immutable: bool = False):
+def build_datasette(
+    db_path: Path, *, allow_robots: bool = False, immutable: bool = False, allow_sql: bool = False
+):
     """A configured :class:`datasette.app.Datasette` serving ``db_path`` as ``archive``.
 
     The database is opened read-only (``mode=ro``, or ``immutable=1`` for a snapshot nobody
@@ -58,7 +65,7 @@ def build_datasette(db_path: Path, *, allow_robots: bool = False, immutable: boo
     files_dir = archived_files_folder(db_path)
     ds = Datasette(
         files=[],
-        metadata=load_metadata(allow_robots),
+        metadata=load_metadata(allow_robots, allow_sql),
         settings=SETTINGS,
         template_dir=str(SERVING / "templates"),
         static_mounts=[(FILES_MOUNT, str(files_dir))] if files_dir else [],
@@ -95,6 +102,11 @@ def robots_from_env() -> bool:
     return os.environ.get("SADEC_ALLOW_ROBOTS", "").lower() in ("1", "true", "yes")
 
 
+def sql_from_env() -> bool:
+    """The operator may allow arbitrary SQL with ``SADEC_ALLOW_SQL=1`` (trusted readers only)."""
+    return os.environ.get("SADEC_ALLOW_SQL", "").lower() in ("1", "true", "yes")
+
+
 def serve(
     db_path: Path,
     port: int = 8001,
@@ -102,6 +114,7 @@ def serve(
     *,
     allow_robots: bool | None = None,
     immutable: bool = False,
+    allow_sql: bool | None = None,
 ) -> int:
     """Serve ``db_path`` until interrupted; returns an exit status.
 
@@ -111,7 +124,11 @@ def serve(
 
     if allow_robots is None:
         allow_robots = robots_from_env()
-    ds = build_datasette(db_path, allow_robots=allow_robots, immutable=immutable)
+    if allow_sql is None:
+        allow_sql = sql_from_env()
+    ds = build_datasette(
+        db_path, allow_robots=allow_robots, immutable=immutable, allow_sql=allow_sql
+    )
 
     async def run() -> None:
         await ds.invoke_startup()
@@ -126,10 +143,17 @@ def serve(
 
 
 def server_command(
-    db_path: Path, port: int, host: str = "127.0.0.1", *, allow_robots: bool = False
+    db_path: Path,
+    port: int,
+    host: str = "127.0.0.1",
+    *,
+    allow_robots: bool = False,
+    allow_sql: bool = False,
 ) -> list[str]:
     """Argument list that starts the real server in a subprocess (used by the tests)."""
     command = [sys.executable, "-m", "serving", str(db_path), "--port", str(port), "--host", host]
     if allow_robots:
         command.append("--allow-robots")
+    if allow_sql:
+        command.append("--allow-sql")
     return command

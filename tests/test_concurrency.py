@@ -72,7 +72,9 @@ def start_reading_room(db: Path, log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     with log.open("w") as out:
         process = subprocess.Popen(
-            server_command(db, port),
+            # Arbitrary SQL on, as an operator may allow it for trusted readers: its queries are
+            # the plainest readers of the database while the crawl writes.
+            server_command(db, port, allow_sql=True),
             cwd=PROJECT_ROOT,
             env=crawl_env(),
             stdout=out,

@@ -14,6 +14,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -587,3 +588,63 @@ def test_an_unknown_sort_column_is_a_bad_request_not_a_server_error(client):
     assert data.status_code == 400 and data.json()["status"] == 400
     hostile = client.get("/archive/articles", params={"_sort": "<script>alert(1)</script>"})
     assert hostile.status_code == 400 and "<script>alert(1)" not in hostile.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/-/search", "/-/search.json", "/-/feed.atom", "/archive/articles", "/archive/ranked_search"],
+)
+def test_a_search_past_its_bounds_is_refused_at_once_with_a_reason(client, path):
+    """Red-team finding 1: 8,000 ``OR`` terms held a worker for 40 s of CPU, then a 500
+    (3,000 here: httpx refuses URLs past 64 KB)."""
+    many_terms = " OR ".join(f"word{n}" for n in range(3000))
+    key = "_search" if path == "/archive/articles" else "q"
+    started = time.monotonic()
+    response = client.get(path, params={key: many_terms})
+    assert time.monotonic() - started < 2
+    assert response.status_code == 400
+    assert "too long" in response.text
+    too_many = " ".join(f"w{n}" for n in range(search.MAX_QUERY_TERMS + 1))
+    response = client.get(path, params={key: too_many})
+    assert response.status_code == 400
+    assert "too many words" in response.text
+    at_the_bound = " ".join(f"w{n}" for n in range(search.MAX_QUERY_TERMS))
+    assert client.get(path, params={key: at_the_bound}).status_code == 200
+
+
+def test_arbitrary_sql_is_off_for_visitors_but_canned_queries_work(client):
+    """Red-team finding 2: one ``?sql=`` query could not be interrupted (38 s, 769 MB)."""
+    refused = client.get("/archive", params={"sql": "select printf('%.*c', 1000000000, 'x')"})
+    assert refused.status_code == 403
+    assert client.get("/archive.json", params={"sql": "select 1"}).status_code == 403
+    canned = client.get("/archive/ranked_search.json", params={"q": "sa dec", "_shape": "array"})
+    assert canned.status_code == 200
+    assert canned.json()
+
+
+def test_with_sql_allowed_a_huge_value_is_refused_not_built(archive_db):
+    """With ``--allow-sql`` (trusted readers), SQLite's length limit keeps one query from
+    building a gigabyte (769 MB before); SQLite 3.40 still spends a few seconds of CPU padding
+    ``printf``, which is why arbitrary SQL is off by default."""
+    with (
+        running_server(archive_db, allow_sql=True) as url,
+        httpx.Client(base_url=url, timeout=30) as http,
+    ):
+        huge = http.get(
+            "/archive.json",
+            params={"sql": "select printf('%.*c', 1000000000, 'x') as v", "_shape": "array"},
+        )
+        assert huge.status_code in (200, 400)
+        assert len(huge.content) < 10_000
+        big = http.get("/archive.json", params={"sql": "select length(zeroblob(30000000)) as v"})
+        assert big.status_code == 400 and "too big" in big.json()["error"]
+        snippet = http.get(
+            "/archive.json",
+            params={
+                "sql": "select vn_snippet(body_text, 'sa', 'folded', 1000000) as s "
+                "from articles order by length(body_text) desc limit 1",
+                "_shape": "array",
+            },
+        )
+        assert snippet.status_code == 200
+        assert len(snippet.json()[0]["s"]) <= search.MAX_SNIPPET_WIDTH + 200
