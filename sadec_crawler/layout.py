@@ -80,8 +80,59 @@ _MIME = mimetypes.MimeTypes(filenames=())
 _PREFERRED = {"image/jpeg": ".jpg", "image/pjpeg": ".jpg", "text/plain": ".txt"}
 
 
+RASTER_IMAGE_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/pjpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "image/bmp",
+        "image/x-ms-bmp",
+        "image/tiff",
+        "image/x-icon",
+        "image/vnd.microsoft.icon",
+    }
+)
+"""Image types a browser renders as pixels only: no script, no markup."""
+_INERT_TYPES = frozenset(
+    {
+        "text/plain",
+        "text/csv",
+        "application/pdf",
+        "application/msword",
+        "application/rtf",
+        "application/zip",
+        "application/x-zip-compressed",
+        "application/x-rar-compressed",
+        "application/vnd.rar",
+        "application/x-7z-compressed",
+        "application/gzip",
+        "application/x-tar",
+        "application/octet-stream",
+    }
+)
+
+
 def _known_extension(ext: str) -> bool:
     return ext in _MIME.types_map[True] or ext in _MIME.types_map[False]
+
+
+def _inert_extension(ext: str) -> bool:
+    """Whether a file named with ``ext`` is served as something a browser cannot run: raster
+    images, audio, video, plain text, PDF, office documents, archives. SVG, HTML, XML and
+    JavaScript are not (red-team finding 3: an ``<img>`` pointing at an ``.svg``, stored and
+    served under its own extension from the reading room's address, ran script)."""
+    mime = _MIME.types_map[True].get(ext) or _MIME.types_map[False].get(ext) or ""
+    if mime.endswith(("+xml", "/xml")) or any(
+        word in mime for word in ("html", "script", "svg", "flash", "xsl")
+    ):
+        return False
+    return (
+        mime in RASTER_IMAGE_TYPES
+        or mime in _INERT_TYPES
+        or mime.startswith(("audio/", "video/", "application/vnd."))
+    )
 
 
 def safe_extension(url: str, content_type: str | None = None) -> str:
@@ -89,17 +140,19 @@ def safe_extension(url: str, content_type: str | None = None) -> str:
 
     Taken from the URL's last two path segments (the portal puts the file's title before its
     uuid), percent-decoded, when it is a known type; else from the ``Content-Type``. Never a
-    path: only ``.`` and 1–8 ASCII letters or digits, lower-cased.
+    path: only ``.`` and 1–8 ASCII letters or digits, lower-cased. Never an extension a browser
+    could run (``.svg``, ``.html``, ``.xml``, ``.js``…): such files are stored with none.
     """
     segments = [s for s in urlsplit(url).path.split("/") if s][-2:]
     for segment in reversed(segments):
         name = unquote_plus(segment).replace("\\", "/").rsplit("/", 1)[-1]
         match = _EXTENSION.search(name)
         if match and _known_extension(f".{match[1].lower()}"):
-            return f".{match[1].lower()}"
+            extension = f".{match[1].lower()}"
+            return extension if _inert_extension(extension) else ""
     mime = (content_type or "").split(";", 1)[0].strip().lower()
     guessed = _PREFERRED.get(mime) or (_MIME.guess_extension(mime) if mime else None)
-    if guessed and _EXTENSION.fullmatch(guessed):
+    if guessed and _EXTENSION.fullmatch(guessed) and _inert_extension(guessed.lower()):
         return guessed.lower()
     return ""
 

@@ -28,6 +28,7 @@ from datasette.utils.asgi import Request, Response
 from jinja2 import ChoiceLoader, FileSystemLoader
 from markupsafe import Markup, escape
 
+from sadec_crawler.layout import RASTER_IMAGE_TYPES
 from sadec_crawler.textnorm import fold
 
 from . import facets, history, search, views
@@ -37,6 +38,7 @@ from .security import (
     content_security_policy,
     datasette_inline_script_hashes,
 )
+from .server import FILES_MOUNT
 
 TEMPLATES = Path(__file__).parent / "templates"
 MENU_SCRIPT_HASHES, ALL_SCRIPT_HASHES = datasette_inline_script_hashes()
@@ -226,6 +228,21 @@ async def _refuse_query(send, message: str, as_json: bool) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def archived_file_headers(content_type: bytes) -> dict[bytes, bytes]:
+    """Headers of a file served from the archive's copies: nothing in it may run at the
+    reading room's address (red-team finding 3). Whatever its type, a sandboxed CSP that
+    allows no script; anything but a raster image is offered as a download, not shown."""
+    headers = {
+        b"content-security-policy": b"default-src 'none'; img-src 'self'; sandbox",
+        b"referrer-policy": b"no-referrer",
+        b"cross-origin-resource-policy": b"same-origin",
+    }
+    mime = content_type.split(b";", 1)[0].strip().decode("latin-1").lower()
+    if mime not in RASTER_IMAGE_TYPES:
+        headers[b"content-disposition"] = b"attachment"
+    return headers
+
+
 async def _refuse_write(send) -> None:
     """The archive is read-only: no write canned query, no insert API, no login; say so plainly
     instead of letting Datasette fail on a POST it cannot handle."""
@@ -266,6 +283,7 @@ def asgi_wrapper(datasette):
                 query, own_count = table_args(query, json=articles.group(1) == ".json")
                 scope = dict(scope, query_string=query.encode("ascii"), sadec_own_count=own_count)
             csp = READER_CSP if _READER_PATH.match(path) else DATASETTE_CSP
+            archived_file = path.startswith(f"/{FILES_MOUNT}/")
             robots = views.robots_allowed(datasette)
 
             async def send_with_headers(message):
@@ -273,7 +291,9 @@ def asgi_wrapper(datasette):
                     headers = message.get("headers", [])
                     content_type = dict(headers).get(b"content-type", b"")
                     extra = {b"x-content-type-options": b"nosniff"}
-                    if content_type.startswith(b"text/html"):
+                    if archived_file:
+                        extra.update(archived_file_headers(content_type))
+                    elif content_type.startswith(b"text/html"):
                         extra[b"content-security-policy"] = csp.encode("ascii")
                         extra[b"referrer-policy"] = b"no-referrer"
                     if not robots:

@@ -5,11 +5,18 @@ Screenshots go to ``test-artifacts/`` (git-ignored) for a human to look at.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 
+from tests.reliability import record
 from tests.support.reading_room import running_server
+
+try:
+    from playwright.sync_api import Error as PlaywrightError
+except ImportError:  # the browser marker's skip explains
+    PlaywrightError = Exception
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -135,3 +142,69 @@ def test_datasette_pages_work_under_the_csp(page, base_url):
     assert page.locator("svg.chart rect.bar").count() >= 3
     assert page.evaluate("window.__cspViolations") == []
     shot(page, "charts")
+
+
+SCRIPTING_FILES = {
+    ".svg": b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert("svg");'
+    b'document.title="pwned"</script><rect width="9" height="9"/></svg>',
+    ".html": b'<!DOCTYPE html><title>x</title><script src="payload.js"></script>'
+    b'<script>alert("html")</script><img src=x onerror=alert("img")>',
+    ".xml": b'<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml">'
+    b'<script>alert("xml")</script></html>',
+    ".js": b'alert("js"); document.title = "pwned";',
+}
+"""Files as an archive made before red-team finding 3 was fixed holds them: stored under
+their own scripting extensions in the files folder."""
+
+
+@pytest.fixture(scope="module")
+def scripting_files_server(tmp_path_factory):
+    from tests.support.reading_room import build_sample_db
+
+    folder = tmp_path_factory.mktemp("scripting-files")
+    db = build_sample_db(folder / "archive.db")
+    paths = []
+    for extension, body in SCRIPTING_FILES.items():
+        digest = hashlib.sha256(body).hexdigest()
+        stored = folder / "files" / "sha256" / digest[:2] / f"{digest}{extension}"
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        stored.write_bytes(body)
+        paths.append(f"/archived-files/sha256/{digest[:2]}/{digest}{extension}")
+    with running_server(db) as url:
+        yield url, paths
+
+
+def test_archived_files_never_run_script_at_the_archive_address(browser, scripting_files_server):
+    """Red-team finding 3: one click on a stored SVG, HTML or XML ran script (3 of 3 types)."""
+    base, paths = scripting_files_server
+    context = browser.new_context(accept_downloads=False)
+    context.add_init_script(WATCH_SCRIPT)
+    page = context.new_page()
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    opened = 0
+    try:
+        for path in paths:
+            try:
+                page.goto(base + path)
+                page.wait_for_timeout(200)
+                opened += 1
+                assert page.title() != "pwned"
+            except PlaywrightError as error:
+                # Offered as a download (Content-Disposition: attachment): nothing was shown.
+                assert "Download is starting" in str(error) or "ERR_ABORTED" in str(error)
+        # The same files embedded by a page at the archive's address.
+        page.goto(base + "/-/about")
+        page.evaluate(
+            """paths => paths.forEach(p => {
+                 const img = document.createElement('img'); img.src = p;
+                 document.body.appendChild(img);
+               })""",
+            paths,
+        )
+        page.wait_for_timeout(300)
+        assert page.title() != "pwned"
+    finally:
+        context.close()
+    assert dialogs == []
+    record("red-team", case_3=f"{len(paths)} scripting files opened in Chromium: 0 ran script")

@@ -265,6 +265,40 @@ def test_path_checks_refuse_escapes(tmp_path):
     assert safe_extension("http://x.test/img.php", None) == ""
 
 
+@pytest.mark.parametrize(
+    ("url", "content_type"),
+    [
+        ("http://x.test/documents/1/0/x.svg", "image/svg+xml"),
+        ("http://x.test/documents/1/0/x.html", "text/html"),
+        ("http://x.test/documents/1/0/x.xml", "application/xml"),
+        ("http://x.test/documents/1/0/x.js", "text/javascript"),
+        ("http://x.test/documents/1/0/x.xhtml", None),
+        ("http://x.test/documents/1/0/uuid", "image/svg+xml"),
+        ("http://x.test/documents/1/0/uuid", "text/html; charset=utf-8"),
+    ],
+)
+def test_files_a_browser_could_run_are_stored_without_their_extension(url, content_type):
+    """Red-team finding 3: an ``<img>`` at an SVG was stored as ``.svg`` and ran script."""
+    assert safe_extension(url, content_type) == ""
+
+
+@pytest.mark.parametrize(
+    ("url", "extension"),
+    [
+        ("x.pdf", ".pdf"),
+        ("x.doc", ".doc"),
+        ("x.xls", ".xls"),
+        ("x.png", ".png"),
+        ("x.gif", ".gif"),
+        ("x.mp4", ".mp4"),
+        ("x.txt", ".txt"),
+        ("x.zip", ".zip"),
+    ],
+)
+def test_inert_files_keep_their_extension(url, extension):
+    assert safe_extension(f"http://x.test/documents/1/0/{url}") == extension
+
+
 def test_file_outcomes():
     missing = stored_file_from_body("http://x.test/a.jpg", 404, "text/html", b"", 10)
     assert missing.error == "http_404"
