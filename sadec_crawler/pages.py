@@ -85,6 +85,9 @@ class ListingPage:
     """Every article link on the page, entries and sidebars alike."""
     errors: list[tuple[str, str]] = field(default_factory=list)
     """Entries that could not be read: (article URL, what went wrong), one crawl error each."""
+    last_page: int | None = None
+    """The listing's last page number as its pager states it (``Trang 3 của 12`` gives 12;
+    ``Hiển thị 1 - 10 của 115 kết quả`` on page 1 gives 12), or None when it says nothing."""
 
     @property
     def is_listing(self) -> bool:
@@ -328,7 +331,40 @@ def extract_listing(html: str, page_url: str, base_url: str) -> ListingPage:
             else:
                 by_key[key] = entry
     result.entries = list(by_key.values())
+    result.last_page = pager_last_page(page, current_key[2])
     return result
+
+
+_PAGE_OF = re.compile(css.PAGER_PAGE_OF, re.IGNORECASE)
+_RESULTS = re.compile(css.PAGER_RESULTS, re.IGNORECASE)
+
+
+def _count(text: str) -> int:
+    return int(re.sub(r"[.,]", "", text))
+
+
+def pager_last_page(page: Selector, current: int) -> int | None:
+    """The last page number the pager of ``page`` (page ``current`` of its listing) states,
+    from its page selector or, failing that, from its results line; None when neither says."""
+    for selector in css.PAGER_PAGE_OF_TEXT:
+        for text in page.css(selector + " ::text").getall():
+            match = _PAGE_OF.search(clean_inline(text))
+            if match and _count(match[1]) <= _count(match[2]):
+                return _count(match[2])
+    for selector in css.PAGER_RESULTS_TEXT:
+        text = clean_inline(" ".join(page.css(selector + " ::text").getall()))
+        match = _RESULTS.search(text)
+        if not match:
+            continue
+        first, last, total = (_count(group) for group in match.groups())
+        if not (1 <= first <= last <= total):
+            continue
+        # The page size is what one page holds: this page's span, unless it is the last and
+        # shorter, when the pages before it tell.
+        size = (first - 1) // (current - 1) if current > 1 and first > 1 else last - first + 1
+        if size > 0:
+            return -(-total // size)
+    return None
 
 
 _NULL_HEADER = re.compile(r"^null\s+(?P<title>.+)$", re.IGNORECASE)

@@ -67,6 +67,24 @@ PAGINATION_CONTAINERS = (
     "ul.pager",
 )
 
+# What the pager says of the listing's size (site-spec §8: the classic page selector reads
+# "Các trang trên cổng X của Y", older and other locales "Trang X của Y" or "Page X of Y"; the
+# results line "Hiển thị A - B của T kết quả." or "Showing A to B of T entries.").
+PAGER_PAGE_OF_TEXT = (
+    ".lfr-pagination-config .lfr-icon-menu-text",
+    ".lfr-pagination-page-selector .lfr-icon-menu-text",
+    ".lfr-pagination .dropdown-toggle",
+)
+PAGER_RESULTS_TEXT = (
+    ".pagination-results",
+    ".taglib-page-iterator small.search-results",
+    ".lfr-pagination small.search-results",
+)
+PAGER_PAGE_OF = r"(\d[\d.,]*)\s+(?:của|of|trên|/)\s+(\d[\d.,]*)\s*$"
+PAGER_RESULTS = (
+    r"(\d[\d.,]*)\s*(?:-|–|đến|to)\s*(\d[\d.,]*)\s+(?:của|of|trong số|trong|trên)\s+(\d[\d.,]*)"
+)
+
 # --- Article page -----------------------------------------------------------------------------
 ARTICLE_ROOT = (
     "div.asset-full-content",

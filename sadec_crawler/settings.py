@@ -57,6 +57,16 @@ SADEC_STALE_DAYS = 45
 # The run's clock, ISO date or date-time (tests freeze it); empty means now.
 SADEC_NOW = ""
 
+# --- Run bounds: a site that never ends cannot hold a run forever ---------------------------
+# Pages read of one listing at most (and never past the last page its pager states).
+SADEC_MAX_LISTING_PAGES = 1000
+# Article links followed from one page at most (a news page has dozens).
+SADEC_MAX_LINKS_PER_PAGE = 2000
+# Responses and wall time per run (Scrapy's CloseSpider): past either the run ends, is recorded
+# as stopped early, exits 1, and the next run walks everything. A full first crawl of the
+# portal at one request a second takes about a day.
+CLOSESPIDER_PAGECOUNT = 300_000
+CLOSESPIDER_TIMEOUT = 3 * 24 * 3600
 # --- Politeness ----------------------------------------------------------------------------
 USER_AGENT = f"sadec-archive/0.1 (research archive of Sa Dec city news; +{SADEC_CONTACT_URL})"
 ROBOTSTXT_OBEY = True

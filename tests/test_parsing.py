@@ -443,3 +443,28 @@ def test_article_route_forms(url, expected):
     link = parse_article_link(BASE + url)
     got = None if link is None else (link.instance, link.asset_id, link.url_title, link.group_id)
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "url", "last_page"),
+    [
+        # 6.2 page selector "Các trang trên cổng 1 của 3".
+        ("listing_abstracts_62.html", "https://sadec.dongthap.gov.vn/tin-tuc", 3),
+        # 7.0 results line "Showing 1 to 2 of 14 entries." on page 1: 2 a page, 7 pages.
+        ("listing_table_70.html", "https://sadec.dongthap.gov.vn/thong-bao", 7),
+        # 7.2+ "Hiển thị 1 - 2 trong 16 kết quả.": 8 pages.
+        ("listing_abstracts_lexicon.html", "https://sadec.dongthap.gov.vn/tin-tuc", 8),
+        # Pagers that state no size (the legacy title list).
+        ("listing_titlelist_legacy.html", "https://sadec.dongthap.gov.vn/tin-tuc", None),
+    ],
+)
+def test_the_last_page_a_pager_states(name, url, last_page):
+    assert extract_listing(page(name), url, "https://sadec.dongthap.gov.vn").last_page == last_page
+
+
+def test_a_later_page_of_a_results_line_gives_the_same_last_page():
+    from sadec_crawler.pages import pager_last_page, parse_html
+
+    bar = '<div class="pagination-bar"><p class="pagination-results">{}</p></div>'
+    assert pager_last_page(parse_html(bar.format("Hiển thị 21 - 23 của 23 kết quả.")), 3) == 3
+    assert pager_last_page(parse_html(bar.format("Hiển thị 11 - 20 của 1.250 kết quả.")), 2) == 125

@@ -280,3 +280,139 @@ def test_memory_is_measured_per_process(tmp_path):
     small = "import time; time.sleep(1)"
     status, _, peak = run_measured([sys.executable, "-c", small], tmp_path / "small.log")
     assert status == 0 and peak < 60, peak
+
+
+# --- Run bounds (red-team finding 7) ---------------------------------------------------------
+PORTLET = "com_liferay_asset_publisher_web_portlet_AssetPublisherPortlet_INSTANCE_Tb7Xy9Qw2Er4"
+
+
+class EndlessListings(http.server.ThreadingHTTPServer):
+    """A portal whose listing never ends: page N links to page N+1 and lists five articles no
+    page listed before. ``/thong-bao`` says nothing of its size; ``/thong-bao-khac`` states
+    three pages in its results line but links on regardless. ``/lien-ket`` links 5,000
+    articles at once. Article pages answer a minimal Asset Publisher display page."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        outer = self
+        self.listing_pages: dict[str, set[int]] = {}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                path, _, query = self.path.partition("?")
+                if path == "/":
+                    body = outer.home()
+                elif path in ("/thong-bao", "/thong-bao-khac"):
+                    number = int(query.rpartition("_cur=")[2] or 1) if "_cur=" in query else 1
+                    outer.listing_pages.setdefault(path, set()).add(number)
+                    body = outer.listing(path, number)
+                elif path == "/lien-ket":
+                    body = outer.listing(path, 1, links=5000)
+                elif "/content/id/" in path:
+                    body = outer.article(int(path.rpartition("/")[2]))
+                else:
+                    self.send_error(404)
+                    return
+                data = body.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    @staticmethod
+    def home() -> str:
+        menu = "".join(
+            f'<li><a href="{path}">{path}</a></li>'
+            for path in ("/thong-bao", "/thong-bao-khac", "/lien-ket")
+        )
+        return f"<!DOCTYPE html><html><body><nav><ul>{menu}</ul></nav></body></html>"
+
+    @staticmethod
+    def listing(path: str, number: int, links: int = 5) -> str:
+        first = 30_000_000 + {"/thong-bao": 0, "/thong-bao-khac": 1_000_000}.get(path, 2_000_000)
+        ids = [first + number * 5 + k for k in range(links)]
+        rows = "".join(
+            f'<tr><td class="title-column"><span class="asset-anchor" id="{asset_id}"></span>'
+            f'<a href="/chi-tiet-bai-viet/-/asset_publisher/1mOzUrGkrdAE/content/id/{asset_id}">'
+            f'Tin {asset_id}</a></td><td class="metadata-column">01/10/2021</td></tr>'
+            for asset_id in ids
+        )
+        stated = (
+            f'<div class="pagination-results">Hiển thị {number * 5 - 4} - {number * 5} của 15 '
+            "kết quả.</div>"
+            if path == "/thong-bao-khac"
+            else ""
+        )
+        pager = (
+            f'<div class="pagination-bar">{stated}<ul class="pagination">'
+            f'<li><a href="{path}?p_p_id={PORTLET}&amp;_{PORTLET}_cur={number + 1}">›</a></li>'
+            "</ul></div>"
+            if links == 5
+            else ""
+        )
+        return (
+            f'<!DOCTYPE html><html><body><div class="portlet-boundary" id="p_p_id_{PORTLET}_">'
+            f'<table class="table table-list"><tbody>{rows}</tbody></table>{pager}'
+            "</div></body></html>"
+        )
+
+    @staticmethod
+    def article(asset_id: int) -> str:
+        return (
+            f"<!DOCTYPE html><html><head><title>Tin {asset_id}</title></head><body>"
+            f'<div class="asset-full-content"><span class="asset-anchor" id="{asset_id}"></span>'
+            f'<h3 class="asset-title">Tin {asset_id}</h3><div class="asset-content">'
+            f"<p>Nội dung của tin {asset_id}, Sa Đéc, ngày 01/10/2021.</p></div></div>"
+            "</body></html>"
+        )
+
+
+def test_a_listing_that_never_ends_and_a_page_of_thousands_of_links_are_bounded(tmp_path):
+    server = EndlessListings()
+    start(server)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    started = time.monotonic()
+    result = subprocess.run(
+        crawl_command(
+            base,
+            tmp_path / "archive.db",
+            settings={"SADEC_MAX_LISTING_PAGES": "40", "SADEC_MAX_LINKS_PER_PAGE": "300"},
+            spider_args={"mode": "full"},
+        ),
+        cwd=PROJECT_ROOT,
+        env=crawl_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    elapsed = time.monotonic() - started
+    server.shutdown()
+    pages = server.listing_pages
+    assert max(pages["/thong-bao"]) == 40, "bounded by SADEC_MAX_LISTING_PAGES"
+    assert max(pages["/thong-bao-khac"]) == 3, "bounded by the pager's own last page"
+    db = tmp_path / "archive.db"
+    bounds = query(db, "select url, message from crawl_errors where kind = 'run_bound'")
+    assert len(bounds) == 3, bounds
+    messages = " | ".join(row["message"] for row in bounds)
+    assert "SADEC_MAX_LISTING_PAGES=40" in messages
+    assert "its pager states 3 pages" in messages
+    assert "5000 article links on one page" in messages
+    archived = query(db, "select count(*) as n from articles")[0]["n"]
+    assert archived == 40 * 5 + 3 * 5 + 300
+    assert result.returncode == 1, "a bounded run is not a complete one"
+    assert "run_bound" in result.stdout + result.stderr
+    record(
+        "red-team",
+        case_7=(
+            f"endless pagination stopped at 40 pages (SADEC_MAX_LISTING_PAGES) and at the "
+            f"pager's stated 3; a page of 5,000 links followed 300; {archived} articles, "
+            f"3 run_bound errors, exit {result.returncode}, {elapsed:.0f} s"
+        ),
+    )
