@@ -9,6 +9,8 @@ import xml.etree.ElementTree as ET
 
 from sadec_crawler.textnorm import CONTROL_CHARACTERS
 
+from .security import safe_link
+
 ATOM = "http://www.w3.org/2005/Atom"
 ET.register_namespace("", ATOM)
 
@@ -72,7 +74,8 @@ def build_feed(
         if row.get("published_at"):
             _sub(entry, "published", published)
         _sub(entry, "link", rel="alternate", type="text/html", href=reader_url(row))
-        _sub(entry, "link", rel="via", type="text/html", href=row["url"])
+        if safe_link(row["url"]):
+            _sub(entry, "link", rel="via", type="text/html", href=row["url"])
         if row.get("author") or row.get("unit"):
             entry_author = _sub(entry, "author")
             _sub(entry_author, "name", row.get("author") or row.get("unit"))

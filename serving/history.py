@@ -39,6 +39,18 @@ def field_changes(before: dict, after: dict) -> list[dict]:
     ]
 
 
+def changed_fields(value: str | None) -> list[str]:
+    """The names in a version's ``changed_fields`` (a JSON list the crawler writes); a value
+    that is not one (a hand-edited database) is shown as it is, never a server error."""
+    try:
+        names = json.loads(value or "[]")
+    except ValueError:
+        return [str(value)]
+    if isinstance(names, list):
+        return [str(name) for name in names]
+    return [str(names)]
+
+
 def history_steps(versions: list[dict], current: dict) -> list[dict]:
     """Each change, oldest first: the state before, the state after, and their differences."""
     states = [*versions, current]
@@ -48,7 +60,7 @@ def history_steps(versions: list[dict], current: dict) -> list[dict]:
             {
                 "when": before.get("superseded_at"),
                 "fetched_before": before.get("fetched_at") or before.get("first_seen_at"),
-                "changed_fields": json.loads(before.get("changed_fields") or "[]"),
+                "changed_fields": changed_fields(before.get("changed_fields")),
                 "fields": field_changes(before, after),
                 "body_diff": text_diff(before.get("body_text"), after.get("body_text")),
                 "source": before.get("source"),

@@ -25,6 +25,30 @@ def clean_article_html(body_html: str | None) -> str:
     return sanitise(body_html or "")
 
 
+_CONTENT_PATH = re.compile(r"sha256/[0-9a-f]{2}/[0-9a-f]{64}(\.[a-z0-9]{1,8})?")
+
+
+def safe_link(url: str | None) -> str | None:
+    """``url`` when it is an absolute http(s) URL a reader may follow, else None (the value is
+    then shown as text, not linked). The crawler stores only such URLs; a hand-edited or
+    restored database may hold ``javascript:`` or worse (red-team finding 10)."""
+    text = (url or "").strip()
+    if not text or any(ord(c) < 32 or c in '<>"\\ ' for c in text):
+        return None
+    scheme, _, rest = text.partition(":")
+    if scheme.lower() not in ("http", "https") or not rest.startswith("//"):
+        return None
+    return text
+
+
+def safe_stored_path(stored_path: str | None) -> str | None:
+    """A stored file's path as the crawler writes it (``sha256/ab/<sha256>.ext``), else None:
+    anything else in that column was not written by the crawler and is never pasted into a
+    page or a URL."""
+    text = stored_path or ""
+    return text if _CONTENT_PATH.fullmatch(text) else None
+
+
 def clean_snippet_html(snippet: str | None) -> str:
     """A search snippet may only carry ``<mark>``: anything else is escaped by nh3."""
     return nh3.clean(snippet or "", tags={"mark"}, attributes={})

@@ -17,7 +17,7 @@ from datasette.utils.asgi import NotFound, Response
 from markupsafe import Markup, escape
 
 from . import charts, feed, search
-from .security import clean_article_html
+from .security import clean_article_html, safe_link, safe_stored_path
 from .server import FILES_MOUNT
 
 STATIC = Path(__file__).parent / "static"
@@ -168,16 +168,16 @@ def local_copies(datasette, files: list[dict]) -> dict[str, str]:
     if FILES_MOUNT not in mounts:
         return {}
     return {
-        item["url"]: datasette.urls.path(f"/{FILES_MOUNT}/{item['stored_path']}")
+        item["url"]: datasette.urls.path(f"/{FILES_MOUNT}/{safe_stored_path(item['stored_path'])}")
         for item in files
-        if item.get("stored_path") and item.get("sha256")
+        if item.get("url") and safe_stored_path(item.get("stored_path")) and item.get("sha256")
     }
 
 
 def use_local_copies(body_html: str, copies: dict[str, str]) -> str:
     """Point the body's image sources and file links at the archive's copies."""
     for original, local in copies.items():
-        quoted = str(escape(original))
+        quoted, local = str(escape(original)), str(escape(local))
         body_html = body_html.replace(f'src="{quoted}"', f'src="{local}"')
         body_html = body_html.replace(f'href="{quoted}"', f'href="{local}"')
     return body_html
@@ -212,6 +212,9 @@ async def article_page(datasette, request):
     copies = local_copies(datasette, images + attachments)
     for item in images + attachments:
         item["local_url"] = copies.get(item["url"])
+        item["link"] = safe_link(item["url"])
+    article["link"] = safe_link(article["url"])
+    article["capture_link"] = safe_link(article.get("capture_url"))
     context = {
         "article": article,
         "body_html": Markup(use_local_copies(clean_article_html(article["body_html"]), copies)),

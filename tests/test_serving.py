@@ -25,6 +25,7 @@ from sadec_crawler.textnorm import fold
 from serving import search
 from serving.plugin import fold_search_args
 from serving.server import build_datasette, serve
+from tests.reliability import record
 from tests.support.reading_room import build_sample_db, running_server
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -648,3 +649,101 @@ def test_with_sql_allowed_a_huge_value_is_refused_not_built(archive_db):
         )
         assert snippet.status_code == 200
         assert len(snippet.json()[0]["s"]) <= search.MAX_SNIPPET_WIDTH + 200
+
+
+@pytest.fixture(scope="module")
+def hand_edited_db(tmp_path_factory) -> Path:
+    """The sample archive after someone edited it by hand (or restored it from elsewhere):
+    script-bearing values in every column the reading room links or pastes."""
+    import sqlite_utils
+
+    from tests.support.reading_room import BASE, SAMPLE_ID
+
+    folder = tmp_path_factory.mktemp("hand-edited")
+    path = build_sample_db(folder / "archive.db")
+    (folder / "files").mkdir()
+    url = f"{BASE}/{SAMPLE_ID}"
+    db = sqlite_utils.Database(path)
+    db["articles"].update(
+        url,
+        {
+            "capture_url": "javascript:alert('capture')",
+            "source": "wayback",
+            "capture_timestamp": "20210101000000",
+        },
+    )
+    db["images"].insert_all(
+        [
+            {
+                "article_url": url,
+                "position": 10,
+                "url": "javascript:alert('image')",
+                "sha256": "ab" * 32,
+                "size": 10,
+                "stored_path": 'x" onerror="alert(1)',
+            },
+            {
+                "article_url": url,
+                "position": 11,
+                "url": "https://sadec.dongthap.gov.vn/a.jpg",
+                "sha256": "cd" * 32,
+                "size": 10,
+                "stored_path": 'sha256/cd/x"><img src=x onerror=alert(2)>',
+            },
+        ]
+    )
+    db["attachments"].insert(
+        {
+            "article_url": url,
+            "position": 10,
+            "url": " JavaScript:alert('file')",
+            "filename": "a.pdf",
+            "sha256": None,
+            "size": 10,
+            "stored_path": None,
+        }
+    )
+    db["article_versions"].insert(
+        {
+            "article_url": url,
+            "content_hash": "0" * 64,
+            "fetched_at": "2024-01-01T00:00:00Z",
+            "superseded_at": "2024-02-01T00:00:00Z",
+            "changed_fields": "{not json",
+            "title": "Cũ",
+            "body_text": "Cũ",
+            "body_html": "<p>Cũ</p>",
+            "source": "live",
+        }
+    )
+    db.conn.close()
+    return path
+
+
+def test_values_of_a_hand_edited_database_are_escaped_or_unlinked(hand_edited_db):
+    """Red-team finding 10: ``images.stored_path`` was pasted unescaped, ``javascript:`` URLs
+    became live links, a malformed ``changed_fields`` or a NULL ``sha256`` gave 500s."""
+    from tests.support.reading_room import SAMPLE_ID
+
+    with running_server(hand_edited_db) as url, httpx.Client(base_url=url, timeout=10) as http:
+        pages = {
+            path: http.get(path)
+            for path in (
+                f"/-/article/{SAMPLE_ID}",
+                f"/-/article/{SAMPLE_ID}/history",
+                "/-/feed.atom",
+            )
+        }
+    for path, page in pages.items():
+        assert page.status_code == 200, path
+        links = re.findall(r'(?:href|src)="([^"]*)"', page.text)
+        assert not [link for link in links if not link.startswith(("/", "http"))], path
+        assert "onerror" not in page.text and "<img src=x" not in page.text, path
+    article = pages[f"/-/article/{SAMPLE_ID}"].text
+    assert "javascript:alert(&#39;capture&#39;)" in article  # shown as text, not linked
+    assert "{not json" in pages[f"/-/article/{SAMPLE_ID}/history"].text
+    record(
+        "red-team",
+        case_10="hand-edited database: 3 pages 200, 0 live javascript: links, "
+        "0 pasted stored paths",
+    )
