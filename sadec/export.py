@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import sqlite3
+import sys
 import tarfile
 import tempfile
 import textwrap
 from pathlib import Path
 
 from sadec_crawler.digests import hash_file
-from sadec_crawler.layout import CAPTURES, FILES, folder_candidates, inside, locate
+from sadec_crawler.layout import CAPTURES, FILES, archive_problem, folder_candidates, inside, locate
 
 from .verify import fixity_report, open_read_only, stored_file_rows, warc_files_of
 
@@ -139,11 +140,16 @@ def export(db: Path, out: Path) -> int:
     """``sadec export``: a self-contained folder (or ``.tar.gz``) with the database, its
     captures and files, a SHA-256 manifest and a README; the bundle is verified before return."""
     if out.exists():
-        print(f"sadec export: {out} already exists; choose a new name")
+        print(f"sadec export: {out} already exists; choose a new name", file=sys.stderr)
+        return 2
+    problem = archive_problem(db)
+    if problem:
+        print(f"sadec export: {problem}", file=sys.stderr)
         return 2
     tarball = out.name.endswith(".tar.gz")
     staging_root = Path(tempfile.mkdtemp(prefix="sadec-export-")) if tarball else None
     bundle = staging_root / out.name.removesuffix(".tar.gz") if staging_root else out
+    finished = False
     try:
         bundle.mkdir(parents=True)
         backup_database(db, bundle / BUNDLE_DB)
@@ -175,9 +181,20 @@ def export(db: Path, out: Path) -> int:
         report = fixity_report(bundle / BUNDLE_DB)
         if tarball:
             _tar(bundle, out)
+        finished = True
+    except (OSError, sqlite3.Error) as error:
+        print(f"sadec export: failed, nothing kept at {out}: {error}", file=sys.stderr)
+        return 1
     finally:
         if staging_root:
             shutil.rmtree(staging_root, ignore_errors=True)
+        if not finished:
+            # A half-written bundle would refuse the rerun ("already exists") and could be
+            # mistaken for a whole one.
+            if out.is_dir():
+                shutil.rmtree(out, ignore_errors=True)
+            elif out.exists():
+                out.unlink()
     print(
         f"exported {facts['articles']} articles, {len(warcs)} WARC file(s), "
         f"{len(rows) - len(missing)} files to {out} ({manifest_count} files in {MANIFEST})"

@@ -68,13 +68,19 @@ def _stat(log: str, name: str) -> int:
     return int(found[-1]) if found else 0
 
 
+_SIDE_FILES = ("-wal", "-shm", "-journal", ".lock")
+
+
 def rebuild(warc_dir: Path, new_db: Path, scrapy: list[str] | None = None) -> int:
     """``sadec rebuild``: 0 when every captured run was replayed into the new database, 1
     when one could not be, when captures were damaged (what could be read is rebuilt all the
     same) or when none is of this project, 2 on a usage error. ``scrapy``: the command that
     runs Scrapy (``python -m scrapy``)."""
     if new_db.exists():
-        print(f"sadec rebuild: {new_db} already exists; rebuild writes a new database only")
+        print(
+            f"sadec rebuild: {new_db} already exists; rebuild writes a new database only "
+            "(remove it or give another name)"
+        )
         return 2
     if not warc_dir.is_dir():
         print(f"sadec rebuild: {warc_dir} is not a folder of WARC files")
@@ -116,6 +122,13 @@ def rebuild(warc_dir: Path, new_db: Path, scrapy: list[str] | None = None) -> in
             print("\n".join(log.strip().splitlines()[-15:]))
         else:
             print(f"run {number} ({crawl.started_at}, {args}): exit status {result.returncode}")
+    if len(failed) == len(runs):
+        # Nothing was replayed: an empty database would refuse the rerun ("already exists")
+        # and could pass for a rebuilt archive.
+        for path in (new_db, *(Path(f"{new_db}{suffix}") for suffix in _SIDE_FILES)):
+            path.unlink(missing_ok=True)
+        print(f"sadec rebuild: no run could be replayed; nothing kept at {new_db}")
+        return 1
     db = open_database(new_db)
     try:
         record_folder(db, new_db, CAPTURES, warc_dir)
@@ -133,7 +146,8 @@ def rebuild(warc_dir: Path, new_db: Path, scrapy: list[str] | None = None) -> in
         failed.append("damaged captures")
         print(
             f"damaged captures: {len(index.problems)} stretch(es), {index.skipped_bytes} bytes "
-            "skipped; every intact record after them was read"
+            f"skipped; every intact record after them was read. {new_db} holds what could be "
+            "read; remove it (or give another name) to rebuild again"
         )
     print(
         f"rebuilt {new_db} from {len(warc_files)} WARC file(s), {index.records} records, "

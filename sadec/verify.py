@@ -4,6 +4,7 @@ database (read-only: verifying never changes what it verifies)."""
 from __future__ import annotations
 
 import sqlite3
+import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,14 @@ from sadec_crawler.digests import (
     hash_file,
     scan_block_digests,
 )
-from sadec_crawler.layout import CAPTURES, FILES, WARC_PATTERNS, folder_candidates, locate
+from sadec_crawler.layout import (
+    CAPTURES,
+    FILES,
+    WARC_PATTERNS,
+    archive_problem,
+    folder_candidates,
+    locate,
+)
 
 
 def open_read_only(db: Path) -> sqlite3.Connection:
@@ -128,7 +136,11 @@ def fixity_report(db: Path) -> FixityReport:
 
 def verify(db: Path) -> int:
     """``sadec verify``: 0 and one OK line when every capture and file is intact, else the
-    problems one a line and 1."""
+    problems one a line and 1; 2 and one line when ``db`` is not an archive."""
+    problem = archive_problem(db)
+    if problem:
+        print(f"sadec verify: {problem}", file=sys.stderr)
+        return 2
     report = fixity_report(db)
     for problem in report.problems:
         print(f"MISMATCH {problem}")

@@ -37,6 +37,35 @@ def evidence_folder(
     return base / default_name
 
 
+ARCHIVE_TABLES = ("articles", "crawl_runs")
+"""Tables every archive this project writes has (``pipelines.migrations``)."""
+
+
+def archive_problem(db_path: Path) -> str | None:
+    """Why ``db_path`` is not an archive of this project (missing, not a file, not SQLite, no
+    ``articles``), in one sentence; None when it is one. Read-only."""
+    db_path = Path(db_path)
+    if not db_path.exists():
+        return f"no database at {db_path}"
+    if not db_path.is_file():
+        return f"{db_path} is not a database file"
+    with db_path.open("rb") as handle:
+        if handle.read(16) != b"SQLite format 3\x00":
+            return f"{db_path} is not a SQLite database"
+    try:
+        conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {row[0] for row in conn.execute("select name from sqlite_master")}
+        finally:
+            conn.close()
+    except sqlite3.Error as error:
+        return f"{db_path} cannot be read as a database ({error})"
+    missing = [name for name in ARCHIVE_TABLES if name not in tables]
+    if missing:
+        return f"{db_path} is not an archive made by this project (no {missing[0]} table)"
+    return None
+
+
 def folder_candidates(conn: sqlite3.Connection, db_path: Path, kind: str) -> list[Path]:
     """Folders that may hold this database's ``kind``: those recorded (latest first), then the
     default beside the database."""

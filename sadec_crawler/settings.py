@@ -93,7 +93,10 @@ COOKIES_ENABLED = False
 # response's output, even when it yields one item: at the default 100 that cost more than
 # fetching a 180 KB page. A response here yields at most a handful of items.
 CONCURRENT_ITEMS = 8
+# No remote console of any kind listens during a crawl (cron runs need none): neither the
+# telnet console nor Scrapy 2.19's remote-control HTTP server.
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
 
 # Listings before articles, so an article usually arrives with its listing entry (date, summary).
 SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.DownloaderAwarePriorityQueue"

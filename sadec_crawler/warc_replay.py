@@ -176,12 +176,22 @@ def _index_file(index: CaptureIndex, path: Path) -> None:
                 skipped = (resume if resume is not None else size) - end
                 index.skipped_bytes += skipped
                 index.problems.append(
-                    f"{path.name}: damaged at byte {end} ({error}); {skipped} bytes skipped"
+                    f"{path.name}: damaged at byte {end} ({printable(error)}); "
+                    f"{skipped} bytes skipped"
                     + (f", reading again at byte {resume}" if resume is not None else "")
                 )
                 if resume is None:
                     return
                 start = resume
+
+
+def printable(value, limit: int = 160) -> str:
+    """``value`` as one short line a terminal shows as it is: the messages of a damaged record
+    quote its bytes, which may be control characters or garbage (red-team finding 14)."""
+    text = "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(value)
+    )
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _next_member(handle, position: int, size: int) -> int | None:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from sadec_crawler.layout import archive_problem
+
 SERVING = Path(__file__).parent
 METADATA = SERVING / "metadata.yml"
 DATABASE_NAME = "archive"
@@ -49,7 +51,8 @@ def load_metadata(allow_robots: bool = False, allow_sql: bool = False) -> dict:
 def build_datasette(
     db_path: Path, *, allow_robots: bool = False, immutable: bool = False, allow_sql: bool = False
 ):
-    """A configured :class:`datasette.app.Datasette` serving ``db_path`` as ``archive``.
+    """A configured :class:`datasette.app.Datasette` serving ``db_path`` as ``archive``
+    (:class:`ValueError` when it is not an archive of this project).
 
     The database is opened read-only (``mode=ro``, or ``immutable=1`` for a snapshot nobody
     writes to any more: faster, but wrong if a crawl is still writing).
@@ -58,10 +61,13 @@ def build_datasette(
     from datasette.database import Database
 
     db_path = Path(db_path)
-    if not db_path.is_file():
+    if not db_path.exists():
         raise FileNotFoundError(
             f"no database at {db_path}: crawl first (scrapy crawl sadec) or try `sadec demo`"
         )
+    problem = archive_problem(db_path)
+    if problem:
+        raise ValueError(problem)
     files_dir = archived_files_folder(db_path)
     ds = Datasette(
         files=[],
@@ -118,7 +124,8 @@ def serve(
 ) -> int:
     """Serve ``db_path`` until interrupted; returns an exit status.
 
-    Raises :class:`FileNotFoundError` when the database does not exist (the CLI prints it).
+    Raises :class:`FileNotFoundError` when the database does not exist, :class:`ValueError`
+    when it is not an archive of this project (the CLI prints either in one line).
     """
     import uvicorn
 

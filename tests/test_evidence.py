@@ -411,6 +411,19 @@ def test_rebuild_reads_on_past_damage_and_says_so(evidence_crawl, tmp_path, caps
     assert rebuild(other, tmp_path / "other.db") == 1
     assert "no crawl of this project" in capsys.readouterr().out
     assert not (tmp_path / "other.db").exists()
+    # Warnings quote damaged bytes escaped, never raw control characters.
+    assert not any(ord(c) < 32 and c not in "\n\t" for c in out)
+
+
+def test_a_rebuild_whose_replays_all_fail_keeps_nothing(evidence_crawl, tmp_path, capsys):
+    """Red-team finding 14: a failed rebuild left a database that refused the rerun."""
+    root, _ = evidence_crawl
+    new_db = tmp_path / "rebuilt.db"
+    failing = [sys.executable, "-c", "import sys; sys.exit(3)"]
+    assert rebuild(root / "captures", new_db, scrapy=failing) == 1
+    assert "nothing kept" in capsys.readouterr().out
+    assert not new_db.exists() and not list(tmp_path.glob("rebuilt.db*"))
+    assert rebuild(root / "captures", new_db) == 0, "the rerun is not refused"
 
 
 def _tamper_member(path: Path, offset: int) -> None:
@@ -519,6 +532,43 @@ def test_export_bundle_opens_and_verifies_anywhere(archive_copy, tmp_path):
 def test_export_refuses_an_existing_target(archive_copy, tmp_path):
     (tmp_path / "taken").mkdir()
     assert export(archive_copy, tmp_path / "taken") == 2
+
+
+def test_a_failed_export_keeps_nothing_and_the_rerun_works(archive_copy, tmp_path, capsys):
+    """Red-team finding 14: a failed export left a partial bundle the rerun refused."""
+    (warc,) = sorted((archive_copy.parent / "captures").glob("*.warc.gz"))
+    saved = tmp_path / "saved.warc.gz"
+    warc.rename(saved)
+    warc.symlink_to(tmp_path / "gone.warc.gz")  # listed, but unreadable when copied
+    out = tmp_path / "bundle"
+    assert export(archive_copy, out) == 1
+    assert "nothing kept" in capsys.readouterr().err
+    assert not out.exists()
+    warc.unlink()
+    saved.rename(warc)
+    assert export(archive_copy, out) == 0
+
+
+@pytest.mark.parametrize("command", ["verify", "export", "serve"])
+def test_commands_refuse_a_database_this_project_did_not_make(tmp_path, command):
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("create table notes (text)")
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
+    for db, said in ((foreign, "not an archive made by this project"), (text, "not a SQLite")):
+        args = [str(db), str(tmp_path / "out")] if command == "export" else [str(db)]
+        result = subprocess.run(
+            [sys.executable, "-m", "sadec", command, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=PROJECT_ROOT,
+        )
+        assert result.returncode == 2
+        lines = (result.stdout + result.stderr).strip().splitlines()
+        assert len(lines) == 1 and said in lines[0], lines
+        assert not (tmp_path / "out").exists()
 
 
 def test_export_tarball(archive_copy, tmp_path):

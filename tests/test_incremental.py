@@ -23,7 +23,7 @@ from replica import ReplicaServer, Site
 from sadec.local import PROJECT_ROOT, crawl_command, crawl_env, run_crawl
 from sadec_crawler.commands.crawl import LOCKED_EXIT_STATUS, acquire_lock
 from tests.conftest import crawl_or_fail
-from tests.reliability import content_rows, query
+from tests.reliability import content_rows, query, record
 
 ARTICLE_PREFIX = "/chi-tiet-bai-viet/-/asset_publisher/"
 
@@ -255,6 +255,50 @@ def test_bad_arguments_are_refused_clearly(tmp_path):
     result = run_crawl("http://editor:s3cret@127.0.0.1:9", tmp_path / "y.db")
     assert result.returncode != 0 and "with a user name or password" in result.stderr
     assert "s3cret" not in result.stderr and not (tmp_path / "y.db").exists()
+
+
+BAD_CONFIGURATIONS = [
+    ({"mode": "nope"}, {}, "-a mode='nope'"),
+    ({"source": "nope"}, {}, "-a source='nope'"),
+    ({"since": "notadate"}, {}, "-a since='notadate'"),
+    ({"since": "2022-01-01", "until": "2021-01-01"}, {}, "is after -a until"),
+    ({"mod": "full"}, {}, "unknown spider argument -a mod="),
+    ({}, {"SADEC_MAX_ERRORS": "abc"}, "SADEC_MAX_ERRORS='abc': expected a whole number"),
+    ({}, {"CONCURRENT_REQUESTS": "0"}, "CONCURRENT_REQUESTS=0: expected 1 or more"),
+    ({}, {"DOWNLOAD_DELAY": "soon"}, "DOWNLOAD_DELAY='soon': expected a number"),
+    ({}, {"ROBOTSTXT_OBEY": "maybe"}, "ROBOTSTXT_OBEY='maybe': expected true or false"),
+    ({}, {"SADEC_WARC_GZIP_LEVEL": "42"}, "a gzip level is 1 to 9"),
+    ({}, {"SADEC_WARC_WRITER": "elsewhere"}, "expected process or thread"),
+    ({}, {"SADEC_NOW": "yesterday"}, "SADEC_NOW='yesterday'"),
+    ({}, {"SADEC_BASE_URL": "sadec.dongthap.gov.vn"}, "expected an http(s) URL"),
+    ({}, {"SADEC_BASE_URL": "ftp://u:pw@x.test"}, "SADEC_BASE_URL='ftp://x.test'"),
+    ({"source": "wayback"}, {"SADEC_WAYBACK_URL": "archive"}, "SADEC_WAYBACK_URL='archive'"),
+    ({}, {"SADEC_DB_PATH": "{tmp}"}, "is a folder"),
+    ({}, {"SADEC_DB_PATH": "/dev/null"}, "is not a regular file"),
+    ({}, {"SADEC_DB_PATH": "{tmp}/notes.txt"}, "is not a SQLite database"),
+    ({}, {"SADEC_WARC_DIR": "{tmp}/notes.txt"}, "is a file, not a folder"),
+    ({}, {"SADEC_FILES_DIR": "{tmp}/notes.txt"}, "is a file, not a folder"),
+]
+
+
+@pytest.mark.parametrize(("spider_args", "settings", "message"), BAD_CONFIGURATIONS)
+def test_a_bad_configuration_is_one_clear_line(tmp_path, spider_args, settings, message):
+    """Red-team finding 14: 22 of 28 bad configurations printed tracebacks."""
+    (tmp_path / "notes.txt").write_text("not a database\n")
+    settings = {name: value.format(tmp=tmp_path) for name, value in settings.items()}
+    base = settings.pop("SADEC_BASE_URL", "http://127.0.0.1:9")
+    db = settings.pop("SADEC_DB_PATH", str(tmp_path / "archive.db"))
+    result = run_crawl(base, db, settings=settings, spider_args=spider_args, timeout=120)
+    said = [line for line in result.stderr.splitlines() if line.startswith("scrapy crawl sadec:")]
+    assert result.returncode == 2, result.stderr[-1500:]
+    assert len(said) == 1 and message in said[0], said
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "notes.txt").read_text() == "not a database\n"
+    record(
+        "red-team",
+        case_14=f"{len(BAD_CONFIGURATIONS)} bad configurations: each exit 2 "
+        "with one line, no traceback",
+    )
 
 
 # --- Killed runs -------------------------------------------------------------------------------

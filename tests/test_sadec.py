@@ -65,8 +65,9 @@ def test_crawl_exits_cleanly_and_reports(crawl_result):
     assert "field coverage:" in result.stderr
     assert "[sadec_crawler.progress] INFO: progress:" in result.stderr
     assert "CRITICAL" not in result.stderr and "Traceback" not in result.stderr
-    # No remote console listens during a crawl (Scrapy's telnet extension is off).
+    # No remote console listens during a crawl (Scrapy's telnet and remote control are off).
     assert "Telnet console listening" not in result.stderr
+    assert "Remote control HTTP server listening" not in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ while another crawl holds the database's lock.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sys
 from pathlib import Path
@@ -16,8 +17,50 @@ from pathlib import Path
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 
+from sadec_crawler.config import config_problems
+
 LOCKED_EXIT_STATUS = 75
 """EX_TEMPFAIL: another run is writing; cron may simply try again next time."""
+
+
+USAGE_EXIT_STATUS = 2
+"""A bad setting or spider argument: nothing was started."""
+
+
+def _one_line(error: BaseException) -> str:
+    message = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, (ValueError, OSError)) and not isinstance(error, UnicodeError):
+        return message
+    return f"{type(error).__name__}: {message}"
+
+
+def _keep_startup_error(running, errors: list[BaseException]) -> None:
+    """Collect the exception ending ``running`` (an asyncio task or a Deferred, as Scrapy's
+    crawl returns), so it is told once, in one line, instead of as a traceback of an
+    exception "never retrieved"."""
+    if hasattr(running, "add_done_callback"):
+
+        def done(task):
+            if not task.cancelled() and task.exception() is not None:
+                errors.append(task.exception())
+
+        running.add_done_callback(done)
+    elif hasattr(running, "addErrback"):
+
+        def failed(failure):
+            errors.append(failure.value)
+
+        running.addErrback(failed)
+
+
+class _WithoutTraceback(logging.Filter):
+    """Keeps a record's message, drops its traceback: for loggers whose errors are network
+    failures already said in the message (robots.txt of an unreachable host printed two
+    chained tracebacks for one refused connection)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text = None, None
+        return True
 
 
 class DatabaseLocked(RuntimeError):
@@ -51,6 +94,12 @@ class Command(ScrapyCrawlCommand):
     def run(self, args, opts) -> None:
         if len(args) != 1:
             raise UsageError("give exactly one spider name: scrapy crawl sadec")
+        problems = config_problems(self.settings)
+        if problems:
+            for problem in problems:
+                print(f"scrapy crawl {args[0]}: {problem}", file=sys.stderr)
+            self.exitcode = USAGE_EXIT_STATUS
+            return
         db_path = self.settings.get("SADEC_DB_PATH")
         try:
             lock = acquire_lock(db_path) if db_path else None
@@ -58,14 +107,23 @@ class Command(ScrapyCrawlCommand):
             print(f"scrapy crawl {args[0]}: {error}", file=sys.stderr)
             self.exitcode = LOCKED_EXIT_STATUS
             return
+        logging.getLogger("scrapy.downloadermiddlewares.robotstxt").addFilter(_WithoutTraceback())
+        startup_errors: list[BaseException] = []
         try:
             crawler = self._create_crawler(args[0])
-            self.crawler_process.crawl(crawler, **opts.spargs)
+            running = self.crawler_process.crawl(crawler, **opts.spargs)
+            _keep_startup_error(running, startup_errors)
             self.crawler_process.start()
         finally:
             if lock:
                 lock.close()
-        if self.crawler_process.bootstrap_failed:
+        if startup_errors and not getattr(crawler, "sadec_exit_status", None):
+            # A spider argument or a component's setting refused at start: its message is the
+            # whole story (the components word their errors for the operator).
+            error = startup_errors[0]
+            print(f"scrapy crawl {args[0]}: {_one_line(error)}", file=sys.stderr)
+            self.exitcode = USAGE_EXIT_STATUS if isinstance(error, ValueError) else 1
+        elif self.crawler_process.bootstrap_failed:
             self.exitcode = 1
         elif hasattr(crawler, "sadec_storage") and not hasattr(crawler, "sadec_exit_status"):
             # The storage pipeline never said how the run went (it could not close it: a full

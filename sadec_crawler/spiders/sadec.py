@@ -89,6 +89,12 @@ class SadecSpider(scrapy.Spider):
         until: str | None = None,
         **kwargs,
     ):
+        unknown = sorted(name for name in kwargs if name != "name" and not name.startswith("_"))
+        if unknown:
+            # A mistyped argument (-a mod=full) would otherwise be ignored without a word.
+            raise ValueError(
+                f"unknown spider argument -a {unknown[0]}=…: expected mode, source, since or until"
+            )
         super().__init__(**kwargs)
         if mode not in self.MODES:
             raise ValueError(f"-a mode={mode!r}: expected one of {', '.join(self.MODES)}")
