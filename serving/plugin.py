@@ -15,16 +15,20 @@ Hooks:
 
 from __future__ import annotations
 
+import errno
+import logging
 import re
 import sqlite3
 import urllib.parse
 from pathlib import Path
 
 from datasette import hookimpl
+from datasette.database import QueryInterrupted
 from datasette.facets import ArrayFacet, DateFacet
 from datasette.filters import FilterArguments
 from datasette.utils import detect_json1
-from datasette.utils.asgi import Request, Response
+from datasette.utils.asgi import Base400, Request, Response
+from datasette.views.base import DatasetteError
 from jinja2 import ChoiceLoader, FileSystemLoader
 from markupsafe import Markup, escape
 
@@ -38,12 +42,18 @@ from .security import (
     content_security_policy,
     datasette_inline_script_hashes,
 )
-from .server import FILES_MOUNT
+from .server import FILES_MOUNT, SETTINGS
 
 TEMPLATES = Path(__file__).parent / "templates"
 MENU_SCRIPT_HASHES, ALL_SCRIPT_HASHES = datasette_inline_script_hashes()
 # Datasette's pages load its own static JS; the reader page needs none but the menu script.
 DATASETTE_CSP = content_security_policy(["'self'", *ALL_SCRIPT_HASHES])
+logger = logging.getLogger(__name__)
+SQL_TIME_LIMIT_S = SETTINGS["sql_time_limit_ms"] / 1000
+
+HIDDEN_PATHS = re.compile(r"^/-/(databases|threads)(\.json)?$")
+"""Datasette's introspection pages that show the database's absolute path or the server's
+source files: not for visitors."""
 MAX_VALUE_BYTES = 20_000_000
 """SQLite's ``SQLITE_LIMIT_LENGTH`` on the reading room's connections: the largest string or
 blob a query may build."""
@@ -243,6 +253,22 @@ def archived_file_headers(content_type: bytes) -> dict[bytes, bytes]:
     return headers
 
 
+async def _not_found(send) -> None:
+    body = b"Not found\n"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 404,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-content-type-options", b"nosniff"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 async def _refuse_write(send) -> None:
     """The archive is read-only: no write canned query, no insert API, no login; say so plainly
     instead of letting Datasette fail on a POST it cannot handle."""
@@ -270,6 +296,8 @@ def asgi_wrapper(datasette):
             if scope.get("method", "GET") not in ("GET", "HEAD"):
                 return await _refuse_write(send)
             path = scope.get("path", "")
+            if HIDDEN_PATHS.match(path):
+                return await _not_found(send)
             query_string = scope.get("query_string", b"").decode("utf-8", "replace")
             problem = search_query_problem(query_string)
             if problem:
@@ -321,22 +349,47 @@ def asgi_wrapper(datasette):
 UNKNOWN_SORT = re.compile(r"^Cannot sort table by (?P<column>.*)$")
 
 
+def _public_error(exception) -> tuple[int, str] | None:
+    """The status and message a visitor sees for ``exception``, or None to let Datasette
+    answer (its 4xx messages are about the visitor's own request). Server errors never show
+    their message: it holds absolute paths or the SQL that ran (red-team finding 15)."""
+    unknown = UNKNOWN_SORT.match(str(exception))
+    if unknown is not None:
+        return 400, f"Không sắp xếp được theo cột “{unknown['column']}” / No such column to sort by"
+    message = getattr(exception, "message", None) or str(exception)
+    if isinstance(exception, QueryInterrupted) or "took too long" in str(message):
+        return 400, (
+            f"The query took too long and was stopped (limit {SQL_TIME_LIMIT_S:g} s). "
+            "Search for fewer or more specific words, or narrow the filters."
+        )
+    if isinstance(exception, OSError) and exception.errno == errno.ENAMETOOLONG:
+        return 404, "Not found"
+    if isinstance(exception, Base400):
+        return None
+    if isinstance(exception, DatasetteError) and exception.status < 500:
+        return None
+    return 500, "Internal error: the server's log has the details."
+
+
 @hookimpl
 def handle_exception(datasette, request, exception):
-    """A sort by a column the table does not have is a bad request, answered so (Datasette
-    0.65 says it with a 500)."""
-    unknown = UNKNOWN_SORT.match(str(exception))
-    if unknown is None or request is None:
+    """Errors answered without internal details: an unknown sort column is a 400 (Datasette
+    0.65 says it with a 500), a query stopped by the time limit a 400 without its SQL, an
+    overlong file name a 404, any other server error a 500 that says only that."""
+    answer_with = _public_error(exception)
+    if answer_with is None or request is None:
         return None
-    message = f"Không sắp xếp được theo cột “{unknown['column']}” / No such column to sort by"
+    status, message = answer_with
+    if status >= 500:
+        logger.error("error answering %s", request.path, exc_info=exception)
 
     async def answer():
         if request.path.endswith(".json"):
-            return Response.json({"ok": False, "error": message, "status": 400}, status=400)
+            return Response.json({"ok": False, "error": message, "status": status}, status=status)
         html = await datasette.render_template(
-            "error.html", {"ok": False, "error": message, "status": 400, "title": None}, request
+            "error.html", {"ok": False, "error": message, "status": status, "title": None}, request
         )
-        return Response.html(html, status=400)
+        return Response.html(html, status=status)
 
     return answer
 

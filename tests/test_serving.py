@@ -747,3 +747,41 @@ def test_values_of_a_hand_edited_database_are_escaped_or_unlinked(hand_edited_db
         case_10="hand-edited database: 3 pages 200, 0 live javascript: links, "
         "0 pasted stored paths",
     )
+
+
+def test_error_pages_show_no_paths_and_no_introspection(client, archive_db):
+    """Red-team finding 15: overlong names under ``/archived-files/`` and ``/-/static/`` showed
+    the server's absolute paths in a 500; ``/-/databases.json`` showed the database's."""
+    long_name = "a" * 300
+    for path in (f"/archived-files/{long_name}", f"/-/static/{long_name}.css"):
+        page = client.get(path)
+        assert page.status_code == 404, path
+        assert "/" + long_name not in page.text
+    for path in ("/-/databases.json", "/-/databases", "/-/threads.json", "/-/threads"):
+        page = client.get(path)
+        assert page.status_code == 404
+    home = str(Path(archive_db).resolve().parent)
+    for path in ("/", "/archive", "/-/about", "/-/metadata.json", "/-/settings.json"):
+        assert home not in client.get(path).text, path
+    record(
+        "red-team",
+        case_15="overlong names 404 without paths; /-/databases and "
+        "/-/threads 404; no absolute path on 5 public pages",
+    )
+
+
+def test_server_errors_are_told_without_internal_details():
+    from datasette.views.base import DatasetteError
+
+    from serving.plugin import _public_error
+
+    timed_out = DatasetteError(
+        "<p>SQL query took too long.</p><textarea>select * from articles_fts</textarea>",
+        status=500,
+        message_is_html=True,
+    )
+    status, message = _public_error(timed_out)
+    assert status == 400 and "took too long" in message and "select" not in message
+    assert _public_error(OSError(36, "File name too long", "/srv/x"))[0] == 404
+    status, message = _public_error(RuntimeError("cannot open /srv/archive/archive.db"))
+    assert status == 500 and "/srv" not in message
