@@ -104,6 +104,19 @@ _NESTING_BLOCKS = frozenset(_BLOCK_TAGS - {"hr"})
 _DROP_TAGS = frozenset(css.BODY_DROP_TAGS)
 
 
+def _text_if_short(tag: Tag, limit: int) -> str | None:
+    """``_text(tag)`` when it is at most ``limit`` characters, else None, without reading the
+    whole subtree: asked of every element of a body, the full text made this quadratic."""
+    parts, visible = [], 0
+    for string in tag.strings:
+        parts.append(string)
+        visible += len("".join(string.split()))
+        if visible > limit:
+            return None
+    text = clean_inline("".join(parts))
+    return text if len(text) <= limit else None
+
+
 def _tags(root: Tag) -> list[Tag]:
     """Elements under ``root`` in document order (``find_all(True)`` without the cost of a
     BeautifulSoup filter)."""
@@ -307,7 +320,10 @@ def _drop_template_chrome(root: Tag, title: str | None) -> None:
     for tag in _tags(root):
         if tag.parent is None or tag.name not in _BLOCK_TAGS and tag.name not in ("span", "a"):
             continue
-        text = _text(tag).rstrip(" :")
+        text = _text_if_short(tag, 42)
+        if text is None:
+            continue
+        text = text.rstrip(" :")
         if not _starts_with_any(text, css.RELATED_BLOCK_TITLES) or len(text) > 40:
             continue
         if text.casefold() not in {t.casefold() for t in css.RELATED_BLOCK_TITLES}:

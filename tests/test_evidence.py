@@ -33,6 +33,7 @@ from sadec.verify import verify
 from sadec_crawler.layout import content_path, inside, safe_extension
 from sadec_crawler.warc import RotatingWarcWriter, WarcWriterMiddleware
 from sadec_crawler.warc_replay import DamagedRecord, index_captures, raw_response
+from tests import reliability
 from tests.conftest import crawl_or_fail
 
 CRAWL_TIMESTAMPS = {"first_seen_at", "last_crawled_at", "last_changed_at"}
@@ -405,6 +406,11 @@ def test_rebuild_reads_on_past_damage_and_says_so(evidence_crawl, tmp_path, caps
         }
 
     assert content(new_db) == content(root / "archive.db"), "every record after it was read"
+    reliability.record(
+        "red-team",
+        case_8=f"4 KB of garbage inside a WARC file: exit 1, {len(content(new_db))} of "
+        f"{len(content(root / 'archive.db'))} articles rebuilt; another kind of file: exit 1",
+    )
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.warc.gz").write_bytes(b"not a WARC file at all\n" * 100)

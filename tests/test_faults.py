@@ -352,3 +352,4 @@ def test_a_full_disk_fails_the_run(replica, small_disk):
     result = run_crawl(replica.url, small_disk / "archive.db")
     assert result.returncode != 0, result.stderr[-3000:]
     assert "not recorded as finished" in result.stderr or "disk is full" in result.stderr
+    record("red-team", case_5=f"crawl on a 2 MB tmpfs: exit {result.returncode}, told in one line")

@@ -507,6 +507,7 @@ def test_control_characters_never_reach_the_archive():
     )
     assert body.text == "Sáng ngày 19/3/2021, hội nghị."
     assert "\x01" not in body.html and "\x1f" not in body.html
+    record("red-team", case_9_cleaning="C0/C1 controls removed from titles and bodies")
 
 
 # --- A decompression bomb where an article should be ---------------------------------------------
@@ -569,6 +570,7 @@ def test_a_decompression_bomb_is_a_recorded_error_not_a_silent_loss(tmp_path):
     errors = query(db, "select url, kind from crawl_errors")
     assert errors == [{"url": server.url + _BombServer.ARTICLE, "kind": "too_large"}]
     assert result.returncode == 1, result.stderr[-2000:]
+    record("red-team", case_6="gzip bomb (10 KB → 64 MB) as an article: 1 too_large error, exit 1")
 
 
 class _UnwelcomingPortal:
@@ -622,3 +624,4 @@ def test_why_the_home_page_was_not_read_is_said_and_recorded(tmp_path, kind, sai
     assert f"the home page could not be read: {said}" in result.stderr
     errors = query(tmp_path / "archive.db", "select url, message from crawl_errors")
     assert errors == [{"url": portal.url + "/", "message": said}]
+    record("red-team", **{f"case_17_{kind}": f"exit 1, 1 error recorded: {said}"})

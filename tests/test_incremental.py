@@ -242,6 +242,7 @@ def test_the_lock_holds_through_another_name_of_the_database(replica, tmp_path):
         lock.close()
     assert result.returncode == LOCKED_EXIT_STATUS, result.stderr[-2000:]
     assert not (real / "archive.db").exists()
+    record("red-team", case_11=f"second crawl through a symlink: refused, exit {result.returncode}")
 
 
 def test_bad_arguments_are_refused_clearly(tmp_path):
@@ -255,6 +256,7 @@ def test_bad_arguments_are_refused_clearly(tmp_path):
     result = run_crawl("http://editor:s3cret@127.0.0.1:9", tmp_path / "y.db")
     assert result.returncode != 0 and "with a user name or password" in result.stderr
     assert "s3cret" not in result.stderr and not (tmp_path / "y.db").exists()
+    record("red-team", case_16="base URL with a password: refused before anything is stored")
 
 
 BAD_CONFIGURATIONS = [
@@ -410,6 +412,10 @@ def test_a_dated_window_archives_only_what_was_published_in_it(replica, tmp_path
     empty = tmp_path / "empty.db"
     result = run_crawl(replica.url, empty, spider_args={"since": "2999-01-01"})
     assert query(empty, "select count(*) as n from articles") == [{"n": 0}], result.stderr[-2000:]
+    record(
+        "red-team",
+        case_12=f"2021 window: {len(stored)} archived, all of 2021; since=2999-01-01: 0",
+    )
 
 
 def test_a_run_stopped_by_sigterm_is_recorded_as_such_and_the_next_walks_everything(tmp_path):
@@ -444,3 +450,8 @@ def test_a_run_stopped_by_sigterm_is_recorded_as_such_and_the_next_walks_everyth
     assert modes == ["full", "full"], "the run after a stopped one walks everything"
     archived = {row["asset_id"] for row in query(db, "select asset_id from articles")}
     assert archived == {t.asset_id for t in site.truth()}
+    record(
+        "red-team",
+        case_4=f"SIGTERM after {stored} of {len(site.truth())} articles: exit 1, "
+        f"finish_reason shutdown; next run full, {len(archived)} of {len(site.truth())} archived",
+    )

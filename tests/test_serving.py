@@ -419,6 +419,7 @@ def test_atom_feed_stays_well_formed_with_control_characters(client):
     for query in ("\x01", "hoi\x0bnghi\x1f", "\x7f\x85"):
         root = check_feed(client.get("/-/feed.atom", params={"q": query}))
         assert "\x01" not in ET.tostring(root, encoding="unicode")
+    record("red-team", case_9="Atom feed with C0 controls in q: well-formed (3 queries)")
 
 
 def test_csv_and_json_keep_vietnamese_intact(client):
@@ -610,7 +611,15 @@ def test_a_search_past_its_bounds_is_refused_at_once_with_a_reason(client, path)
     assert response.status_code == 400
     assert "too many words" in response.text
     at_the_bound = " ".join(f"w{n}" for n in range(search.MAX_QUERY_TERMS))
+    started = time.monotonic()
     assert client.get(path, params={key: at_the_bound}).status_code == 200
+    record(
+        "red-team",
+        **{
+            f"case_1 {path}": f"3,000 terms: 400; {search.MAX_QUERY_TERMS} terms: 200 in "
+            f"{time.monotonic() - started:.2f} s"
+        },
+    )
 
 
 def test_arbitrary_sql_is_off_for_visitors_but_canned_queries_work(client):
@@ -621,6 +630,7 @@ def test_arbitrary_sql_is_off_for_visitors_but_canned_queries_work(client):
     canned = client.get("/archive/ranked_search.json", params={"q": "sa dec", "_shape": "array"})
     assert canned.status_code == 200
     assert canned.json()
+    record("red-team", case_2="?sql= refused (403) by default; canned queries answer")
 
 
 def test_with_sql_allowed_a_huge_value_is_refused_not_built(archive_db):

@@ -10,6 +10,7 @@ import pytest
 from pipelines.database import CHANGED, NEW, UNCHANGED, open_database, upsert_article
 from sadec_crawler.article import build_article
 from sadec_crawler.items import ArticlePage, ListingEntry
+from tests.reliability import record
 
 PAGES = Path(__file__).parent / "pages"
 BASE = "https://sadec.dongthap.gov.vn"
@@ -50,6 +51,7 @@ def test_reaching_an_article_by_another_route_is_no_edit(db):
     assert versions(db) == 0
     row = db["articles"].get(URL)
     assert row["summary"] == LISTED.summary and row["published_at_source"] == "listing"
+    record("red-team", case_13="the same page reached by another route: 0 versions")
 
 
 def test_a_listing_seen_later_enriches_the_row_without_a_version(db):
