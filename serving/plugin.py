@@ -104,12 +104,15 @@ def fold_search_args(query_string: str) -> str:
     ``_search`` is folded (Datasette then escapes it as usual, quotes kept as phrases).
     ``_search_<column>`` is turned into one raw ``_search`` with FTS5 column filters, because
     Datasette's column search joins on ``rowid`` while this index is keyed by ``asset_id``.
-    Nothing changes when the exact-tone index is asked for (``_fts_table=articles_fts_exact``),
-    except the column-search rewrite.
+    Nothing changes when the exact-tone index is asked for (``_fts_table=articles_fts_exact``
+    or the plugin's ``_sadec_fts_table``), except the column-search rewrite.
     """
     pairs = urllib.parse.parse_qsl(query_string, keep_blank_values=True)
     args = dict(pairs)
-    exact = args.get("_fts_table") == search.FTS_TABLES[search.EXACT]
+    # Datasette's own name, or the plugin's (``table_args``): the plugin's is what every link
+    # Datasette draws on a results page carries (CSV, JSON, facets, sort, next page).
+    index = args.get("_fts_table") or args.get(facets.FTS_TABLE_ARG)
+    exact = index == search.FTS_TABLES[search.EXACT]
     mode = search.EXACT if exact else search.FOLDED
     column_searches = [
         (key[len("_search_") :], value)
