@@ -842,3 +842,18 @@ def test_every_link_of_an_exact_search_keeps_it_exact(client, query):
             assert found == exact, link
         followed += 1
     assert followed >= 3, links
+
+
+def test_csv_of_a_search_has_every_row_and_an_excel_variant(client):
+    """``/archive/articles.csv?_search=sa+dec`` once returned 50 of 64 rows, silently."""
+    matches = table_search(client, "sa dec")
+    assert len(matches) > 50, "more rows than one page"
+    plain = client.get("/archive/articles.csv", params={"_search": "sa dec"})
+    assert plain.status_code == 200 and not plain.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(plain.text)))
+    assert {int(row["asset_id"]) for row in rows} == matches
+    excel = client.get("/archive/articles.csv", params={"_search": "sa dec", "_bom": "1"})
+    assert excel.content.startswith(b"\xef\xbb\xbf")
+    assert excel.content[3:] == plain.content
+    paged = client.get("/archive/articles.csv", params={"_search": "sa dec", "_size": "10"})
+    assert len(list(csv.DictReader(io.StringIO(paged.text)))) == 10
