@@ -19,6 +19,33 @@ class Bar:
     href: str
 
 
+def every_month(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """``(YYYY-MM, count)`` for every month from the first to the last of ``counts``, the
+    months without articles included as 0: an axis that skips them misleads (2015-04, -07
+    and -10 once stood side by side). Labels that are not ``YYYY-MM`` are left out."""
+    months = sorted(label for label in counts if _is_month(label))
+    if not months:
+        return []
+    year, month = int(months[0][:4]), int(months[0][5:7])
+    last = (int(months[-1][:4]), int(months[-1][5:7]))
+    out = []
+    while (year, month) <= last:
+        label = f"{year:04d}-{month:02d}"
+        out.append((label, counts.get(label, 0)))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+def _is_month(label: str) -> bool:
+    return (
+        len(label) == 7
+        and label[4] == "-"
+        and label[:4].isdigit()
+        and label[5:].isdigit()
+        and 1 <= int(label[5:]) <= 12
+    )
+
+
 def _esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
@@ -57,10 +84,11 @@ def vertical_bars(bars: list[Bar], title: str, height: int = 260, bar_width: int
         x = left + i * (bar_width + gap)
         h = plot * bar.count / top
         y = 10 + plot - h
-        parts.append(
-            f'<a href="{_esc(bar.href)}"><rect x="{x}" y="{y:.1f}" width="{bar_width}" '
-            f'height="{h:.1f}" class="bar"><title>{_esc(bar.label)}: {bar.count}</title></rect></a>'
+        rect = (
+            f'<rect x="{x}" y="{y:.1f}" width="{bar_width}" height="{h:.1f}" class="bar">'
+            f"<title>{_esc(bar.label)}: {bar.count}</title></rect>"
         )
+        parts.append(f'<a href="{_esc(bar.href)}">{rect}</a>' if bar.count else rect)
         if i % every == 0:
             lx, ly = x + bar_width / 2, height - bottom + 12
             parts.append(

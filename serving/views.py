@@ -259,11 +259,13 @@ async def charts_page(datasette, request):
             for r in rows
         ]
 
+    months = [
+        {"label": label, "n": count}
+        for label, count in charts.every_month({r["label"]: r["n"] for r in months})
+    ]
     month_bars = [
         charts.Bar(
-            r["label"],
-            r["n"],
-            table_url(datasette, db.name, published_at__startswith=r["label"]),
+            r["label"], r["n"], table_url(datasette, db.name, published_at__startswith=r["label"])
         )
         for r in months
     ]
