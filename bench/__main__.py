@@ -9,9 +9,11 @@ import os
 import sys
 import time
 
-from . import common, crawl, memory, parse, report, requests_per_run, search
+from . import common, crawl, memory, parse, rebuild, report, requests_per_run, search
 
-BENCHMARKS = {module.NAME: module for module in (crawl, parse, requests_per_run, search, memory)}
+BENCHMARKS = {
+    module.NAME: module for module in (crawl, parse, rebuild, requests_per_run, search, memory)
+}
 
 
 class _Tee(io.TextIOBase):
