@@ -334,10 +334,16 @@ class SQLiteStoragePipeline:
             f" ({dict(self.errors)})" if self.errors else "",
             fixed,
         )
-        logger.info(
-            "field coverage: %s",
-            ", ".join(f"{name} {share:.0%}" for name, share in coverage.items()),
-        )
+        parsed = validation.total if validation else 0
+        if parsed:
+            logger.info(
+                "field coverage: %s (%d articles parsed)",
+                ", ".join(f"{name} {share:.0%}" for name, share in coverage.items()),
+                parsed,
+            )
+        else:
+            # 0% of nothing would read as every selector broken.
+            logger.info("field coverage: no article parsed this run (none new or changed)")
         if failures:
             logger.error("run %s failed: %s", self.run_id, "; ".join(failures))
         self.db.close()

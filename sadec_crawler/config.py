@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sadec_crawler.hostmap import parse_host_map
+
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 INTEGER_SETTINGS = (
@@ -81,6 +83,10 @@ def config_problems(settings) -> list[str]:
         problem = _url_problem(name, settings.get(name))
         if problem:
             problems.append(problem)
+    try:
+        parse_host_map(settings.get("SADEC_HOST_MAP"))
+    except ValueError as error:
+        problems.append(str(error))
     level = _integer(settings.get("SADEC_WARC_GZIP_LEVEL"))
     if level is not None and not 1 <= level <= 9:
         problems.append(f"SADEC_WARC_GZIP_LEVEL={level}: a gzip level is 1 to 9")

@@ -12,6 +12,9 @@ NEWSPIDER_MODULE = "sadec_crawler.spiders"
 # --- What to crawl and where to store it ----------------------------------------------------
 SADEC_BASE_URL = "https://sadec.dongthap.gov.vn"
 SADEC_DB_PATH = "archive.db"
+# Fetch the portal's pages from elsewhere, keeping the portal's URLs in the archive:
+# "https://sadec.dongthap.gov.vn=http://127.0.0.1:8765" (the demo's replica). Empty: none.
+SADEC_HOST_MAP = ""
 # Folder of WARC captures; empty means "captures/ beside the database", "off" writes none.
 SADEC_WARC_DIR = ""
 # A new WARC file starts once the current one passes this size (bytes).
@@ -103,6 +106,11 @@ SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.DownloaderAwarePriorityQueue"
 # Scrapy's duplicate filter, its fingerprints packed: 20 bytes a request instead of ~130.
 DUPEFILTER_CLASS = "sadec_crawler.dupefilter.CompactDupeFilter"
 
+# Scrapy's HTTP download, with the origins of SADEC_HOST_MAP fetched from their mapped address.
+DOWNLOAD_HANDLERS = {
+    "http": "sadec_crawler.hostmap.HostMapDownloadHandler",
+    "https": "sadec_crawler.hostmap.HostMapDownloadHandler",
+}
 # Closer to the downloader than retry (550), decompression (590) and redirects (600): the
 # WARC writer sees every response as transferred, 3xx and 5xx included.
 DOWNLOADER_MIDDLEWARES = {

@@ -326,7 +326,9 @@ class WarcReplayMiddleware:
     def from_crawler(cls, crawler):
         folder = crawler.settings.get("SADEC_REPLAY_WARC_DIR")
         if not folder:
-            raise NotConfigured("no SADEC_REPLAY_WARC_DIR: the network answers")
+            # The usual case (a crawl of the network): said with no message, Scrapy stays
+            # quiet instead of warning in every crawl's log.
+            raise NotConfigured
         crawl_id = crawler.settings.get("SADEC_REPLAY_CRAWL_ID") or ""
         index = index_captures(warc_files_in(Path(folder)))
         if crawl_id not in index.crawls:

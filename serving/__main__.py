@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             immutable=args.immutable,
             allow_sql=args.allow_sql,
         )
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError) as error:
         print(f"python -m serving: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -72,10 +72,10 @@ def history_steps(versions: list[dict], current: dict) -> list[dict]:
 
 async def history_page(datasette, request):
     """``/-/article/<asset_id>/history``: every recorded change of one article."""
-    from .views import archive_database
+    from .views import archive_database, asset_id_from
 
     db = await archive_database(datasette)
-    asset_id = int(request.url_vars["asset_id"])
+    asset_id = asset_id_from(request)
     row = (await db.execute("select * from articles where asset_id = ?", [asset_id])).first()
     if row is None:
         raise NotFound(f"No article with asset id {asset_id}")

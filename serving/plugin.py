@@ -436,8 +436,8 @@ def register_routes(datasette):
     return [
         (r"^/robots\.txt$", views.robots_txt),
         (r"^/-/search(\.(?P<format>json))?$", views.search_page),
-        (r"^/-/article/(?P<asset_id>\d{1,12})$", views.article_page),
-        (r"^/-/article/(?P<asset_id>\d{1,12})/history$", history.history_page),
+        (r"^/-/article/(?P<asset_id>[^/]+)$", views.article_page),
+        (r"^/-/article/(?P<asset_id>[^/]+)/history$", history.history_page),
         (r"^/-/charts$", views.charts_page),
         (r"^/-/feed\.atom$", views.feed_atom),
         (r"^/-/about$", views.about_page),

@@ -141,12 +141,34 @@ def serve(
         await ds.invoke_startup()
         config = uvicorn.Config(ds.app(), host=host, port=port, log_level="warning")
         server = uvicorn.Server(config)
-        shown_host = f"[{host}]" if ":" in host else host
-        print(f"Sa Đéc reading room: http://{shown_host}:{port}/  (Ctrl+C to stop)", flush=True)
-        await server.serve()
+        serving = asyncio.ensure_future(_serve_or_fail(server, host, port))
+        # The address is announced once the socket is bound (and with the port the system
+        # chose for --port 0), never before: a URL that refuses connections helps nobody.
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.05)
+        if server.started:
+            bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
+            shown_host = f"[{host}]" if ":" in host else host
+            print(
+                f"Sa Đéc reading room: http://{shown_host}:{bound}/  (Ctrl+C to stop)", flush=True
+            )
+        await serving
 
     asyncio.run(run())
     return 0
+
+
+async def _serve_or_fail(server, host: str, port: int) -> None:
+    """``server.serve()``; uvicorn ends the process (``SystemExit``) when it cannot bind: that
+    becomes an ``OSError`` the command line tells in one line."""
+    try:
+        await server.serve()
+    except SystemExit:
+        if server.started:
+            raise
+        raise OSError(
+            f"could not listen on {host}:{port} (in use, or not an address here)"
+        ) from None
 
 
 def server_command(

@@ -118,18 +118,48 @@ async def ranked_search(db, query: str, mode: str, limit: int, offset: int):
     return rows, count.first()[0]
 
 
+MAX_PAGES = 500
+"""Pages of ranked results a search shows at most (10,000 results): past that, narrow it."""
+
+
+def no_result_hints(query: str, mode: str) -> list[str]:
+    """What to try when a search found nothing, in the reader's terms."""
+    hints = []
+    if mode == search.EXACT:
+        hints.append("exact")
+    if len([p for p in search.parse_query(query, mode) if p != "OR"]) > 1:
+        hints.append("fewer")
+    if '"' in query:
+        hints.append("phrase")
+    if search.normalise_query(query, search.FOLDED) == search.normalise_query(query, search.EXACT):
+        hints.append("accents")
+    return hints
+
+
 async def search_page(datasette, request):
     """``/-/search?q=…&mode=folded|exact&page=N``: ranked results with highlighted snippets;
     ``/-/search.json`` gives the same as JSON."""
     db = await archive_database(datasette)
     query = (request.args.get("q") or "").strip()
     mode = _mode(request)
-    page = _int_arg(request, "page", 1, 1, 500)
+    page = _int_arg(request, "page", 1, 1, MAX_PAGES)
     rows, total = await ranked_search(db, query, mode, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    pages = min(MAX_PAGES, -(-total // PAGE_SIZE))
+    if total and page > pages:
+        # Past the end (an old link, a typed number): the last page, not an empty one.
+        page = pages
+        rows, total = await ranked_search(db, query, mode, PAGE_SIZE, (page - 1) * PAGE_SIZE)
     for row in rows:
         row["reader_url"] = reader_path(datasette, row["asset_id"])
     if request.url_vars.get("format") == "json":
-        body = {"q": query, "mode": mode, "page": page, "total": total, "rows": rows}
+        body = {
+            "q": query,
+            "mode": mode,
+            "page": page,
+            "pages": pages,
+            "total": total,
+            "rows": rows,
+        }
         return Response(json_dumps(body), content_type="application/json; charset=utf-8")
     for row in rows:
         row["title_html"] = Markup(row["title_html"])
@@ -144,8 +174,11 @@ async def search_page(datasette, request):
         "rows": rows,
         "total": total,
         "page": page,
+        "pages": pages,
+        "hints": no_result_hints(query, mode) if query and not total else [],
+        "folded_url": page_url(1).replace("mode=exact", "mode=folded"),
         "prev_url": page_url(page - 1) if page > 1 else None,
-        "next_url": page_url(page + 1) if page * PAGE_SIZE < total else None,
+        "next_url": page_url(page + 1) if page < pages else None,
         "table_search_url": table_url(
             datasette,
             db.name,
@@ -183,11 +216,21 @@ def use_local_copies(body_html: str, copies: dict[str, str]) -> str:
     return body_html
 
 
+def asset_id_from(request) -> int:
+    """The asset id of an article URL (``/-/article/<id>``), or a 404 that says what it got."""
+    text = request.url_vars["asset_id"]
+    if not (text.isascii() and text.isdigit() and len(text) <= 12):
+        raise NotFound(
+            f"Không có bài viết “{text}” · No article “{text}”: an article's id is a number"
+        )
+    return int(text)
+
+
 async def article_page(datasette, request):
     """``/-/article/<asset_id>``: one article for reading, body re-sanitised, with its images,
     attachments and earlier versions."""
     db = await archive_database(datasette)
-    asset_id = int(request.url_vars["asset_id"])
+    asset_id = asset_id_from(request)
     row = (await db.execute("select * from articles where asset_id = ?", [asset_id])).first()
     if row is None:
         raise NotFound(f"No article with asset id {asset_id}")
@@ -214,6 +257,11 @@ async def article_page(datasette, request):
         item["local_url"] = copies.get(item["url"])
         item["link"] = safe_link(item["url"])
     article["link"] = safe_link(article["url"])
+    # Every capture the Internet Archive holds of the page, for a reader checking the text
+    # against other copies.
+    article["wayback_calendar"] = (
+        f"https://web.archive.org/web/*/{article['link']}" if article["link"] else None
+    )
     article["capture_link"] = safe_link(article.get("capture_url"))
     context = {
         "article": article,

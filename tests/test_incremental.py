@@ -13,6 +13,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -455,3 +456,41 @@ def test_a_run_stopped_by_sigterm_is_recorded_as_such_and_the_next_walks_everyth
         case_4=f"SIGTERM after {stored} of {len(site.truth())} articles: exit 1, "
         f"finish_reason shutdown; next run full, {len(archived)} of {len(site.truth())} archived",
     )
+
+
+# --- Identity independent of where pages are fetched from ------------------------------------
+def test_the_demo_runs_twice_into_one_archive_of_portal_urls(tmp_path):
+    """The demo's replica listens on a new port each run; stored URLs once carried the first
+    run's port, so a second demo re-checked every article at a dead port and failed."""
+    db = tmp_path / "demo" / "archive.db"
+    for run in (1, 2):
+        result = subprocess.run(
+            [sys.executable, "-m", "sadec", "demo", "--no-serve", "--db", str(db)],
+            cwd=PROJECT_ROOT,
+            env=crawl_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, (run, result.stdout[-3000:], result.stderr[-2000:])
+        assert "stale archive" not in result.stdout
+    runs = query(db, "select mode, exit_status, errors from crawl_runs order by id")
+    assert [r["mode"] for r in runs] == ["full", "incremental"]
+    assert all(r["exit_status"] == 0 and r["errors"] == 0 for r in runs), runs
+    urls = [row["url"] for row in query(db, "select url from articles")]
+    assert len(urls) == len(Site(seed=0).truth())
+    assert all(url.startswith("https://sadec.dongthap.gov.vn/") for url in urls)
+
+
+def test_host_map_settings():
+    from sadec_crawler.hostmap import mapped_url, parse_host_map
+
+    mapping = parse_host_map("https://Sadec.dongthap.gov.vn/=http://127.0.0.1:8765")
+    assert mapped_url("https://sadec.dongthap.gov.vn/tin-tuc?a=1", mapping) == (
+        "http://127.0.0.1:8765/tin-tuc?a=1"
+    )
+    assert mapped_url("https://example.org/x", mapping) is None
+    assert parse_host_map("") == {}
+    for bad in ("sadec.dongthap.gov.vn=127.0.0.1", "https://a.test/web/x=http://b.test"):
+        with pytest.raises(ValueError, match="SADEC_HOST_MAP"):
+            parse_host_map(bad)
