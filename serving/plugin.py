@@ -219,6 +219,16 @@ def _headers_with(headers, extra: dict[bytes, bytes]):
     return list(headers) + [(k, v) for k, v in extra.items() if k not in names]
 
 
+_HTML_TAG = re.compile(rb"<html(?=[\s>])(?![^>]*\blang=)", re.IGNORECASE)
+
+
+def with_language(page: bytes) -> bytes:
+    """The page with ``lang="vi"`` on its ``<html>`` element (Datasette's base template has
+    none): screen readers then read the Vietnamese text with Vietnamese rules, and browsers
+    offer the right dictionary and translation."""
+    return _HTML_TAG.sub(b'<html lang="vi"', page, count=1)
+
+
 def search_query_problem(query_string: str) -> str | None:
     """Why a request's search text cannot be served (past :func:`serving.search.check_query`'s
     bounds), or None. Checked before anything runs: ``q`` of the search page, the feed and the
@@ -341,8 +351,26 @@ def asgi_wrapper(datasette):
             robots = views.robots_allowed(datasette)
 
             sent_bom: list[bool] = []
+            held: dict = {}
 
             async def send_with_headers(message):
+                if held:
+                    # An HTML page, held whole (they are small) to be given its language.
+                    held["body"].append(message.get("body", b""))
+                    if message.get("more_body"):
+                        return
+                    body = with_language(b"".join(held["body"]))
+                    start = held["start"]
+                    start["headers"] = [
+                        (
+                            name,
+                            str(len(body)).encode() if name.lower() == b"content-length" else value,
+                        )
+                        for name, value in start["headers"]
+                    ]
+                    await send(start)
+                    await send({"type": "http.response.body", "body": body})
+                    return
                 if message["type"] == "http.response.start":
                     headers = message.get("headers", [])
                     content_type = dict(headers).get(b"content-type", b"")
@@ -361,6 +389,9 @@ def asgi_wrapper(datasette):
                             for name, value in message["headers"]
                             if name.lower() != b"content-length"
                         ]
+                    if content_type.startswith(b"text/html") and not archived_file:
+                        held.update(start=message, body=[])
+                        return
                 elif bom and message["type"] == "http.response.body" and not sent_bom:
                     sent_bom.append(True)
                     message = dict(message, body=UTF8_BOM + message.get("body", b""))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import urllib.parse
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from datasette.utils import tilde_encode
 from datasette.utils.asgi import NotFound, Response
 from markupsafe import Markup, escape
 
-from . import charts, feed, search
+from . import charts, citation, feed, search
 from .security import clean_article_html, safe_link, safe_stored_path
 from .server import FILES_MOUNT
 
@@ -216,6 +217,34 @@ def use_local_copies(body_html: str, copies: dict[str, str]) -> str:
     return body_html
 
 
+_IMG = re.compile(r"<img\b[^>]*>")
+_ALT = re.compile(r'\salt="[^"]*"')
+
+
+def with_captions_as_alt(body_html: str, images: list[dict]) -> str:
+    """Body images without a text alternative get their caption as one (editors rarely fill
+    ``alt``; the caption under the photo says what it shows)."""
+    captions = {}
+    for image in images:
+        if image.get("caption"):
+            for url in filter(None, (image.get("url"), image.get("local_url"))):
+                captions[str(escape(url))] = str(escape(image["caption"]))
+
+    def give_alt(match: re.Match) -> str:
+        tag = match.group(0)
+        src = re.search(r'\ssrc="([^"]*)"', tag)
+        caption = captions.get(src.group(1)) if src else None
+        if not caption:
+            return tag
+        alt = _ALT.search(tag)
+        if alt and alt.group(0) != ' alt=""':
+            return tag
+        tag = _ALT.sub("", tag)
+        return tag[:4] + f' alt="{caption}"' + tag[4:]
+
+    return _IMG.sub(give_alt, body_html)
+
+
 def asset_id_from(request) -> int:
     """The asset id of an article URL (``/-/article/<id>``), or a 404 that says what it got."""
     text = request.url_vars["asset_id"]
@@ -263,9 +292,16 @@ async def article_page(datasette, request):
         f"https://web.archive.org/web/*/{article['link']}" if article["link"] else None
     )
     article["capture_link"] = safe_link(article.get("capture_url"))
+    permalink = datasette.absolute_url(request, datasette.urls.path(f"/-/article/{asset_id}"))
     context = {
         "article": article,
-        "body_html": Markup(use_local_copies(clean_article_html(article["body_html"]), copies)),
+        "citation": citation.cite(article, permalink),
+        "body_html": Markup(
+            with_captions_as_alt(
+                use_local_copies(clean_article_html(article["body_html"]), copies),
+                images,
+            )
+        ),
         "images": images,
         "attachments": attachments,
         "versions": versions,

@@ -10,6 +10,7 @@ import asyncio
 import csv
 import hashlib
 import io
+import json
 import re
 import sqlite3
 import subprocess
@@ -869,3 +870,52 @@ def test_the_month_chart_has_every_month(client, sql):
     assert 0 in {int(n) for *_, n in bars}, "the replica has months without articles"
     dated = sql("select count(*) as n from articles where published_at is not null")[0]["n"]
     assert sum(int(n) for *_, n in bars) == dated
+
+
+def test_article_page_is_citable(client, sql):
+    """A researcher needs what to cite: capture date, WARC record, payload digest, a reference
+    in the usual forms, and the ``citation_*`` tags reference managers read."""
+    import html as html_module
+
+    row = sql(
+        "select asset_id, url, title, published_at, unit, author, warc_record_id, "
+        "warc_payload_digest from articles where title = ?",
+        [SAMPLE_TITLE],
+    )[0]
+    page = client.get(f"/-/article/{row['asset_id']}")
+    text = html_module.unescape(page.text)
+    meta = dict(
+        (html_module.unescape(name), html_module.unescape(content))
+        for name, content in re.findall(
+            r'<meta name="(citation_[a-z_]+)" content="([^"]*)"', page.text
+        )
+    )
+    assert meta["citation_title"] == row["title"]
+    assert meta["citation_author"] == (row["author"] or row["unit"] or "UBND thành phố Sa Đéc")
+    y, m, d = row["published_at"][:10].split("-")
+    assert meta["citation_publication_date"] == f"{y}/{m}/{d}"
+    assert meta["citation_public_url"] == row["url"]
+    assert meta["citation_fulltext_html_url"].endswith(f"/-/article/{row['asset_id']}")
+    assert row["warc_record_id"] and row["warc_record_id"] in text
+    assert row["warc_payload_digest"] in text
+    cite_text = re.search(r'id="cite-text">([^<]*)<', page.text).group(1)
+    assert row["title"] in html_module.unescape(cite_text) and row["url"] in cite_text
+    bibtex = html_module.unescape(re.search(r'id="cite-bibtex">([^<]*)<', page.text).group(1))
+    assert bibtex.startswith(f"@misc{{sadec{row['asset_id']},") and f"year = {y}" in bibtex
+    csl = json.loads(html_module.unescape(re.search(r'id="cite-csl">([^<]*)<', page.text).group(1)))
+    assert csl["URL"] == row["url"] and csl["issued"]["date-parts"][0][0] == int(y)
+
+
+def test_pages_say_their_language_and_images_their_captions(client, sql):
+    row = sql("select asset_id from articles where title = ?", [SAMPLE_TITLE])[0]
+    for path in ("/", "/-/search?q=sa+dec", f"/-/article/{row['asset_id']}", "/archive/articles"):
+        page = client.get(path)
+        assert re.search(r'<html lang="vi"', page.text), path
+        length = page.headers.get("content-length")
+        assert length is None or int(length) == len(page.content), path
+    article = client.get(f"/-/article/{row['asset_id']}").text
+    assert "<main>" in article
+    body = article.split('class="sadec-body"')[1].split("</div>")[0]
+    images = re.findall(r"<img\b[^>]*>", body)
+    assert images and all(re.search(r'alt="[^"]+"', tag) for tag in images), images
+    assert 'alt="Quang cảnh buổi làm việc' in body
