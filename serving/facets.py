@@ -28,7 +28,6 @@ from operator import itemgetter
 from datasette.database import QueryInterrupted
 from datasette.facets import ColumnFacet, Facet
 from datasette.utils import (
-    escape_fts,
     escape_sqlite,
     path_with_added_args,
     path_with_removed_args,
@@ -74,16 +73,21 @@ NEUTRAL_ARGS = {
 def match_expression(args) -> tuple[str, str] | None:
     """(FTS table, MATCH expression) of a table search request, None without a search.
 
-    The same expression as Datasette's own table search: the query escaped term by term
-    (phrases kept), or as typed with ``_searchmode=raw`` (the column-search rewrite)."""
+    The query language of the search page (:func:`serving.search.to_fts`: phrases, prefixes,
+    ``OR``, ``AND``, ``-word``/``NOT``), or the expression as written with ``_searchmode=raw``
+    (the column-search rewrite)."""
     query = args.get(SEARCH_ARG, "")
     if not query.strip():
         return None
     table = args.get(FTS_TABLE_ARG) or search.FTS_TABLES[search.FOLDED]
     if table not in search.FTS_TABLES.values():
         table = search.FTS_TABLES[search.FOLDED]
-    expression = query if args.get("_searchmode") == "raw" else escape_fts(query)
-    return table, expression
+    if args.get("_searchmode") == "raw":
+        return table, query
+    mode = search.EXACT if table == search.FTS_TABLES[search.EXACT] else search.FOLDED
+    expression = search.to_fts(query, mode)
+    # Nothing searchable (punctuation only): a phrase that matches nothing, not every row.
+    return table, expression or '""'
 
 
 @dataclass

@@ -237,7 +237,7 @@ def search_query_problem(query_string: str) -> str | None:
         if key == "q" or (key.startswith("_search") and key != "_searchmode"):
             try:
                 search.check_query(value)
-            except search.QueryTooLarge as error:
+            except search.QueryProblem as error:
                 return str(error)
     return None
 
@@ -250,7 +250,8 @@ async def _refuse_query(send, message: str, as_json: bool) -> None:
     else:
         body = (
             '<!DOCTYPE html><html lang="vi"><head><meta charset="utf-8">'
-            "<title>Search too large</title></head><body><main><h1>Search too large</h1>"
+            "<title>Search not run</title></head><body><main><h1>Tìm kiếm không chạy được · "
+            "Search not run</h1>"
             f'<p>{escape(message)}</p><p><a href="/-/search">Search again</a></p>'
             "</main></body></html>"
         ).encode()
@@ -486,6 +487,14 @@ def register_facet_classes():
     return classes
 
 
+def _described(query: str, fts: str) -> str:
+    mode = search.EXACT if fts == search.FTS_TABLES[search.EXACT] else search.FOLDED
+    try:
+        return search.describe_query(query, mode) or f"“{query}”"
+    except search.QueryProblem:
+        return f"“{query}”"
+
+
 @hookimpl
 def filters_from_request(request, database, table, datasette):
     """The articles table's search (``_search``, on ``articles_fts`` or the index named by
@@ -507,7 +516,7 @@ def filters_from_request(request, database, table, datasette):
         return FilterArguments(
             [f"+{facets.FTS_PK} in (select rowid from {fts} where {fts} match :sadec_search)"],
             {"sadec_search": expression},
-            [f'search matches "{query}"'],
+            [f"search for {_described(query, fts)}"],
             {"supports_search": True, "search": query},
         )
 

@@ -4,10 +4,13 @@ Two indexes exist (see ``pipelines.migrations.m002_search``): ``articles_fts`` h
 by :func:`sadec_crawler.textnorm.fold` (the default, tone-insensitive search) and
 ``articles_fts_exact`` the original text (tone-exact search). The same query syntax serves both:
 
-- words are ANDed: ``hoi nghi`` finds articles containing both words;
+- words are ANDed: ``hoi nghi`` finds articles containing both words (``AND`` between them,
+  upper case, says the same);
 - ``"cải cách hành chính"`` is a phrase;
 - ``cach*`` is a prefix;
-- ``OR`` (upper case) between two terms means either.
+- ``OR`` (upper case) between two terms means either;
+- ``-word``, ``-"a phrase"`` or ``NOT word`` (upper case) leaves out articles containing it; a
+  search needs at least one word to look for besides.
 
 Snippets are computed on the original accented text: folding keeps one character per character,
 so a match found in the folded text has the same offsets in the original.
@@ -25,8 +28,9 @@ FOLDED, EXACT = "folded", "exact"
 MODES = (FOLDED, EXACT)
 FTS_TABLES = {FOLDED: "articles_fts", EXACT: "articles_fts_exact"}
 
-# A quoted phrase (closing quote optional, as people forget it) or a bare run of non-spaces.
-_TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
+# A quoted phrase (closing quote optional, as people forget it; a leading "-" negates it) or a
+# bare run of non-spaces.
+_TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 _WORD = re.compile(r"\w+")
 
 MAX_QUERY_CHARS = 400
@@ -39,9 +43,12 @@ MAX_SNIPPET_WIDTH = 2000
 """Widest snippet ``vn_snippet`` cuts, in characters."""
 
 
-class QueryTooLarge(ValueError):
-    """A search query past :data:`MAX_QUERY_CHARS` or :data:`MAX_QUERY_TERMS`; its message is
-    meant for the person who typed it."""
+class QueryProblem(ValueError):
+    """A search that cannot be run as typed; its message is meant for the person who typed it."""
+
+
+class QueryTooLarge(QueryProblem):
+    """A search query past :data:`MAX_QUERY_CHARS` or :data:`MAX_QUERY_TERMS`."""
 
 
 def check_query(query: str | None) -> None:
@@ -52,11 +59,17 @@ def check_query(query: str | None) -> None:
             f"The search is too long ({len(text)} characters; at most {MAX_QUERY_CHARS}). "
             "Shorten it, or split it into several searches."
         )
-    terms = sum(1 for match in _TOKEN.finditer(text) if match.group(0) != "OR")
+    terms = sum(1 for match in _TOKEN.finditer(text) if match.group(0) not in _OPERATORS)
     if terms > MAX_QUERY_TERMS:
         raise QueryTooLarge(
             f"The search has too many words ({terms}; at most {MAX_QUERY_TERMS}). "
             "Use fewer words or a quoted phrase."
+        )
+    parts = [part for part in _parse(text, FOLDED) if isinstance(part, Term)]
+    if parts and all(part.negated for part in parts):
+        raise QueryProblem(
+            "The search has only words to leave out (-word, NOT word): add at least one word "
+            "to look for."
         )
 
 
@@ -66,6 +79,8 @@ class Term:
 
     words: tuple[str, ...]
     prefix: bool = False
+    negated: bool = False
+    """Articles containing it are left out (``-word``, ``NOT word``)."""
 
 
 def lower_same_length(text: str) -> str:
@@ -84,44 +99,96 @@ def normalise_query(query: str | None, mode: str = FOLDED) -> str:
     return fold(text) if mode == FOLDED else nfc(text)
 
 
+_OPERATORS = ("OR", "AND", "NOT")
+
+
 def parse_query(query: str | None, mode: str = FOLDED) -> list[Term | str]:
     """Split a user query into :class:`Term` objects and ``"OR"`` markers.
 
     Punctuation-only tokens are dropped: they would become empty FTS5 phrases. Raises
-    :class:`QueryTooLarge` past the bounds of a search.
+    :class:`QueryProblem` for a search past its bounds or with nothing to look for.
     """
     check_query(query)
+    return _parse(query, mode)
+
+
+def _parse(query: str | None, mode: str) -> list[Term | str]:
     parts: list[Term | str] = []
+    negate_next = False
     for match in _TOKEN.finditer(normalise_query(query, mode)):
-        phrase, bare = match.group(1), match.group(2)
-        if bare == "OR":
-            if parts and parts[-1] != "OR":
+        minus, phrase, bare = match.group(1), match.group(2), match.group(3)
+        if bare in ("OR", "AND"):
+            if bare == "OR" and parts and parts[-1] != "OR":
                 parts.append("OR")
             continue
-        text = phrase if phrase is not None else bare
+        if bare == "NOT":
+            negate_next = True
+            continue
+        negated = negate_next or bool(minus) or (bare is not None and bare.startswith("-"))
+        negate_next = False
+        text = phrase if phrase is not None else bare.lstrip("-")
         prefix = phrase is None and text.endswith("*")
         words = tuple(_WORD.findall(text))
-        if words:
-            parts.append(Term(words, prefix))
+        if not words:
+            continue
+        if negated and parts and parts[-1] == "OR":
+            parts.pop()  # "a OR -b" has no sense as an alternative: b is left out
+        parts.append(Term(words, prefix, negated))
     while parts and parts[-1] == "OR":
         parts.pop()
     return parts
 
 
+def describe_query(query: str | None, mode: str = FOLDED) -> str:
+    """What a search looks for, in words (shown with its results): ``all of “sa”, “dec”;
+    leaving out “hoa”``."""
+
+    def shown(term: Term) -> str:
+        return "“" + " ".join(term.words) + ("…" if term.prefix else "") + "”"
+
+    groups: list[list[Term]] = [[]]
+    left_out = []
+    for part in parse_query(query, mode):
+        if part == "OR":
+            groups.append([])
+        elif part.negated:
+            left_out.append(shown(part))
+        else:
+            groups[-1].append(part)
+    alternatives = [", ".join(shown(t) for t in group) for group in groups if group]
+    if len(alternatives) == 1:
+        text = "all of " + alternatives[0] if "," in alternatives[0] else alternatives[0]
+    else:
+        text = " or ".join(f"({a})" if "," in a else a for a in alternatives)
+    return text + ("; leaving out " + ", ".join(left_out) if left_out else "")
+
+
 def to_fts(query: str | None, mode: str = FOLDED) -> str | None:
     """The FTS5 MATCH expression for a user query, or None when it has no searchable word.
 
-    Every term is quoted, so FTS5 operators typed by accident (``NEAR``, ``-``, ``:``) are
-    searched as text instead of raising a syntax error.
+    Every term is quoted, so FTS5 operators typed by accident (``NEAR``, ``:``) are searched as
+    text instead of raising a syntax error; the query language's own (``OR``, ``AND``, ``NOT``,
+    ``-``) become FTS5's.
     """
-    pieces = []
+
+    def phrase(term: Term) -> str:
+        return '"' + " ".join(term.words).replace('"', '""') + '"' + ("*" if term.prefix else "")
+
+    pieces, left_out = [], []
     for part in parse_query(query, mode):
         if part == "OR":
             pieces.append("OR")
+        elif part.negated:
+            left_out.append(phrase(part))
         else:
-            phrase = '"' + " ".join(part.words).replace('"', '""') + '"'
-            pieces.append(phrase + ("*" if part.prefix else ""))
-    return " ".join(pieces) or None
+            pieces.append(phrase(part))
+    if not pieces:
+        return None
+    expression = " ".join(pieces)
+    if left_out:
+        # FTS5's NOT is binary and binds tighter than OR: the alternatives go in parentheses.
+        expression = f"({expression})" + "".join(f" NOT {p}" for p in left_out)
+    return expression
 
 
 def _term_pattern(term: Term) -> str:
@@ -132,7 +199,9 @@ def _term_pattern(term: Term) -> str:
 
 def find_matches(text: str, query: str | None, mode: str = FOLDED) -> list[tuple[int, int]]:
     """Non-overlapping ``(start, end)`` spans of the query's terms in ``text`` (NFC)."""
-    terms = [part for part in parse_query(query, mode) if isinstance(part, Term)]
+    terms = [
+        part for part in parse_query(query, mode) if isinstance(part, Term) and not part.negated
+    ]
     if not terms or not text:
         return []
     key = lower_same_length(fold(text) if mode == FOLDED else text)

@@ -176,6 +176,7 @@ async def search_page(datasette, request):
         "total": total,
         "page": page,
         "pages": pages,
+        "searched": search.describe_query(query, mode) if query else "",
         "hints": no_result_hints(query, mode) if query and not total else [],
         "folded_url": page_url(1).replace("mode=exact", "mode=folded"),
         "prev_url": page_url(page - 1) if page > 1 else None,

@@ -919,3 +919,47 @@ def test_pages_say_their_language_and_images_their_captions(client, sql):
     images = re.findall(r"<img\b[^>]*>", body)
     assert images and all(re.search(r'alt="[^"]+"', tag) for tag in images), images
     assert 'alt="Quang cảnh buổi làm việc' in body
+
+
+@pytest.mark.parametrize(
+    ("query", "plain_words", "left_out"),
+    [
+        ("sa AND dec", ["sa", "dec"], []),
+        ("hoa NOT dan", ["hoa"], ["dan"]),
+        ("hoa -dan", ["hoa"], ["dan"]),
+        ('hoa -"hoi nghi"', ["hoa"], ["hoi nghi"]),
+        ("hoa OR phuong -xa", [], []),
+    ],
+)
+def test_boolean_syntax_means_what_it_says(client, sql, query, plain_words, left_out):
+    """``sa AND dec`` once found 0 (against 64 for ``sa dec``), ``hoa NOT sa`` 0, and
+    ``hoa -sa`` ignored its minus."""
+
+    def has(row, words: str) -> bool:
+        text = fold(" ".join(filter(None, (row["title"], row["summary"], row["body_text"]))))
+        return re.search(r"(?<!\w)" + r"\W+".join(words.split()) + r"(?!\w)", text.lower())
+
+    rows = sql("select asset_id, title, summary, body_text from articles")
+    expected = {
+        row["asset_id"]
+        for row in rows
+        if all(has(row, w) for w in plain_words) and not any(has(row, w) for w in left_out)
+    }
+    if not plain_words:  # the OR case: (hoa OR phuong) without xa
+        expected = {
+            row["asset_id"]
+            for row in rows
+            if (has(row, "hoa") or has(row, "phuong")) and not has(row, "xa")
+        }
+    assert expected, "the replica has articles for each case"
+    assert table_search(client, query) == expected
+    assert {row["asset_id"] for row in ranked(client, query)["rows"]} == expected
+    page = client.get("/-/search", params={"q": query})
+    assert "searched for" in page.text
+
+
+def test_a_search_of_only_left_out_words_is_refused_with_a_reason(client):
+    for path, key in (("/-/search", "q"), ("/archive/articles", "_search")):
+        response = client.get(path, params={key: "-sa NOT dec"})
+        assert response.status_code == 400
+        assert "at least one word to look for" in response.text
