@@ -94,6 +94,7 @@ def _article_row(article: Article, digest: str) -> dict:
             "category_raw",
             "author",
             "unit",
+            "unit_raw",
             "byline",
             "summary",
             "body_text",

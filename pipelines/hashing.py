@@ -38,6 +38,8 @@ some articles capitals)."""
 def _hash(fields: dict, images: list[list], attachments: list[list]) -> str:
     # What the page says about its files, not whether this run managed to download them.
     payload = {name: fields.get(name) for name in _HASHED_FIELDS}
+    # The unit as the page names it: a better canonical name for it is no edit of the page.
+    payload["unit"] = fields.get("unit_raw") or fields.get("unit")
     if payload["category_raw"]:
         payload["category_raw"] = payload["category_raw"].casefold()
     payload["images"] = images
@@ -49,7 +51,7 @@ def _hash(fields: dict, images: list[list], attachments: list[list]) -> str:
 def content_hash(article: Article) -> str:
     """SHA-256 over the content fields, images and attachments (not over fetch metadata)."""
     return _hash(
-        {name: getattr(article, name) for name in _HASHED_FIELDS},
+        {name: getattr(article, name) for name in (*_HASHED_FIELDS, "unit_raw")},
         [[image.url, image.caption, image.alt] for image in article.images],
         [[a.url, a.filename, a.link_text] for a in article.attachments],
     )

@@ -11,8 +11,11 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from sadec_crawler.units import default_authority
+
 from .hashing import stored_content_hash
 from .search_index import reindex_all
+from .unit_names import sync_units
 
 Migration = Callable[[sqlite_utils.Database], None]
 
@@ -242,6 +245,18 @@ def m010_page_content_hash(db: sqlite_utils.Database) -> None:
             db.execute("update articles set content_hash = ? where url = ?", [digest, row["url"]])
 
 
+def m011_unit_authority(db: sqlite_utils.Database) -> None:
+    """Units as an authority: ``articles.unit_raw`` keeps what the byline said (the old
+    ``unit``), ``articles.unit`` becomes its canonical name, ``units`` lists the offices
+    (``sadec_crawler/units.yml``)."""
+    if "articles" not in db.table_names():
+        return
+    if "unit_raw" not in db["articles"].columns_dict:
+        db.execute("alter table articles add column unit_raw text")
+    db.execute("update articles set unit_raw = unit where unit_raw is null and unit is not null")
+    sync_units(db, default_authority())
+
+
 MIGRATIONS: list[Migration] = [
     m001_articles,
     m002_search,
@@ -253,6 +268,7 @@ MIGRATIONS: list[Migration] = [
     m008_url_titles,
     m009_newest_matches_index,
     m010_page_content_hash,
+    m011_unit_authority,
 ]
 
 

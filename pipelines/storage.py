@@ -21,6 +21,7 @@ from sadec_crawler.items import (
     SitePage,
 )
 from sadec_crawler.layout import CAPTURES, FILES, evidence_folder
+from sadec_crawler.units import default_authority
 
 from .database import (
     apply_listing_entry,
@@ -36,6 +37,7 @@ from .database import (
     upsert_article,
     utc_now,
 )
+from .unit_names import sync_units
 from .validate import field_coverage
 
 logger = logging.getLogger(__name__)
@@ -116,6 +118,11 @@ class SQLiteStoragePipeline:
 
     def open_spider(self, spider=None):
         self.db = open_database(self.db_path)
+        with self.db.conn:
+            # units.yml may have learnt aliases since the last run.
+            refiled = sync_units(self.db, default_authority())
+        if refiled:
+            logger.info("units: %d articles filed under a unit's canonical name", refiled)
         self.category_names = known_category_names(self.db)
         spider = spider or self.crawler.spider
         with self.db.conn:

@@ -9,6 +9,7 @@ from .dates import choose_published
 from .items import Article, ArticlePage
 from .pages import extract_article
 from .textnorm import clean_inline
+from .units import default_authority
 
 _UNIT_PREFIX = re.compile(r"^[A-Za-z]{1,5}_\s*")
 
@@ -79,7 +80,8 @@ def build_article(
         category=category_display(extract.category_raw, known_categories),
         category_raw=extract.category_raw,
         author=body.byline.author if body.byline else None,
-        unit=body.byline.unit if body.byline else None,
+        unit=default_authority().canonical(body.byline.unit if body.byline else None),
+        unit_raw=body.byline.unit if body.byline else None,
         byline=body.byline_text,
         summary=listing.summary if listing else None,
         body_text=body.text,

@@ -157,7 +157,8 @@ class Article:
     author: str | None
     """Author from the byline, NFC; None when the byline names none."""
     unit: str | None
-    """Office that wrote the article, from the byline, NFC; None when absent."""
+    """Office that wrote the article: the canonical name of the unit the byline names
+    (``sadec_crawler/units.yml``), NFC; None when absent."""
     byline: str | None
     """The byline paragraph as written, NFC, one line."""
     summary: str | None
@@ -194,6 +195,9 @@ class Article:
     """The listing page the article was last seen in, if any."""
     url_title: str | None = None
     """Liferay's url-title, when a link by that route led to the article."""
+    unit_raw: str | None = None
+    """The unit as the byline names it (``Phòng VH-TT``, ``phòng Nội vụ thành phố Sa Đéc``), NFC;
+    None when absent. ``unit`` is its canonical name."""
     problems: list[str] = field(default_factory=list)
     """Parser findings worth a look (``no date``, ``title from <title>`` …); not stored as data."""
 

@@ -20,7 +20,7 @@ PACKAGES = ("sadec", "sadec_crawler", "pipelines", "serving", "replica")
 
 ROOMS = (
     # (room, module prefixes), first match wins; the flow runs down this list.
-    ("sources", ("sadec_crawler.warc_replay", "sadec_crawler.wayback")),
+    ("sources", ("sadec_crawler.warc_replay", "sadec_crawler.wayback", "sadec_crawler.hostmap")),
     ("spider", ("sadec_crawler.spiders",)),
     (
         "parsers",
@@ -35,6 +35,7 @@ ROOMS = (
             "sadec_crawler.textnorm",
             "sadec_crawler.sanitise",
             "sadec_crawler.items",
+            "sadec_crawler.units",
         ),
     ),
     (

@@ -473,6 +473,7 @@ def register_routes(datasette):
         (r"^/-/charts$", views.charts_page),
         (r"^/-/feed\.atom$", views.feed_atom),
         (r"^/-/about$", views.about_page),
+        (r"^/-/dictionary$", views.dictionary_page),
         (r"^/-/sadec/sadec\.css$", views.stylesheet),
     ]
 

@@ -18,6 +18,7 @@ from sadec_crawler.layout import archive_problem
 
 SERVING = Path(__file__).parent
 METADATA = SERVING / "metadata.yml"
+DICTIONARY = SERVING / "dictionary.yml"
 DATABASE_NAME = "archive"
 """URL name of the served database (``/archive/articles``), whatever the file is called."""
 
@@ -34,6 +35,11 @@ SETTINGS = {
     "truncate_cells_html": 0,
     "default_cache_ttl": 60,
 }
+
+
+def load_dictionary() -> dict:
+    """Table name → ``{"columns": {column: description}}`` (``serving/dictionary.yml``)."""
+    return yaml.safe_load(DICTIONARY.read_text(encoding="utf-8"))["tables"]
 
 
 def load_metadata(allow_robots: bool = False, allow_sql: bool = False) -> dict:

@@ -17,9 +17,11 @@ from datasette.utils import tilde_encode
 from datasette.utils.asgi import NotFound, Response
 from markupsafe import Markup, escape
 
+from sadec_crawler.units import default_authority
+
 from . import charts, citation, feed, search
 from .security import clean_article_html, safe_link, safe_stored_path
-from .server import FILES_MOUNT
+from .server import FILES_MOUNT, load_dictionary
 
 STATIC = Path(__file__).parent / "static"
 PAGE_SIZE = 20
@@ -427,23 +429,44 @@ async def about_page(datasette, request):
             "articles_changed, errors, finish_reason from crawl_runs order by id desc limit 20"
         )
     ]
-    tables = datasette.metadata("tables", database=db.name) or {}
-    dictionary = [
-        {
-            "name": name,
-            "description": config.get("description", ""),
-            "columns": list((config.get("columns") or {}).items()),
-            "url": datasette.urls.table(db.name, name),
-        }
-        for name, config in tables.items()
+    authority = default_authority()
+    unknown_units = [
+        {"name": raw, "articles": count}
+        for raw, count in await db.execute(
+            "select unit_raw, count(*) from articles where unit_raw is not null "
+            "group by unit_raw order by count(*) desc, unit_raw"
+        )
+        if not authority.knows(raw)
     ]
     context = {
         "coverage": coverage,
         "runs": runs,
-        "dictionary": dictionary,
+        "unknown_units": unknown_units,
+        "dictionary_url": datasette.urls.path("/-/dictionary"),
         "metadata": datasette.metadata(),
     }
     html = await datasette.render_template("sadec_about.html", context, request=request)
+    return Response.html(html)
+
+
+async def dictionary_page(datasette, request):
+    """``/-/dictionary``: every table and column of the archive (``serving/dictionary.yml``),
+    with the tables' descriptions from the metadata."""
+    db = await archive_database(datasette)
+    tables = datasette.metadata("tables", database=db.name) or {}
+    described = load_dictionary()
+    dictionary = [
+        {
+            "name": name,
+            "description": (tables.get(name) or {}).get("description", ""),
+            "columns": list((config.get("columns") or {}).items()),
+            "url": datasette.urls.table(db.name, name),
+        }
+        for name, config in described.items()
+    ]
+    html = await datasette.render_template(
+        "sadec_dictionary.html", {"dictionary": dictionary}, request=request
+    )
     return Response.html(html)
 
 

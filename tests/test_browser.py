@@ -208,3 +208,38 @@ def test_archived_files_never_run_script_at_the_archive_address(browser, scripti
         context.close()
     assert dialogs == []
     record("red-team", case_3=f"{len(paths)} scripting files opened in Chromium: 0 ran script")
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_pages_fit_the_screen(browser, base_url, archive_db, width):
+    """At 390 px the search page once put the first result ~820 px down, its mode labels one
+    word per line, and charts ran off the screen."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{archive_db}?mode=ro", uri=True)
+    asset_id = conn.execute("select asset_id from articles where title = ?", [SAMPLE_TITLE])
+    asset_id = asset_id.fetchone()[0]
+    conn.close()
+    context = browser.new_context(viewport={"width": width, "height": 844}, locale="vi-VN")
+    page = context.new_page()
+    try:
+        for name, path in (
+            ("search", "/-/search?q=sa+dec"),
+            ("article", f"/-/article/{asset_id}"),
+            ("charts", "/-/charts"),
+            ("home", "/"),
+        ):
+            page.goto(base_url + path)
+            page.wait_for_load_state("load")
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            shot(page, f"{name}-{width}px")
+            assert overflow <= 0, f"{path} scrolls sideways by {overflow} px at {width} px"
+            if name == "search":
+                label_height = page.locator(".sadec-modes label").first.bounding_box()["height"]
+                assert label_height < 60, "a mode label wraps word by word"
+                first = page.locator(".sadec-result").first.bounding_box()
+                assert first["y"] < 700, f"the first result starts {first['y']:.0f} px down"
+    finally:
+        context.close()

@@ -20,6 +20,7 @@ from replica.wayback import WaybackReplica
 from sadec.local import PROJECT_ROOT, crawl_command, crawl_env
 from sadec.rebuild import rebuild
 from tests.conftest import crawl_or_fail
+from tests.reliability import stored_value
 from tests.support.poisoned_crawl import MARKER_VARIABLE
 from tests.test_wayback import FINDINGS_ALLOWED, PORTAL, articles, crawl_ok, version_counts
 
@@ -59,9 +60,9 @@ def field_mismatches(truth: dict, rows: dict, base: str) -> list[str]:
     for asset_id, expected in truth.items():
         row = rows[asset_id]
         wrong += [
-            f"{asset_id} {name}: {row[name]!r} != {getattr(expected, name)!r}"
+            f"{asset_id} {name}: {stored_value(row, name)!r} != {getattr(expected, name)!r}"
             for name in FIELDS
-            if row[name] != getattr(expected, name)
+            if stored_value(row, name) != getattr(expected, name)
         ]
         if expected.published_at_raw not in (row["published_at_raw"] or ""):
             wrong.append(f"{asset_id} raw: {row['published_at_raw']!r}")
@@ -149,10 +150,10 @@ def test_wayback_across_redesigns_archives_each_captured_article_once_right(rede
     expected = archive.expected_articles()
     assert sorted(stored) == sorted(archive.captured_ids())
     wrong = [
-        f"{asset_id} {name}: {stored[asset_id][name]!r} != {getattr(truth, name)!r}"
+        f"{asset_id} {name}: {stored_value(stored[asset_id], name)!r} != {getattr(truth, name)!r}"
         for asset_id, truth in expected.items()
         for name in FIELDS
-        if stored[asset_id][name] != getattr(truth, name)
+        if stored_value(stored[asset_id], name) != getattr(truth, name)
     ]
     assert wrong == []
 

@@ -148,7 +148,8 @@ def test_uppercase_category_takes_a_known_spelling():
 
 def test_author_and_unit(stock, custom_nfd):
     assert (stock.author, stock.unit) == ("Minh Tâm", None)
-    assert (custom_nfd.author, custom_nfd.unit) == ("Hoàng Nhi", "Phòng VH-TT")
+    assert (custom_nfd.author, custom_nfd.unit_raw) == ("Hoàng Nhi", "Phòng VH-TT")
+    assert custom_nfd.unit == "Phòng Văn hóa và Thông tin", "filed under the office's name"
 
 
 def test_images_and_captions(stock):

@@ -14,6 +14,7 @@ import pytest
 
 from sadec_crawler.pages import article_page_number
 from tests.conftest import crawl_or_fail
+from tests.reliability import stored_value
 
 ARTICLE_PATH = re.compile(r"^/chi-tiet-bai-viet/-/asset_publisher/[A-Za-z0-9]+/content/id/\d+$")
 
@@ -48,8 +49,8 @@ def _mismatches(archived, field, expected_of):
         if row is None:
             continue
         expected = expected_of(article)
-        if row[field] != expected:
-            wrong.append(f"{asset_id}: {field}={row[field]!r}, expected {expected!r}")
+        if stored_value(row, field) != expected:
+            wrong.append(f"{asset_id}: {field}={stored_value(row, field)!r}, expected {expected!r}")
     return wrong
 
 

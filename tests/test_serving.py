@@ -566,13 +566,13 @@ def test_fold_search_args():
 
 
 def test_data_dictionary_describes_every_column_of_the_schema():
-    """The metadata's data dictionary keeps up with the migrations."""
+    """The data dictionary keeps up with the migrations."""
     import yaml
 
     from pipelines.database import open_database
-    from serving.server import METADATA
+    from serving.server import DICTIONARY
 
-    tables = yaml.safe_load(METADATA.read_text(encoding="utf-8"))["databases"]["archive"]["tables"]
+    tables = yaml.safe_load(DICTIONARY.read_text(encoding="utf-8"))["tables"]
     db = open_database(None)
     undocumented = {
         f"{table}.{column}"
@@ -963,3 +963,35 @@ def test_a_search_of_only_left_out_words_is_refused_with_a_reason(client):
         response = client.get(path, params={key: "-sa NOT dec"})
         assert response.status_code == 400
         assert "at least one word to look for" in response.text
+
+
+def test_the_unit_facet_has_one_entry_per_office(client, sql):
+    """ "Phòng Kinh tế", "Phòng Kinh tế thành phố" and "Phòng Kinh tế thành phố Sa Đéc" once
+    counted as three offices; "Phòng VH-TT" and "Phòng Văn hóa và Thông tin" as two."""
+    from sadec_crawler.units import match_key
+
+    facet = client.get("/archive/articles.json", params={"_facet": "unit", "_size": "0"}).json()[
+        "facet_results"
+    ]["unit"]["results"]
+    names = [entry["value"] for entry in facet]
+    keys = [match_key(name) for name in names]
+    assert len(keys) == len(set(keys)), names
+    assert "Phòng Kinh tế thành phố" not in names and "Phòng VH-TT" not in names
+    raw_variants = sql("select count(*) as n from articles where unit_raw like 'Phòng Kinh tế%'")[
+        0
+    ]["n"]
+    counts = {entry["value"]: entry["count"] for entry in facet}
+    assert raw_variants >= 3 and counts["Phòng Kinh tế"] == raw_variants
+    about = client.get("/-/about").text
+    assert "Unknown unit names" in about
+
+
+def test_the_data_dictionary_has_a_page_of_its_own(client):
+    """33 lines of column descriptions once stood above the table's search box."""
+    table = client.get("/archive/articles").text
+    assert 'class="column-descriptions"' not in table
+    assert "/-/dictionary" in table
+    dictionary = client.get("/-/dictionary")
+    assert dictionary.status_code == 200
+    for name in ("articles", "units", "crawl_runs", "unit_raw", "warc_payload_digest"):
+        assert name in dictionary.text

@@ -80,3 +80,43 @@ def test_the_case_of_a_category_label_is_no_edit(db):
     assert upsert_article(db, article) == NEW
     shouted = dataclasses.replace(article, category_raw=article.category_raw.upper())
     assert upsert_article(db, shouted) == UNCHANGED
+
+
+def test_a_unit_is_filed_under_its_office_and_a_new_alias_refiles_it(db, tmp_path):
+    """The byline's text is kept (``unit_raw``); ``unit`` is the office's name from
+    ``units.yml``; an alias added later refiles stored articles without a version."""
+    from pipelines.hashing import stored_content_hash
+    from pipelines.unit_names import sync_units
+    from sadec_crawler.units import load_units
+
+    article = dataclasses.replace(fetched(), unit_raw="Phòng VH-TT thành phố Sa Đéc", unit=None)
+    article.unit = None  # what an older crawler stored: no canonical name yet
+    upsert_article(db, article)
+    row = db["articles"].get(URL)
+    assert row["unit_raw"] == "Phòng VH-TT thành phố Sa Đéc"
+    before = row["content_hash"]
+    with db.conn:
+        sync_units(db, load_units())
+    row = db["articles"].get(URL)
+    assert row["unit"] == "Phòng Văn hóa và Thông tin"
+    assert stored_content_hash(db, row) == before, "a better name for the unit is no edit"
+    assert versions(db) == 0
+    units_file = tmp_path / "units.yml"
+    units_file.write_text("units:\n  - name: Phòng Văn hóa\n    aliases: [Phòng VH-TT]\n")
+    with db.conn:
+        sync_units(db, load_units(units_file))
+    assert db["articles"].get(URL)["unit"] == "Phòng Văn hóa"
+    assert [r["name"] for r in db["units"].rows] == ["Phòng Văn hóa"]
+
+
+def test_the_units_file_refuses_one_name_for_two_offices(tmp_path):
+    from sadec_crawler.units import load_units
+
+    units_file = tmp_path / "units.yml"
+    units_file.write_text(
+        "units:\n  - name: Phòng Kinh tế\n  - name: Phòng Kế hoạch\n"
+        "    aliases: [Phòng Kinh tế thành phố]\n"
+    )
+    with pytest.raises(ValueError, match="matches 'Phòng Kinh tế' too"):
+        load_units(units_file)
+    assert load_units().canonical("phòng Nội vụ thành phố Sa Đéc") == "Phòng Nội vụ"
