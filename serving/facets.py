@@ -56,6 +56,7 @@ NEUTRAL_ARGS = {
     "_sort_desc",
     "_col",
     "_nocol",
+    "_sadec_cols",
     "_shape",
     "_labels",
     "_nofacet",

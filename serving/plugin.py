@@ -62,7 +62,7 @@ READER_CSP = content_security_policy(MENU_SCRIPT_HASHES)
 _ARTICLES_PATH = re.compile(r"^/[^/]+/articles(\.[a-z]+)?$")
 _READER_PATH = re.compile(r"^/-/article/")
 BODY_PREVIEW = 200
-_READER_LINKED = {"body_html", "body_text", "asset_id"}
+_READER_LINKED = {"body_html", "body_text", "asset_id", "title"}
 
 
 # ---------------------------------------------------------------- SQL functions
@@ -156,6 +156,33 @@ def csv_args(query_string: str) -> tuple[str, bool]:
     if not any(key in ("_stream", "_next", "_size") for key, _ in out):
         out.append(("_stream", "on"))
     return urllib.parse.urlencode(out), bom
+
+
+READING_COLUMNS = ("title", "published_at", "category", "unit", "author", "asset_id")
+"""The articles table's columns on its HTML page unless asked otherwise: 36 columns with full
+bodies once made it 8,380 px wide and titles one word a line."""
+ALL_COLUMNS_ARG = "_sadec_cols"
+"""``_sadec_cols=all`` shows every column (CSV and JSON always have them all)."""
+
+
+def default_columns(query_string: str) -> str:
+    """The HTML table's query string with :data:`READING_COLUMNS` when it names no columns
+    (marked ``_sadec_cols=reading``, so the CSV and JSON links drawn from it drop them)."""
+    pairs = urllib.parse.parse_qsl(query_string, keep_blank_values=True)
+    if any(key in ("_col", "_nocol", ALL_COLUMNS_ARG) for key, _ in pairs):
+        return query_string
+    reading = [("_col", column) for column in READING_COLUMNS] + [(ALL_COLUMNS_ARG, "reading")]
+    return urllib.parse.urlencode(pairs + reading)
+
+
+def without_reading_columns(query_string: str) -> str:
+    """A CSV or JSON request's query string without the HTML page's default columns."""
+    pairs = urllib.parse.parse_qsl(query_string, keep_blank_values=True)
+    if (ALL_COLUMNS_ARG, "reading") not in pairs:
+        return query_string
+    return urllib.parse.urlencode(
+        [(key, value) for key, value in pairs if key not in ("_col", ALL_COLUMNS_ARG)]
+    )
 
 
 def table_args(query_string: str, json: bool) -> tuple[str, bool]:
@@ -336,6 +363,9 @@ def asgi_wrapper(datasette):
             if problem:
                 return await _refuse_query(send, problem, as_json=".json" in path)
             bom = False
+            if path.endswith((".csv", ".json")):
+                query_string = without_reading_columns(query_string)
+                scope = dict(scope, query_string=query_string.encode("ascii"))
             if path.endswith(".csv"):
                 query_string, bom = csv_args(query_string)
                 scope = dict(scope, query_string=query_string.encode("ascii"))
@@ -346,6 +376,8 @@ def asgi_wrapper(datasette):
                 if "_search" in query:
                     query = fold_search_args(query)
                 query, own_count = table_args(query, json=articles.group(1) == ".json")
+                if articles.group(1) is None:
+                    query = default_columns(query)
                 scope = dict(scope, query_string=query.encode("ascii"), sadec_own_count=own_count)
             csp = READER_CSP if _READER_PATH.match(path) else DATASETTE_CSP
             archived_file = path.startswith(f"/{FILES_MOUNT}/")
@@ -558,6 +590,8 @@ def render_cell(row, value, column, table, database, datasette):
         return Markup(f"{escape(value[:BODY_PREVIEW])}…{more}")
     if column == "asset_id" and reader:
         return Markup(f'{escape(value)} <a href="{escape(reader)}">read</a>')
+    if column == "title" and reader:
+        return Markup(f'<a href="{escape(reader)}">{escape(value)}</a>')
     return None
 
 

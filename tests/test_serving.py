@@ -995,3 +995,19 @@ def test_the_data_dictionary_has_a_page_of_its_own(client):
     assert dictionary.status_code == 200
     for name in ("articles", "units", "crawl_runs", "unit_raw", "warc_payload_digest"):
         assert name in dictionary.text
+
+
+def test_the_table_page_shows_reading_columns_and_every_column_on_request(client):
+    """36 columns with full bodies once made the page 8,380 px wide."""
+
+    def headers(params):
+        page = client.get("/archive/articles", params=params).text
+        return set(re.findall(r'<th class="col-([a-z_]+)', page))
+
+    shown = headers({"_search": "sa dec"})
+    assert {"title", "published_at", "category", "unit", "author"} <= shown
+    assert "body_text" not in shown and "body_html" not in shown
+    every = headers({"_search": "sa dec", "_sadec_cols": "all"})
+    assert {"body_text", "content_hash", "warc_record_id"} <= every
+    rows = list(csv.DictReader(io.StringIO(client.get("/archive/articles.csv").text)))
+    assert "body_text" in rows[0], "CSV keeps every column"
