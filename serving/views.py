@@ -7,6 +7,7 @@ SQL goes through ``Database.execute`` so Datasette's time limit and thread pool 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import re
@@ -71,6 +72,71 @@ def table_url(datasette, db_name: str, **args: str) -> str:
 def reader_path(datasette, asset_id: int) -> str:
     """Path of the reading page of one article."""
     return datasette.urls.path(f"/-/article/{asset_id}")
+
+
+ORDERS = ("relevance", "newest", "oldest")
+"""How the search page orders its results."""
+
+
+async def dated_search(db, query, mode, limit, offset, order, since, until):
+    """One page of results ordered by date or within dates (``since``/``until``: ISO dates,
+    inclusive), and the total count; ranked by bm25 inside the window for ``relevance``."""
+    match = search.to_fts(query, mode)
+    if match is None:
+        return [], 0
+    fts = search.FTS_TABLES[mode]
+    window, params = [], {"match": match}
+    if since:
+        window.append("a.published_at >= :since")
+        params["since"] = since
+    if until:
+        window.append("a.published_at < :until_next")
+        params["until_next"] = until + "T99"  # after every time of that day
+    matched = f"a.asset_id in (select rowid from {fts} where {fts} match :match)"
+    where = " and ".join([matched, *window])
+    count_sql = f"select count(*) from articles as a where {where}"
+    count = (await db.execute(count_sql, params)).first()[0]
+    if order == "relevance":
+        ids_sql = f"""
+            select f.rowid from {fts} as f join articles as a on a.asset_id = f.rowid
+            where {fts} match :match {"and " + " and ".join(window) if window else ""}
+            order by bm25({fts}, 10.0, 4.0, 1.0), f.rowid limit :limit offset :offset
+        """
+    else:
+        direction = "desc" if order == "newest" else "asc"
+        ids_sql = f"""
+            select a.asset_id from articles as a where {where}
+            order by a.published_at {direction}, a.asset_id {direction}
+            limit :limit offset :offset
+        """
+    found = await db.execute(ids_sql, {**params, "limit": limit, "offset": offset})
+    ids = [row[0] for row in found]
+    if not ids:
+        return [], count
+    placeholders = ", ".join(f":id{i}" for i in range(len(ids)))
+    page_sql = f"""
+        select {LIST_COLUMNS}, a.image_count,
+          vn_snippet(a.title, :q, :mode, 0) as title_html,
+          vn_snippet(coalesce(a.summary || char(10), '') || a.body_text, :q, :mode, 260)
+            as snippet_html
+        from articles as a where a.asset_id in ({placeholders})
+    """
+    page_params = {"q": query, "mode": mode, **{f"id{i}": n for i, n in enumerate(ids)}}
+    position = {asset_id: i for i, asset_id in enumerate(ids)}
+    rows = sorted(
+        (dict(row) for row in await db.execute(page_sql, page_params)),
+        key=lambda row: position[row["asset_id"]],
+    )
+    return rows, count
+
+
+def _date_arg(request, name: str) -> str | None:
+    """An ISO date argument (``2021-03-19``), None when absent or not a date."""
+    value = (request.args.get(name) or "").strip()
+    try:
+        return dt.date.fromisoformat(value).isoformat() if value else None
+    except ValueError:
+        return None
 
 
 async def ranked_search(db, query: str, mode: str, limit: int, offset: int):
@@ -146,18 +212,30 @@ async def search_page(datasette, request):
     query = (request.args.get("q") or "").strip()
     mode = _mode(request)
     page = _int_arg(request, "page", 1, 1, MAX_PAGES)
-    rows, total = await ranked_search(db, query, mode, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    order = request.args.get("sort") if request.args.get("sort") in ORDERS else "relevance"
+    since, until = _date_arg(request, "from"), _date_arg(request, "to")
+
+    async def results(number: int):
+        offset = (number - 1) * PAGE_SIZE
+        if order == "relevance" and not since and not until:
+            return await ranked_search(db, query, mode, PAGE_SIZE, offset)
+        return await dated_search(db, query, mode, PAGE_SIZE, offset, order, since, until)
+
+    rows, total = await results(page)
     pages = min(MAX_PAGES, -(-total // PAGE_SIZE))
     if total and page > pages:
         # Past the end (an old link, a typed number): the last page, not an empty one.
         page = pages
-        rows, total = await ranked_search(db, query, mode, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        rows, total = await results(page)
     for row in rows:
         row["reader_url"] = reader_path(datasette, row["asset_id"])
     if request.url_vars.get("format") == "json":
         body = {
             "q": query,
             "mode": mode,
+            "sort": order,
+            "from": since,
+            "to": until,
             "page": page,
             "pages": pages,
             "total": total,
@@ -168,8 +246,11 @@ async def search_page(datasette, request):
         row["title_html"] = Markup(row["title_html"])
         row["snippet_html"] = Markup(row["snippet_html"])
 
+    kept = {"sort": order if order != "relevance" else None, "from": since, "to": until}
+    kept = {key: value for key, value in kept.items() if value}
+
     def page_url(number: int) -> str:
-        return "?" + urllib.parse.urlencode({"q": query, "mode": mode, "page": number})
+        return "?" + urllib.parse.urlencode({"q": query, "mode": mode, **kept, "page": number})
 
     context = {
         "q": query,
@@ -178,6 +259,9 @@ async def search_page(datasette, request):
         "total": total,
         "page": page,
         "pages": pages,
+        "sort": order,
+        "since": since or "",
+        "until": until or "",
         "searched": search.describe_query(query, mode) if query else "",
         "hints": no_result_hints(query, mode) if query and not total else [],
         "folded_url": page_url(1).replace("mode=exact", "mode=folded"),
@@ -192,7 +276,7 @@ async def search_page(datasette, request):
         "feed_url": datasette.urls.path("/-/feed.atom?")
         + urllib.parse.urlencode({"q": query, "mode": mode}),
         "json_url": datasette.urls.path("/-/search.json?")
-        + urllib.parse.urlencode({"q": query, "mode": mode, "page": page}),
+        + urllib.parse.urlencode({"q": query, "mode": mode, **kept, "page": page}),
     }
     html = await datasette.render_template("sadec_search.html", context, request=request)
     return Response.html(html)

@@ -1011,3 +1011,45 @@ def test_the_table_page_shows_reading_columns_and_every_column_on_request(client
     assert {"body_text", "content_hash", "warc_record_id"} <= every
     rows = list(csv.DictReader(io.StringIO(client.get("/archive/articles.csv").text)))
     assert "body_text" in rows[0], "CSV keeps every column"
+
+
+def test_ranked_search_orders_by_date_within_a_date_range(client, sql):
+    """Ranked search had no sort by date and no date range."""
+    expected = expected_matches(sql, "sa dec")
+    dated = {
+        row["asset_id"]: row["published_at"]
+        for row in sql(
+            "select asset_id, published_at from articles "
+            "where published_at >= '2021-01-01' and published_at < '2022'"
+        )
+        if row["asset_id"] in expected
+    }
+    assert dated
+    rows, page = [], 1
+    while True:
+        body = client.get(
+            "/-/search.json",
+            params={
+                "q": "sa dec",
+                "sort": "newest",
+                "from": "2021-01-01",
+                "to": "2021-12-31",
+                "page": page,
+            },
+        ).json()
+        rows += body["rows"]
+        if page >= body["pages"]:
+            break
+        page += 1
+    assert body["total"] == len(dated) == len(rows)
+    assert {row["asset_id"] for row in rows} == set(dated)
+    dates = [row["published_at"] for row in rows]
+    assert dates == sorted(dates, reverse=True)
+    oldest = client.get("/-/search.json", params={"q": "sa dec", "sort": "oldest"}).json()
+    first = min(
+        sql("select published_at from articles where published_at is not null"),
+        key=lambda r: r["published_at"],
+    )
+    assert oldest["rows"][0]["published_at"] == first["published_at"]
+    page = client.get("/-/search", params={"q": "sa dec", "sort": "newest", "from": "2021-01-01"})
+    assert 'value="newest" selected' in page.text and 'value="2021-01-01"' in page.text
