@@ -35,6 +35,7 @@ from sadec_crawler.wayback import (
     parse_cdx_json,
     select_listing_captures,
 )
+from tests.reliability import stored_value
 
 PORTAL = "https://sadec.dongthap.gov.vn"
 FINDINGS_ALLOWED = {"SADEC_MAX_ERRORS": "1000"}
@@ -179,9 +180,9 @@ def test_every_captured_article_archived_once(archived, stored):
 def test_field_equals_ground_truth_of_newest_capture(archived, stored, field):
     expected = archived.archive.expected_articles()
     wrong = [
-        f"{asset_id}: {stored[asset_id][field]!r} != {getattr(truth, field)!r}"
+        f"{asset_id}: {stored_value(stored[asset_id], field)!r} != {getattr(truth, field)!r}"
         for asset_id, truth in expected.items()
-        if stored[asset_id][field] != getattr(truth, field)
+        if stored_value(stored[asset_id], field) != getattr(truth, field)
     ]
     assert wrong == []
 
