@@ -17,6 +17,7 @@ import sqlite_utils
 from sadec_crawler.dates import SOURCE_RANK, parse_date
 from sadec_crawler.items import Article, ListingEntry
 
+from .document_refs import record_document_refs
 from .hashing import CONTENT_FIELDS, content_hash, stored_content_hash
 from .migrations import migrate
 from .search_index import index_article
@@ -159,6 +160,15 @@ def _replace_children(db: sqlite_utils.Database, article: Article) -> None:
             **_file_columns(att),
         }
         for i, att in enumerate(article.attachments, 1)
+    )
+    record_document_refs(
+        db,
+        article.url,
+        article.body_text,
+        [
+            {"position": i, "filename": att.filename, "link_text": att.link_text}
+            for i, att in enumerate(article.attachments, 1)
+        ],
     )
 
 

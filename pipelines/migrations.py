@@ -13,6 +13,7 @@ import sqlite_utils
 
 from sadec_crawler.units import default_authority
 
+from .document_refs import backfill as backfill_document_refs
 from .hashing import stored_content_hash
 from .search_index import reindex_all
 from .unit_names import sync_units
@@ -257,6 +258,11 @@ def m011_unit_authority(db: sqlite_utils.Database) -> None:
     sync_units(db, default_authority())
 
 
+def m012_document_refs(db: sqlite_utils.Database) -> None:
+    """Documents cited by each article (``document_refs``), for every article already stored."""
+    backfill_document_refs(db)
+
+
 MIGRATIONS: list[Migration] = [
     m001_articles,
     m002_search,
@@ -269,6 +275,7 @@ MIGRATIONS: list[Migration] = [
     m009_newest_matches_index,
     m010_page_content_hash,
     m011_unit_authority,
+    m012_document_refs,
 ]
 
 

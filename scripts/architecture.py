@@ -36,6 +36,7 @@ ROOMS = (
             "sadec_crawler.sanitise",
             "sadec_crawler.items",
             "sadec_crawler.units",
+            "sadec_crawler.documents",
         ),
     ),
     (

@@ -368,6 +368,21 @@ async def article_page(datasette, request):
             "select count(*) from article_versions where article_url = ?", [article["url"]]
         )
     ).first()[0]
+    cited = (
+        [
+            dict(r)
+            for r in await db.execute(
+                "select * from document_refs where article_url = ? order by position",
+                [article["url"]],
+            )
+        ]
+        if "document_refs" in await db.table_names()
+        else []
+    )
+    for ref in cited:
+        ref["citing_url"] = datasette.urls.table(db.name, "document_refs") + (
+            "?" + urllib.parse.urlencode({"symbol": ref["symbol"]})
+        )
     copies = local_copies(datasette, images + attachments)
     for item in images + attachments:
         item["local_url"] = copies.get(item["url"])
@@ -391,6 +406,7 @@ async def article_page(datasette, request):
         ),
         "images": images,
         "attachments": attachments,
+        "cited": cited,
         "versions": versions,
         "versions_url": datasette.urls.table(db.name, "article_versions")
         + "?"

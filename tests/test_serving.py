@@ -1053,3 +1053,22 @@ def test_ranked_search_orders_by_date_within_a_date_range(client, sql):
     assert oldest["rows"][0]["published_at"] == first["published_at"]
     page = client.get("/-/search", params={"q": "sa dec", "sort": "newest", "from": "2021-01-01"})
     assert 'value="newest" selected' in page.text and 'value="2021-01-01"' in page.text
+
+
+def test_documents_cited_are_listed_linked_and_findable(client, sql):
+    """ "Every article that cites Quyết định 313/QĐ-UBND-HC": the real sample page does."""
+    citing = sql(
+        "select a.asset_id, r.kind, r.year from document_refs r join articles a "
+        "on a.url = r.article_url where r.symbol = '313/QĐ-UBND-HC'"
+    )
+    assert citing and citing[0]["kind"] == "Quyết định"
+    texts = sql("select asset_id from articles where body_text like '%313/QĐ-UBND-HC%'")
+    assert {r["asset_id"] for r in citing} == {r["asset_id"] for r in texts}
+    page = client.get(f"/-/article/{citing[0]['asset_id']}").text
+    assert "Documents cited" in page and "313/QĐ-UBND-HC" in page
+    listed = client.get(
+        "/archive/document_refs.json", params={"symbol": "313/QĐ-UBND-HC", "_shape": "array"}
+    ).json()
+    assert len(listed) == len(citing)
+    facets = client.get("/archive/document_refs.json", params={"_size": "0"}).json()
+    assert "kind" in facets["facet_results"]

@@ -120,3 +120,22 @@ def test_the_units_file_refuses_one_name_for_two_offices(tmp_path):
     with pytest.raises(ValueError, match="matches 'Phòng Kinh tế' too"):
         load_units(units_file)
     assert load_units().canonical("phòng Nội vụ thành phố Sa Đéc") == "Phòng Nội vụ"
+
+
+def test_documents_cited_are_stored_and_linked_to_their_attachment(db):
+    from sadec_crawler.items import AttachmentRef
+
+    article = dataclasses.replace(
+        fetched(),
+        body_text="Thực hiện Quyết định số 5/QĐ-UBND ngày 2/1/2021 và Kế hoạch số 12/KH-UBND.",
+        attachments=[
+            AttachmentRef(BASE + "/documents/1/15-QD-UBND.pdf", "15-QD-UBND.pdf", None),
+            AttachmentRef(BASE + "/documents/1/a.pdf", "a.pdf", "Quyết định 5/QĐ-UBND"),
+        ],
+    )
+    upsert_article(db, article)
+    rows = list(db.query("select kind, symbol, year, attachment_position from document_refs"))
+    assert rows == [
+        {"kind": "Quyết định", "symbol": "5/QĐ-UBND", "year": 2021, "attachment_position": 2},
+        {"kind": "Kế hoạch", "symbol": "12/KH-UBND", "year": None, "attachment_position": None},
+    ], "5/QĐ-UBND is the second attachment, not 15-QD-UBND.pdf"
