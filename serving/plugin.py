@@ -598,10 +598,10 @@ def render_cell(row, value, column, table, database, datasette):
 @hookimpl
 def menu_links(datasette, actor, request):
     return [
-        {"href": datasette.urls.path("/-/search"), "label": "Search articles"},
-        {"href": datasette.urls.path("/-/charts"), "label": "Charts"},
-        {"href": datasette.urls.path("/-/about"), "label": "About the archive"},
-        {"href": datasette.urls.path("/-/feed.atom"), "label": "Atom feed"},
+        {"href": datasette.urls.path("/-/search"), "label": "Tìm kiếm · Search articles"},
+        {"href": datasette.urls.path("/-/charts"), "label": "Biểu đồ · Charts"},
+        {"href": datasette.urls.path("/-/about"), "label": "Giới thiệu · About the archive"},
+        {"href": datasette.urls.path("/-/feed.atom"), "label": "Tin mới (Atom) · Atom feed"},
     ]
 
 
