@@ -283,19 +283,9 @@ async def _refuse_query(send, message: str, as_json: bool) -> None:
             "</main></body></html>"
         ).encode()
         content_type = b"text/html; charset=utf-8"
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 400,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-length", str(len(body)).encode()),
-                (b"content-security-policy", b"default-src 'none'"),
-                (b"x-content-type-options", b"nosniff"),
-            ],
-        }
+    await _answer(
+        send, 400, body, content_type, [(b"content-security-policy", b"default-src 'none'")]
     )
-    await send({"type": "http.response.body", "body": body})
 
 
 def archived_file_headers(content_type: bytes) -> dict[bytes, bytes]:
@@ -313,38 +303,32 @@ def archived_file_headers(content_type: bytes) -> dict[bytes, bytes]:
     return headers
 
 
-async def _not_found(send) -> None:
-    body = b"Not found\n"
+async def _answer(send, status: int, body: bytes, content_type: bytes, headers=()) -> None:
+    """An answer the plugin gives itself, before Datasette sees the request."""
     await send(
         {
             "type": "http.response.start",
-            "status": 404,
+            "status": status,
             "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-type", content_type),
                 (b"content-length", str(len(body)).encode()),
                 (b"x-content-type-options", b"nosniff"),
+                *headers,
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _not_found(send) -> None:
+    await _answer(send, 404, b"Not found\n", b"text/plain; charset=utf-8")
 
 
 async def _refuse_write(send) -> None:
     """The archive is read-only: no write canned query, no insert API, no login; say so plainly
     instead of letting Datasette fail on a POST it cannot handle."""
     body = b"This archive is read-only: only GET and HEAD requests are served.\n"
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 405,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"allow", b"GET, HEAD"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await _answer(send, 405, body, b"text/plain; charset=utf-8", [(b"allow", b"GET, HEAD")])
 
 
 @hookimpl

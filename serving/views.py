@@ -111,8 +111,14 @@ async def dated_search(db, query, mode, limit, offset, order, since, until):
         """
     found = await db.execute(ids_sql, {**params, "limit": limit, "offset": offset})
     ids = [row[0] for row in found]
+    return await result_rows(db, query, mode, ids), count
+
+
+async def result_rows(db, query: str, mode: str, ids: list[int]) -> list[dict]:
+    """The articles ``ids``, in that order, with their highlighted title and snippet
+    (``vn_snippet``, computed for these rows only)."""
     if not ids:
-        return [], count
+        return []
     placeholders = ", ".join(f":id{i}" for i in range(len(ids)))
     page_sql = f"""
         select {LIST_COLUMNS}, a.image_count,
@@ -123,11 +129,10 @@ async def dated_search(db, query, mode, limit, offset, order, since, until):
     """
     page_params = {"q": query, "mode": mode, **{f"id{i}": n for i, n in enumerate(ids)}}
     position = {asset_id: i for i, asset_id in enumerate(ids)}
-    rows = sorted(
+    return sorted(
         (dict(row) for row in await db.execute(page_sql, page_params)),
         key=lambda row: position[row["asset_id"]],
     )
-    return rows, count
 
 
 def _date_arg(request, name: str) -> str | None:
@@ -168,23 +173,9 @@ async def ranked_search(db, query: str, mode: str, limit: int, offset: int):
         db.execute(count_sql, {"match": match}),
     )
     ranked = sorted([*lower, *upper], key=lambda row: (row[1], row[0]))[offset : offset + limit]
-    if not ranked:
-        return [], count.first()[0]
     rank_of = {row[0]: row[1] for row in ranked}
-    placeholders = ", ".join(f":id{i}" for i in range(len(ranked)))
-    page_sql = f"""
-        select {LIST_COLUMNS}, a.image_count,
-          vn_snippet(a.title, :q, :mode, 0) as title_html,
-          vn_snippet(coalesce(a.summary || char(10), '') || a.body_text, :q, :mode, 260)
-            as snippet_html
-        from articles as a where a.asset_id in ({placeholders})
-    """
-    page_params = {"q": query, "mode": mode, **{f"id{i}": row[0] for i, row in enumerate(ranked)}}
-    rows = [
-        dict(row, rank=rank_of[row["asset_id"]]) for row in await db.execute(page_sql, page_params)
-    ]
-    rows.sort(key=lambda row: (row["rank"], row["asset_id"]))
-    return rows, count.first()[0]
+    rows = await result_rows(db, query, mode, [row[0] for row in ranked])
+    return [dict(row, rank=rank_of[row["asset_id"]]) for row in rows], count.first()[0]
 
 
 MAX_PAGES = 500
