@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import hashlib
 import json
 import re
@@ -155,6 +156,9 @@ class WaybackReplica(BackgroundServer):
     """Captures of a Site, served as the Wayback Machine serves them; use as a context manager.
 
     ``throttle_every=N`` answers every Nth request ``429`` with ``Retry-After: retry_after``.
+    ``unplayable=N``: the newest capture of N articles is listed by the CDX server, but its
+    ``id_`` playback answers 302 to the article's previous capture, as the real service does
+    for captures it lists and cannot play (days earlier in recorded exchanges).
     """
 
     thread_name = "wayback"
@@ -169,6 +173,7 @@ class WaybackReplica(BackgroundServer):
         retry_after: int = 1,
         eras=generations.ERAS,
         redesigns: bool = False,
+        unplayable: int = 0,
     ):
         self.site = site or Site()
         self.host = host
@@ -181,6 +186,11 @@ class WaybackReplica(BackgroundServer):
         self._by_key: dict[str, list[StoredCapture]] = {}
         self._states: dict[int, list[tuple[str, ArticleTruth]]] = {}
         self._missing: dict[int, str] = {}
+        self._article_captures: dict[int, list[StoredCapture]] = {}
+        self._unplayable: dict[tuple[str, str], str] = {}
+        """(urlkey, timestamp) of a listed capture → the timestamp its playback redirects to."""
+        self.unplayable_captures: dict[int, str] = {}
+        """Asset id → timestamp of its capture that is listed but not playable."""
         self._removed: set[int] = set()
         self._slugs: dict[int, str] = {}
         self.state_days: dict[str, str] = {}
@@ -197,6 +207,7 @@ class WaybackReplica(BackgroundServer):
         self.capture_generations: dict[str, str] = {}
         """Generation of each capture, by timestamp."""
         self._build()
+        self._make_unplayable(unplayable)
         self._sorted = sorted(self.captures, key=lambda c: (c.urlkey, c.timestamp))
 
     # ------------------------------------------------------------------ the capture schedule
@@ -240,6 +251,22 @@ class WaybackReplica(BackgroundServer):
                 for before, state in (("A", "B"), ("B", "C"))
             )
         self._slugs.update({asset_id: site.slug_of(a) for asset_id, a in site.articles.items()})
+
+    def _make_unplayable(self, count: int) -> None:
+        """The newest capture of ``count`` articles captured at one URL with two contents."""
+        candidates = [
+            asset_id
+            for asset_id, captures in sorted(self._article_captures.items())
+            if len(captures) >= 2
+            and captures[-1].original == captures[-2].original
+            # Differing content: an identical re-capture is collapsed away by the index.
+            and captures[-1].digest != captures[-2].digest
+        ]
+        ranked = sorted(candidates, key=lambda i: stable_fraction(self.site.seed, "unplayable", i))
+        for asset_id in ranked[:count]:
+            newest, previous = self._article_captures[asset_id][-2:][::-1]
+            self._unplayable[(newest.urlkey, newest.timestamp)] = previous.timestamp
+            self.unplayable_captures[asset_id] = newest.timestamp
 
     def _advance_and_capture_b(self) -> list[int]:
         """State B: one article removed (captured as a 404), edits, one re-filed, new ones."""
@@ -339,6 +366,7 @@ class WaybackReplica(BackgroundServer):
             raise RuntimeError(f"replica answered {answer.status} for {path}")
         timestamp = clock.next()
         self._add(timestamp, path, 200, "text/html", answer.body)
+        self._article_captures.setdefault(asset_id, []).append(self.captures[-1])
         self.capture_generations[timestamp] = generation
         app = self._apps[generation]
         article = self.site.articles[asset_id]
@@ -439,15 +467,26 @@ class WaybackReplica(BackgroundServer):
             for asset_id, states in self._states.items()
         }
 
+    def _playable_states(self) -> dict[int, list[tuple[str, ArticleTruth]]]:
+        return {
+            asset_id: [
+                state
+                for state in sorted(states, key=lambda s: s[0])
+                if self.unplayable_captures.get(asset_id) != state[0]
+            ]
+            for asset_id, states in self._states.items()
+        }
+
     def expected_articles(self) -> dict[int, ArticleTruth]:
-        """What each captured article should be archived as: its newest capture's content."""
-        return {asset_id: states[-1][1] for asset_id, states in self._states.items()}
+        """What each captured article should be archived as: its newest playable capture's
+        content (a capture that cannot be played back is never what an article shows)."""
+        return {asset_id: states[-1][1] for asset_id, states in self._playable_states().items()}
 
     def expected_versions(self) -> dict[int, int]:
         """Earlier differing contents each captured article should keep in article_versions."""
         counts = {}
-        for asset_id, states in self._states.items():
-            contents = [_content(truth) for _, truth in sorted(states, key=lambda s: s[0])]
+        for asset_id, states in self._playable_states().items():
+            contents = [_content(truth) for _, truth in states]
             counts[asset_id] = sum(
                 1 for a, b in zip(contents, contents[1:], strict=False) if a != b
             )
@@ -543,6 +582,11 @@ class WaybackReplica(BackgroundServer):
             return _Answer(404, b"Wayback Machine has not archived that URL.\n", "text/html")
         wanted = match["timestamp"]
         exact = next((c for c in captures if c.timestamp == wanted), None)
+        elsewhere = self._unplayable.get((surt_key(target), wanted))
+        if exact is not None and elsewhere is not None:
+            # Listed, not playable: the archive sends the reader to another moment.
+            moved = dataclasses.replace(exact, timestamp=elsewhere)
+            return _Answer(302, headers={"Location": _playback_path(moved, flag)})
         if exact is None:
             nearest = _nearest(captures, moment_of(wanted))
             return _Answer(302, headers={"Location": _playback_path(nearest, flag)})

@@ -577,3 +577,36 @@ def test_retry_after_header_forms():
     assert retry_after_seconds("soon") is None
     later = retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT")
     assert later == 0.0  # a moment in the past: no wait
+
+
+def test_a_listed_capture_the_archive_cannot_play_is_an_error_never_a_version(tmp_path):
+    """The real service lists captures whose ``id_`` playback answers 302 to another moment;
+    the page was stored under the other date (an article could fall back to older content)
+    and the capture asked for again on every run."""
+    site = Site(seed=0)
+    with WaybackReplica(site, unplayable=2) as archive:
+        assert len(archive.unplayable_captures) == 2
+        db = tmp_path / "archive.db"
+        crawl_ok(archive, db)
+        stored = articles(db)
+        for asset_id, truth in archive.expected_articles().items():
+            assert stored_value(stored[asset_id], "unit") == truth.unit
+            assert stored[asset_id]["title"] == truth.title
+        for asset_id, timestamp in archive.unplayable_captures.items():
+            row = stored[asset_id]
+            assert row["capture_timestamp"] != timestamp, "never stored under another date"
+            versions = rows(
+                db,
+                "select capture_timestamp from article_versions where article_url = ?",
+                [row["url"]],
+            )
+            assert timestamp not in {v["capture_timestamp"] for v in versions}
+        errors = rows(db, "select url, message from crawl_errors where kind = 'wayback_unplayable'")
+        assert {e["url"].split("/web/")[1][:14] for e in errors} == set(
+            archive.unplayable_captures.values()
+        )
+        asked = len(archive.playback_requests())
+        crawl_ok(archive, db)
+        unplayable = set(archive.unplayable_captures.values())
+        again = [r.path for r in archive.playback_requests()[asked:] if r.path[5:19] in unplayable]
+        assert again == [], "a capture known to be unplayable is not asked for again"

@@ -6,9 +6,28 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ..textnorm import slugify
-from .cdx import timestamp_digits
+from .cdx import capture_of, timestamp_digits
+
+UNPLAYABLE = "wayback_unplayable"
+"""The ``crawl_errors`` kind of a capture the index lists and the archive cannot play back."""
+
+
+def same_page(a: str, b: str) -> bool:
+    """Whether two captured URLs are one page (scheme, ``www.`` and host case aside)."""
+    return _page(a) == _page(b)
+
+
+def _page(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{(parts.hostname or '').removeprefix('www.')}{parts.path}?{parts.query}"
+
+
+def capture_key(timestamp: str, original: str) -> str:
+    """One capture, whatever archive address served it: its moment and its page."""
+    return f"{timestamp} {_page(original)}"
 
 
 @dataclass
@@ -20,6 +39,8 @@ class StoredState:
     before it was processed by an earlier run, or is older than a live fetch of the page."""
     slugs: dict[str, int] = field(default_factory=dict)
     """Title slug → asset id, so url-title captures need not be opened again."""
+    unplayable: set[str] = field(default_factory=set)
+    """:func:`capture_key` of the captures an earlier run found listed but not playable."""
 
 
 def load_stored_state(db_path: str | Path | None) -> StoredState:
@@ -49,6 +70,11 @@ def load_stored_state(db_path: str | Path | None) -> StoredState:
         if "article_versions" in tables:
             for row in conn.execute("select article_url, capture_timestamp from article_versions"):
                 _raise_watermark(state, row["article_url"], row["capture_timestamp"])
+        if "crawl_errors" in tables:
+            for row in conn.execute("select url from crawl_errors where kind = ?", [UNPLAYABLE]):
+                capture = capture_of(row["url"])
+                if capture:
+                    state.unplayable.add(capture_key(*capture))
     finally:
         conn.close()
     return state

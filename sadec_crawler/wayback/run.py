@@ -64,7 +64,7 @@ from .cdx import (
     playback_url,
 )
 from .listings import ListingIndex, Sighting, select_listing_captures
-from .resume import StoredState, load_stored_state
+from .resume import UNPLAYABLE, StoredState, capture_key, load_stored_state, same_page
 
 logger = logging.getLogger(__name__)
 
@@ -472,6 +472,13 @@ class WaybackRun:
         self.crawler.stats.inc_value(
             "sadec/wayback/captures_already_archived", len(usable) - len(pending)
         )
+        playable = [
+            c for c in pending if capture_key(c.timestamp, c.original) not in self.stored.unplayable
+        ]
+        self.crawler.stats.inc_value(
+            "sadec/wayback/captures_known_unplayable", len(pending) - len(playable)
+        )
+        pending = playable
         plan.captures = pending
 
     def _report_status_captures(self, plan, captures, usable, watermark):
@@ -645,6 +652,18 @@ class WaybackRun:
     def page_from(self, plan: ArticlePlan, capture: CdxCapture, response: Response):
         """The :class:`ArticlePage` of one capture, or the error that stands for it."""
         stats = self.crawler.stats
+        served = capture_of(response.url)
+        if served and served[0] != capture.timestamp and same_page(served[1], capture.original):
+            # Listed by the index, not playable: the archive sent us to another moment of the
+            # page. Stored under that date it would pass for this capture (and an older one
+            # could replace a newer article); recorded, it is not asked for again.
+            stats.inc_value("sadec/wayback/captures_unplayable")
+            message = (
+                f"the archive lists {capture.original} at {capture.timestamp} but plays it back "
+                f"as {served[0]}: not stored under another date"
+            )
+            url = playback_url(self.archive_url, capture.timestamp, capture.original)
+            return CrawlError(url, UNPLAYABLE, message)
         if response.status != 200:
             message = f"capture of {capture.original} answered HTTP {response.status}"
             return CrawlError(response.url, f"wayback_http_{response.status}", message)
