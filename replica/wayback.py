@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import base64
 import dataclasses
+import gzip
 import hashlib
 import json
 import re
@@ -156,6 +157,8 @@ class WaybackReplica(BackgroundServer):
     """Captures of a Site, served as the Wayback Machine serves them; use as a context manager.
 
     ``throttle_every=N`` answers every Nth request ``429`` with ``Retry-After: retry_after``.
+    ``gzipped_bodies=N``: N article captures are played back still gzip-compressed, with no
+    ``Content-Encoding`` header (seen from the real service's ``id_`` playback).
     ``unplayable=N``: the newest capture of N articles is listed by the CDX server, but its
     ``id_`` playback answers 302 to the article's previous capture, as the real service does
     for captures it lists and cannot play (days earlier in recorded exchanges).
@@ -174,6 +177,7 @@ class WaybackReplica(BackgroundServer):
         eras=generations.ERAS,
         redesigns: bool = False,
         unplayable: int = 0,
+        gzipped_bodies: int = 0,
     ):
         self.site = site or Site()
         self.host = host
@@ -208,6 +212,12 @@ class WaybackReplica(BackgroundServer):
         """Generation of each capture, by timestamp."""
         self._build()
         self._make_unplayable(unplayable)
+        ranked = sorted(
+            (c for captures in self._article_captures.values() for c in captures),
+            key=lambda c: stable_fraction(self.site.seed, "gzipped", int(c.timestamp)),
+        )
+        self._gzipped = {(c.urlkey, c.timestamp) for c in ranked[:gzipped_bodies]}
+        """Captures played back as gzip bytes without saying so."""
         self._sorted = sorted(self.captures, key=lambda c: (c.urlkey, c.timestamp))
 
     # ------------------------------------------------------------------ the capture schedule
@@ -597,7 +607,10 @@ class WaybackReplica(BackgroundServer):
         content_type = exact.mimetype
         if content_type.startswith("text/"):
             content_type += "; charset=UTF-8"
-        return _Answer(exact.status, exact.body, content_type, headers)
+        body = exact.body
+        if (exact.urlkey, exact.timestamp) in self._gzipped:
+            body = gzip.compress(body, mtime=0)  # and no Content-Encoding: the bytes as stored
+        return _Answer(exact.status, body, content_type, headers)
 
     # ------------------------------------------------------------------ HTTP plumbing
 

@@ -610,3 +610,17 @@ def test_a_listed_capture_the_archive_cannot_play_is_an_error_never_a_version(tm
         unplayable = set(archive.unplayable_captures.values())
         again = [r.path for r in archive.playback_requests()[asked:] if r.path[5:19] in unplayable]
         assert again == [], "a capture known to be unplayable is not asked for again"
+
+
+def test_captures_played_back_still_gzipped_are_read(tmp_path):
+    """``id_`` bodies sometimes arrive gzip-compressed with no Content-Encoding."""
+    site = Site(seed=0)
+    with WaybackReplica(site, gzipped_bodies=8) as archive:
+        db = tmp_path / "archive.db"
+        result = crawl_ok(archive, db)
+        decoded = re.search(r"'sadec/wayback/gzip_bodies_decoded': (\d+)", result.stderr)
+        assert decoded and int(decoded[1]) >= 5, "most of the 8 are asked for (some collapse)"
+        stored = articles(db)
+        for asset_id, truth in archive.expected_articles().items():
+            assert stored[asset_id]["title"] == truth.title
+            assert all(snippet in stored[asset_id]["body_text"] for snippet in truth.must_contain)
