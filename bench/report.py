@@ -27,7 +27,10 @@ def figures_block(name: str) -> str:
     result = json.loads(path.read_text(encoding="utf-8"))
     machine = result.get("machine", {})
     goal = result.get("goal", {})
-    verdict = "goal met" if goal.get("met") else "**goal missed**"
+    if not goal:
+        verdict = "no goal set: a figure to state"
+    else:
+        verdict = "goal met" if goal.get("met") else "**goal missed**"
     facts = (
         f"`{result['command']}` — {result['measured_at']}, git {machine.get('git')}, "
         f"{machine.get('cores')} cores ({machine.get('cpu_model')}), Python "
