@@ -159,6 +159,9 @@ class WaybackReplica(BackgroundServer):
     ``throttle_every=N`` answers every Nth request ``429`` with ``Retry-After: retry_after``.
     ``gzipped_bodies=N``: N article captures are played back still gzip-compressed, with no
     ``Content-Encoding`` header (seen from the real service's ``id_`` playback).
+    ``failed_media=N``: N images or attachments are archived only as the portal's HTTP 503
+    page (captured while it was overloaded), played back with that status and a
+    ``Memento-Datetime``, as the real service plays archived errors.
     ``unplayable=N``: the newest capture of N articles is listed by the CDX server, but its
     ``id_`` playback answers 302 to the article's previous capture, as the real service does
     for captures it lists and cannot play (days earlier in recorded exchanges).
@@ -178,6 +181,7 @@ class WaybackReplica(BackgroundServer):
         redesigns: bool = False,
         unplayable: int = 0,
         gzipped_bodies: int = 0,
+        failed_media: int = 0,
     ):
         self.site = site or Site()
         self.host = host
@@ -191,6 +195,9 @@ class WaybackReplica(BackgroundServer):
         self._states: dict[int, list[tuple[str, ArticleTruth]]] = {}
         self._missing: dict[int, str] = {}
         self._article_captures: dict[int, list[StoredCapture]] = {}
+        self._failed_media_wanted = failed_media
+        self.failed_media: list[str] = []
+        """Paths of the files archived only as an HTTP 503 page."""
         self._unplayable: dict[tuple[str, str], str] = {}
         """(urlkey, timestamp) of a listed capture → the timestamp its playback redirects to."""
         self.unplayable_captures: dict[int, str] = {}
@@ -398,6 +405,10 @@ class WaybackReplica(BackgroundServer):
         ]
         for path in wanted:
             if surt_key(f"https://{self.host}{path}") in self._by_key:
+                continue
+            if len(self.failed_media) < self._failed_media_wanted:
+                self.failed_media.append(path)
+                self._add(clock.next(), path, 503, "text/html", b"<h1>Service Unavailable</h1>")
                 continue
             found = self.site.media_by_uuid[urlsplit(path).path.rsplit("/", 1)[-1]]
             mimetype = media.content_type_for(found.file_name)

@@ -123,6 +123,8 @@ DOWNLOADER_MIDDLEWARES = {
     "sadec_crawler.middlewares.StayOnSiteMiddleware": 50,
     # Just below Scrapy's retry (550), so it sees 429/5xx first and waits before retrying.
     "sadec_crawler.middlewares.RetryAfterMiddleware": 555,
+    # Above both retries: an archived 5xx/429 page (Memento-Datetime) is no error to retry.
+    "sadec_crawler.wayback.middleware.MementoMiddleware": 580,
     # Just above Scrapy's redirects (600): a redirect loop becomes a recorded error, not a
     # request silently dropped as a duplicate.
     "sadec_crawler.middlewares.RedirectLoopMiddleware": 610,

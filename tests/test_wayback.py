@@ -624,3 +624,25 @@ def test_captures_played_back_still_gzipped_are_read(tmp_path):
         for asset_id, truth in archive.expected_articles().items():
             assert stored[asset_id]["title"] == truth.title
             assert all(snippet in stored[asset_id]["body_text"] for snippet in truth.must_contain)
+
+
+def test_an_archived_error_page_is_asked_for_once_not_retried(tmp_path):
+    """The archive plays back a 503 the portal gave its crawler with that status and a
+    ``Memento-Datetime``: retried, each file cost five requests to a service that blocks the
+    impatient, and always the same answer."""
+    site = Site(seed=0)
+    with WaybackReplica(site, failed_media=2) as archive:
+        assert len(archive.failed_media) == 2
+        db = tmp_path / "archive.db"
+        result = crawl_ok(archive, db)
+        for path in archive.failed_media:
+            asked = [r for r in archive.playback_requests() if r.path.endswith(path)]
+            assert len(asked) == 1, (path, [r.path for r in asked])
+        assert "'sadec/wayback/archived_error_mementos': 2" in result.stderr
+        failed = rows(
+            db,
+            "select url, fetch_error from images where fetch_error is not null union all "
+            "select url, fetch_error from attachments where fetch_error is not null",
+        )
+        assert {urlsplit(r["url"]).path for r in failed} >= set(archive.failed_media)
+        assert {r["fetch_error"] for r in failed} == {"http_503"}

@@ -47,3 +47,27 @@ class WaybackMiddleware:
             return response  # past DOWNLOAD_MAXSIZE: not inflated here (a bomb stays a blob)
         self.crawler.stats.inc_value("sadec/wayback/gzip_bodies_decoded")
         return response.replace(body=body)
+
+
+class MementoMiddleware:
+    """Downloader middleware just before retries (``Retry-After`` at 555, Scrapy's at 550): in
+    a Wayback run, an answer that carries ``Memento-Datetime`` is the archived page, whatever
+    its status. A 5xx or 429 the portal gave the archive's crawler years ago is what the page
+    was then, not an error of the archive now: asked for again it says the same, so it is not
+    retried (each retry is one more request to a service that blocks the impatient)."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.retried = set(crawler.settings.getlist("RETRY_HTTP_CODES"))
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def process_response(self, request: Request, response: Response):
+        if getattr(self.crawler, "sadec_wayback", None) is None:
+            return response
+        if response.status in self.retried and b"Memento-Datetime" in response.headers:
+            request.meta["dont_retry"] = True
+            self.crawler.stats.inc_value("sadec/wayback/archived_error_mementos")
+        return response
