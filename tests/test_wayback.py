@@ -636,13 +636,17 @@ def test_an_archived_error_page_is_asked_for_once_not_retried(tmp_path):
         db = tmp_path / "archive.db"
         result = crawl_ok(archive, db)
         for path in archive.failed_media:
+            # The archive first redirects to its capture's own moment (302), then plays it.
             asked = [r for r in archive.playback_requests() if r.path.endswith(path)]
-            assert len(asked) == 1, (path, [r.path for r in asked])
+            played = [r for r in asked if r.status != 302]
+            assert [r.status for r in played] == [503], (path, [r.path for r in asked])
         assert "'sadec/wayback/archived_error_mementos': 2" in result.stderr
         failed = rows(
             db,
             "select url, fetch_error from images where fetch_error is not null union all "
             "select url, fetch_error from attachments where fetch_error is not null",
         )
-        assert {urlsplit(r["url"]).path for r in failed} >= set(archive.failed_media)
-        assert {r["fetch_error"] for r in failed} == {"http_503"}
+        for path in archive.failed_media:
+            assert [r["fetch_error"] for r in failed if r["url"].endswith(path)][:1] == [
+                "http_503"
+            ], path
