@@ -107,6 +107,7 @@ def _article_row(article: Article, digest: str) -> dict:
             "capture_url",
         )
     }
+    row["newest_capture_timestamp"] = article.capture_timestamp
     row["image_count"] = len(article.images)
     row["attachment_count"] = len(article.attachments)
     row["content_hash"] = digest
@@ -218,6 +219,17 @@ def upsert_article(db: sqlite_utils.Database, article: Article, now: str | None 
                 article.url,
                 {
                     "last_crawled_at": now,
+                    "newest_capture_timestamp": max(
+                        filter(
+                            None,
+                            (
+                                article.capture_timestamp,
+                                existing.get("newest_capture_timestamp"),
+                                existing.get("capture_timestamp"),
+                            ),
+                        ),
+                        default=None,
+                    ),
                     "gone_at": None,
                     "http_status": article.http_status,
                     "http_etag": article.etag,

@@ -263,6 +263,20 @@ def m012_document_refs(db: sqlite_utils.Database) -> None:
     backfill_document_refs(db)
 
 
+def m013_newest_capture(db: sqlite_utils.Database) -> None:
+    """``articles.newest_capture_timestamp``: the newest web-archive capture processed for the
+    article, equal in content or not, so that a backfill resumes after captures that changed
+    nothing (a view counter) instead of fetching them again on every run."""
+    if "articles" not in db.table_names():
+        return
+    if "newest_capture_timestamp" not in db["articles"].columns_dict:
+        db.execute("alter table articles add column newest_capture_timestamp text")
+    db.execute(
+        "update articles set newest_capture_timestamp = capture_timestamp "
+        "where newest_capture_timestamp is null and capture_timestamp is not null"
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_articles,
     m002_search,
@@ -276,6 +290,7 @@ MIGRATIONS: list[Migration] = [
     m010_page_content_hash,
     m011_unit_authority,
     m012_document_refs,
+    m013_newest_capture,
 ]
 
 

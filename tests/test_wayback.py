@@ -650,3 +650,20 @@ def test_an_archived_error_page_is_asked_for_once_not_retried(tmp_path):
             assert [r["fetch_error"] for r in failed if r["url"].endswith(path)][:1] == [
                 "http_503"
             ], path
+
+
+def test_a_run_after_a_complete_backfill_fetches_no_article_page(tmp_path):
+    """Re-captures whose content changed nothing were stored "unchanged" without moving the
+    resume point, so every later run fetched them all again."""
+    site = Site(seed=0)
+    with WaybackReplica(site) as archive:
+        db = tmp_path / "archive.db"
+        crawl_ok(archive, db)
+        asked = len(archive.playback_requests())
+        crawl_ok(archive, db)
+        again = [
+            r.path
+            for r in archive.playback_requests()[asked:]
+            if any(prefix in r.path for prefix in ("/chi-tiet-bai-viet", "/-/asset_publisher/"))
+        ]
+        assert again == []

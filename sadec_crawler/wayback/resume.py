@@ -55,8 +55,11 @@ def load_stored_state(db_path: str | Path | None) -> StoredState:
         tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
         if "articles" not in tables:
             return state
+        columns = {r[1] for r in conn.execute("pragma table_info(articles)")}
+        newest = "newest_capture_timestamp" if "newest_capture_timestamp" in columns else "null"
         rows = conn.execute(
-            "select url, asset_id, title, source, capture_timestamp, last_crawled_at from articles"
+            "select url, asset_id, title, source, capture_timestamp, last_crawled_at, "
+            f"{newest} as newest_capture from articles"
         )
         for row in rows:
             moment = (
@@ -65,6 +68,8 @@ def load_stored_state(db_path: str | Path | None) -> StoredState:
                 else timestamp_digits(row["last_crawled_at"])
             )
             _raise_watermark(state, row["url"], moment)
+            # Captures processed since that changed nothing (a view counter) are not read again.
+            _raise_watermark(state, row["url"], row["newest_capture"])
             if row["title"]:
                 state.slugs.setdefault(slugify(row["title"]), row["asset_id"])
         if "article_versions" in tables:
