@@ -276,3 +276,39 @@ def test_an_exact_search_survives_clicks_and_an_article_can_be_cited(page, base_
     )
     assert page.evaluate("window.__cspViolations") == []
     shot(page, "article-cite")
+
+
+def test_the_demo_twice_then_read_in_a_browser(browser, tmp_path):
+    """The demo once failed on its second run (stored URLs carried the first run's replica
+    port) and its "Original" links pointed at a dead port."""
+    import subprocess
+    import sys
+
+    from sadec.local import PROJECT_ROOT, crawl_env
+
+    db = tmp_path / "demo" / "archive.db"
+    for _ in range(2):
+        result = subprocess.run(
+            [sys.executable, "-m", "sadec", "demo", "--no-serve", "--db", str(db)],
+            cwd=PROJECT_ROOT,
+            env=crawl_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    with running_server(db) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        try:
+            page.goto(url + "/-/search?q=sa+dec")
+            page.locator(".sadec-result h2 a").first.click()
+            page.wait_for_url("**/-/article/*")
+            original = page.locator(".sadec-record dd a").first.get_attribute("href")
+            assert original.startswith("https://sadec.dongthap.gov.vn/"), original
+            page.goto(url + "/-/about")
+            runs = page.locator("h2:has-text('Crawls') + table").inner_text()
+            assert "incremental" in runs and "full" in runs, runs
+            shot(page, "demo-twice-about")
+        finally:
+            context.close()
