@@ -281,21 +281,11 @@ def test_an_exact_search_survives_clicks_and_an_article_can_be_cited(page, base_
 def test_the_demo_twice_then_read_in_a_browser(browser, tmp_path):
     """The demo once failed on its second run (stored URLs carried the first run's replica
     port) and its "Original" links pointed at a dead port."""
-    import subprocess
-    import sys
-
-    from sadec.local import PROJECT_ROOT, crawl_env
+    from tests.support.reading_room import run_demo_without_serving
 
     db = tmp_path / "demo" / "archive.db"
     for _ in range(2):
-        result = subprocess.run(
-            [sys.executable, "-m", "sadec", "demo", "--no-serve", "--db", str(db)],
-            cwd=PROJECT_ROOT,
-            env=crawl_env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        result = run_demo_without_serving(db)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     with running_server(db) as url:
         context = browser.new_context(viewport={"width": 1280, "height": 900})

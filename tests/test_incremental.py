@@ -13,7 +13,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -25,6 +24,7 @@ from sadec.local import PROJECT_ROOT, crawl_command, crawl_env, run_crawl
 from sadec_crawler.commands.crawl import LOCKED_EXIT_STATUS, acquire_lock
 from tests.conftest import crawl_or_fail
 from tests.reliability import content_rows, query, record
+from tests.support.reading_room import run_demo_without_serving
 
 ARTICLE_PREFIX = "/chi-tiet-bai-viet/-/asset_publisher/"
 
@@ -435,7 +435,8 @@ def test_a_run_stopped_by_sigterm_is_recorded_as_such_and_the_next_walks_everyth
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and process.poll() is None:
-            if db.exists() and query(db, "select count(*) as n from articles")[0]["n"] >= 20:
+            # The file exists before its tables do: counted only once there is something.
+            if db.exists() and _count_articles(db) >= 20:
                 break
             time.sleep(0.05)
         process.send_signal(signal.SIGTERM)
@@ -464,14 +465,7 @@ def test_the_demo_runs_twice_into_one_archive_of_portal_urls(tmp_path):
     run's port, so a second demo re-checked every article at a dead port and failed."""
     db = tmp_path / "demo" / "archive.db"
     for run in (1, 2):
-        result = subprocess.run(
-            [sys.executable, "-m", "sadec", "demo", "--no-serve", "--db", str(db)],
-            cwd=PROJECT_ROOT,
-            env=crawl_env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        result = run_demo_without_serving(db)
         assert result.returncode == 0, (run, result.stdout[-3000:], result.stderr[-2000:])
         assert "stale archive" not in result.stdout
     runs = query(db, "select mode, exit_status, errors from crawl_runs order by id")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -225,3 +226,17 @@ def stop_process(process: subprocess.Popen, grace: float = 10) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def run_demo_without_serving(db_path: Path) -> subprocess.CompletedProcess:
+    """``sadec demo --no-serve --db DB``, as a newcomer runs it (output captured)."""
+    from sadec.local import PROJECT_ROOT, crawl_env
+
+    return subprocess.run(
+        [sys.executable, "-m", "sadec", "demo", "--no-serve", "--db", str(db_path)],
+        cwd=PROJECT_ROOT,
+        env=crawl_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
