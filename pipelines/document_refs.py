@@ -55,8 +55,8 @@ def attachment_of(ref: DocumentRef, attachments: list[dict]) -> int | None:
 def record_document_refs(
     db: sqlite_utils.Database, article_url: str, body_text: str | None, attachments: list[dict]
 ) -> int:
-    """Replace the article's rows of ``document_refs``; returns how many it cites."""
-    db.execute(SCHEMA)
+    """Replace the article's rows of ``document_refs`` (made by the migration); returns how
+    many it cites."""
     db.execute("delete from document_refs where article_url = ?", [article_url])
     refs = references(body_text, attachments)
     for position, ref in enumerate(refs, 1):
