@@ -22,6 +22,7 @@ from sadec_crawler.items import (
 )
 from sadec_crawler.layout import CAPTURES, FILES, evidence_folder
 from sadec_crawler.units import default_authority
+from sadec_crawler.wayback.gate import STOP_REASONS, TRY_LATER_EXIT_STATUS
 
 from .database import (
     apply_listing_entry,
@@ -362,15 +363,21 @@ class SQLiteStoragePipeline:
         if reason == "finished" or self.run_id is None:
             return
         why = f"the crawl stopped early ({reason})"
+        exit_status = 1
+        if reason in STOP_REASONS:
+            # The web archive asked the run to go away: a pause for cron, not a failure to fix.
+            why = f"{why}: {getattr(self.crawler, 'sadec_stop_message', reason)}"
+            exit_status = TRY_LATER_EXIT_STATUS
         db = open_database(self.db_path)
         try:
             run = db["crawl_runs"].get(self.run_id)
             message = "; ".join(filter(None, [run.get("message"), why]))
             with db.conn:
                 db["crawl_runs"].update(
-                    self.run_id, {"finish_reason": reason, "exit_status": 1, "message": message}
+                    self.run_id,
+                    {"finish_reason": reason, "exit_status": exit_status, "message": message},
                 )
         finally:
             db.close()
-        self.crawler.sadec_exit_status = 1
+        self.crawler.sadec_exit_status = exit_status
         logger.error("run %s failed: %s", self.run_id, why)

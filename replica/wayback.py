@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import dataclasses
 import gzip
 import hashlib
 import json
 import re
 import signal
+import socket
+import struct
 import sys
 import threading
 import time
@@ -165,6 +168,15 @@ class WaybackReplica(BackgroundServer):
     ``unplayable=N``: the newest capture of N articles is listed by the CDX server, but its
     ``id_`` playback answers 302 to the article's previous capture, as the real service does
     for captures it lists and cannot play (days earlier in recorded exchanges).
+
+    The real service's rate limits and firewall (issue 15): ``rate_limits={"cdx": (30, 60.0),
+    "playback": (15, 60.0)}`` answers ``429`` with an HTML body and **no** ``Retry-After`` to a
+    request of that kind when that many already arrived in the last so many seconds (refused
+    ones count: knocking on keeps a client limited). A client still over the limit
+    ``block_after`` seconds after its first 429 is blocked for ``block_for`` seconds (doubled on
+    each further block): every connection is then reset without an answer. ``block_at=N``
+    starts such a block at the Nth index or playback request. Refused connections are logged
+    with status 0.
     """
 
     thread_name = "wayback"
@@ -182,8 +194,19 @@ class WaybackReplica(BackgroundServer):
         unplayable: int = 0,
         gzipped_bodies: int = 0,
         failed_media: int = 0,
+        rate_limits: dict[str, tuple[int, float]] | None = None,
+        block_after: float = 60.0,
+        block_for: float = 3600.0,
+        block_at: int = 0,
     ):
         self.site = site or Site()
+        self.rate_limits = dict(rate_limits or {})
+        self.block_after = block_after
+        self.block_for = block_for
+        self.block_at = block_at
+        self.blocks: list[tuple[float, float]] = []
+        """(start, end) of each block, ``time.monotonic()``."""
+        self._first_refusal: float | None = None
         self.host = host
         self.throttle_every = throttle_every
         self.retry_after = retry_after
@@ -640,7 +663,13 @@ class WaybackReplica(BackgroundServer):
         with self._log_lock:
             self.requests.append(entry)
             counted = sum(1 for r in self.requests if r.kind in ("cdx", "playback"))
-        if (
+            verdict = self._firewall(kind, entry.at, counted)
+        if verdict == "blocked":
+            _reset(handler)
+            return
+        if verdict == "limited":
+            answer = _Answer(429, TOO_MANY_REQUESTS, "text/html; charset=utf-8")
+        elif (
             kind in ("cdx", "playback")
             and self.throttle_every
             and counted % self.throttle_every == 0
@@ -665,6 +694,53 @@ class WaybackReplica(BackgroundServer):
         entry.status = answer.status
         if method != "HEAD":
             handler.wfile.write(answer.body)
+
+    def _firewall(self, kind: str, now: float, counted: int) -> str | None:
+        """``blocked``, ``limited`` or None for a request arriving ``now`` (under the log lock)."""
+        if kind not in ("cdx", "playback"):
+            return None
+        if self.blocks and now < self.blocks[-1][1]:
+            return "blocked"
+        if self.block_at and counted == self.block_at:
+            self._block(now)
+            return "blocked"
+        limit = self.rate_limits.get(kind)
+        if limit is None:
+            return None
+        most, seconds = limit
+        recent = [r for r in self.requests[:-1] if r.kind == kind and now - r.at < seconds]
+        if len(recent) < most:
+            self._first_refusal = None
+            return None
+        if self._first_refusal is None:
+            self._first_refusal = now
+        elif now - self._first_refusal > self.block_after:
+            self._block(now)
+            return "blocked"
+        return "limited"
+
+    def _block(self, now: float) -> None:
+        self.blocks.append((now, now + self.block_for * 2 ** len(self.blocks)))
+        self._first_refusal = None
+
+    def blocked_requests(self) -> list[ArchiveRequest]:
+        """Requests that met the firewall (connection reset, no answer)."""
+        return [r for r in self.requests if r.kind in ("cdx", "playback") and r.status == 0]
+
+
+TOO_MANY_REQUESTS = (
+    b"<html><head><title>429 Too Many Requests</title></head><body>"
+    b"<h1>Too Many Requests</h1><p>We are limiting how often you can make requests.</p>"
+    b"</body></html>\n"
+)
+"""The rate limiter's answer: HTML, and no ``Retry-After``."""
+
+
+def _reset(handler: BaseHTTPRequestHandler) -> None:
+    """Drop the connection without an answer, with a TCP reset (a firewall's refusal)."""
+    handler.close_connection = True
+    with contextlib.suppress(OSError):
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 def _content(truth: ArticleTruth) -> tuple:

@@ -19,6 +19,10 @@ LOCAL_SITE_SETTINGS = {
     "CONCURRENT_REQUESTS_PER_DOMAIN": "8",
     "DOWNLOAD_TIMEOUT": "10",
     "SADEC_PROGRESS_INTERVAL": "5",
+    # The replica of the web archive is local too: no pace, short pauses after a 429.
+    "SADEC_WAYBACK_CDX_PER_MINUTE": "0",
+    "SADEC_WAYBACK_PLAYBACK_PER_MINUTE": "0",
+    "SADEC_WAYBACK_PAUSE": "1",
 }
 
 

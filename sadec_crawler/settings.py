@@ -35,6 +35,18 @@ SADEC_WAYBACK_CDX_LIMIT = 5000
 SADEC_WAYBACK_LISTING_PERIOD = 6
 # Articles archived at once (each one's captures in order); 0 = per-host concurrency + 1.
 SADEC_WAYBACK_WORKERS = 0
+# The Internet Archive's limits (docs/wayback.md): index requests a minute (it allows about 30)
+# and playback requests a minute (users it did not block settled on one every 2-3 s); 0: no pace.
+SADEC_WAYBACK_CDX_PER_MINUTE = 20
+SADEC_WAYBACK_PLAYBACK_PER_MINUTE = 24
+# After a 429 (or a block) no request to the archive for this many seconds, doubled for each
+# further pause in a row; after SADEC_WAYBACK_MAX_PAUSES in a row the run stops (exit 75).
+SADEC_WAYBACK_PAUSE = 60.0
+SADEC_WAYBACK_MAX_PAUSES = 5
+# Refused or reset connections in a row that count as a block (the circuit breaker).
+SADEC_WAYBACK_BREAKER_FAILURES = 3
+# Seconds an index query may take (prefix queries are slow under load).
+SADEC_WAYBACK_CDX_TIMEOUT = 120
 SADEC_CONTACT_URL = "https://github.com/sadec-archive/sadec-archive"
 # A progress line every this many seconds.
 SADEC_PROGRESS_INTERVAL = 30.0
@@ -131,6 +143,8 @@ DOWNLOADER_MIDDLEWARES = {
     "sadec_crawler.warc.WarcWriterMiddleware": 950,
     # The network's edge: with SADEC_REPLAY_WARC_DIR (sadec rebuild) the captures answer.
     "sadec_crawler.warc_replay.WarcReplayMiddleware": 960,
+    # Outermost, so that nothing queues behind it: the web archive's paces, pauses and probes.
+    "sadec_crawler.wayback.gate.ArchiveGate": 990,
 }
 # Longest wait a Retry-After header can impose (seconds); backoff base for the web archive
 # (SADEC_RETRY_BACKOFF × 2^retries seconds after an error).

@@ -63,6 +63,7 @@ from .cdx import (
     parse_cdx_json,
     playback_url,
 )
+from .gate import ArchiveStopped
 from .listings import ListingIndex, Sighting, select_listing_captures
 from .resume import UNPLAYABLE, StoredState, capture_key, load_stored_state, same_page
 
@@ -186,6 +187,8 @@ class WaybackRun:
     def on_failure(self, failure):
         """A request to the archive that got no answer (network, timeouts after retries)."""
         request = failure.request
+        if failure.check(ArchiveStopped):
+            return  # the run is stopping: nothing failed here, the next run asks again
         kind = f"wayback_{exception_kind(failure.value)}"
         yield CrawlError(request.url, kind, str(failure.value)[:300])
         next_step = request.cb_kwargs.get("step")
@@ -582,6 +585,8 @@ class WaybackRun:
     def on_capture_failure(self, failure):
         """A capture the archive fails to serve ends the article's turn: later captures wait
         for the next run, so that no version is skipped for good."""
+        if failure.check(ArchiveStopped):
+            return  # the run is stopping; the next one goes on from what is stored
         kind = f"wayback_{exception_kind(failure.value)}"
         yield CrawlError(failure.request.url, kind, str(failure.value)[:300])
         yield from self._chain_ended()

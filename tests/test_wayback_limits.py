@@ -1,0 +1,186 @@
+"""The web archive's limits, met offline: rate limits without ``Retry-After``, firewall blocks,
+and a run that pauses, probes, stops and resumes (issue 15; sources in docs/wayback.md).
+
+Every duration is the real one scaled down (a 60 s window becomes about 1 s), so that the runs
+stay short; the ratios between the paces, the limits and the pauses are kept.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from replica import Site
+from replica.wayback import WaybackReplica
+from tests.test_wayback import (
+    LEAN,
+    article_playbacks,
+    assert_complete,
+    crawl_archive,
+    crawl_ok,
+    rows,
+)
+
+GATE = {
+    **LEAN,
+    "CONCURRENT_REQUESTS_PER_DOMAIN": "1",  # the default towards the real archive
+    "SADEC_RETRY_BACKOFF": "0.05",
+    "SADEC_WAYBACK_BREAKER_FAILURES": "3",
+}
+ROW_COLUMNS = (
+    "url, asset_id, title, published_at, category, author, unit_raw, body_text, "
+    "capture_timestamp, content_hash"
+)
+
+
+def stored_rows(db_path) -> list[dict]:
+    """What an archive holds, in a form two runs can be compared by."""
+    articles = rows(db_path, f"select {ROW_COLUMNS} from articles order by url")
+    versions = rows(
+        db_path,
+        "select article_url, capture_timestamp, title, body_text from article_versions "
+        "order by article_url, capture_timestamp",
+    )
+    return articles + versions
+
+
+@pytest.fixture(scope="module")
+def undisturbed(tmp_path_factory) -> list[dict]:
+    """The rows of a run nothing interrupted, to compare the others with."""
+    db = tmp_path_factory.mktemp("undisturbed") / "archive.db"
+    with WaybackReplica(Site(seed=0)) as archive:
+        crawl_ok(archive, db, settings=GATE)
+    return stored_rows(db)
+
+
+def client_requests(requests) -> list:
+    """The requests the client sent: when a kept-alive connection is reset, Twisted's HTTP
+    client sends the same request again at once on a new one (its automatic retry of
+    idempotent requests); the server sees two, the crawler asked once."""
+    sent = []
+    for request in requests:
+        if sent and sent[-1].path == request.path and request.at - sent[-1].at < 0.02:
+            continue
+        sent.append(request)
+    return sent
+
+
+def gaps_after(requests, index: int) -> float:
+    return requests[index + 1].at - requests[index].at
+
+
+def test_429s_without_retry_after_pause_the_whole_source_and_are_never_knocked_on(
+    tmp_path, undisturbed
+):
+    """The archive allows 8 playbacks and 4 index queries a second (scaled: the real 15 and 30
+    a minute, and more); the client is asked to go faster. Each 429 pauses every request for
+    the pause (0.6 s, longer than the limiter's window, so the archive never blocks it), the
+    request it interrupted is asked for again, and the run archives everything."""
+    db = tmp_path / "archive.db"
+    limits = {"playback": (8, 0.5), "cdx": (4, 0.5)}
+    with WaybackReplica(Site(seed=0), rate_limits=limits, block_after=0.5) as archive:
+        result = crawl_ok(
+            archive,
+            db,
+            settings={
+                **GATE,
+                "SADEC_WAYBACK_PAUSE": "0.6",
+                "SADEC_WAYBACK_PLAYBACK_PER_MINUTE": "1800",
+                "SADEC_WAYBACK_CDX_PER_MINUTE": "1800",
+            },
+        )
+        requests = [r for r in archive.requests if r.kind in ("cdx", "playback")]
+        assert archive.blocks == [], "the archive never had to block the client"
+        limited = [i for i, r in enumerate(requests) if r.status == 429]
+        assert limited, "the client met the limiter (else this test tests nothing)"
+        for index in limited[:-1] if limited[-1] == len(requests) - 1 else limited:
+            assert gaps_after(requests, index) >= 0.6 * 0.95, "no request during a pause"
+        assert_complete(archive, db)
+    assert stored_rows(db) == undisturbed
+    pauses = re.search(r"'sadec/wayback/pauses': (\d+)", result.stderr)
+    assert pauses and int(pauses[1]) == len(limited)
+    errors = rows(db, "select kind from crawl_errors where kind like 'wayback_%'")
+    assert errors == [], "a 429 costs time, never an error or an article"
+
+
+def test_a_client_that_knocks_on_gets_blocked_by_the_replica(tmp_path):
+    """The replica's firewall, checked on its own: 429s ignored past ``block_after`` seconds
+    become a block, and every connection is then reset without an answer."""
+    import http.client
+
+    with WaybackReplica(Site(seed=0), rate_limits={"cdx": (2, 5.0)}, block_after=0.2) as archive:
+        host, port = archive.url.split("//")[1].rstrip("/").split(":")
+        statuses = []
+        for _ in range(12):
+            connection = http.client.HTTPConnection(host, int(port), timeout=5)
+            try:
+                connection.request("GET", "/cdx/search/cdx?url=sadec.dongthap.gov.vn/")
+                response = connection.getresponse()
+                statuses.append(response.status)
+                assert response.getheader("Retry-After") is None
+            except (ConnectionError, http.client.RemoteDisconnected):
+                statuses.append(0)
+            finally:
+                connection.close()
+            if statuses[-1] == 429:
+                import time
+
+                time.sleep(0.05)
+        assert statuses[:2] == [200, 200] and 429 in statuses and statuses[-1] == 0
+        assert archive.blocks
+
+
+def test_during_a_block_one_probe_per_pause_then_the_run_goes_on(tmp_path, undisturbed):
+    """From the 25th request the archive resets every connection for 2 s. The breaker opens
+    after 3 failures in a row; then one probe per pause (0.4 s, 0.8 s, 1.6 s: doubling) until
+    the archive answers again; nothing is lost."""
+    db = tmp_path / "archive.db"
+    with WaybackReplica(Site(seed=0), block_at=25, block_for=2.0) as archive:
+        result = crawl_ok(archive, db, settings={**GATE, "SADEC_WAYBACK_PAUSE": "0.4"})
+        (start, end), *_ = archive.blocks
+        during = client_requests([r for r in archive.requests if start <= r.at < end])
+        assert during and all(r.status == 0 for r in during)
+        # The request that met the block, two more before the breaker opened, then probes.
+        breaker, probes = during[:3], during[3:]
+        assert len(probes) <= 3, [round(r.at - start, 2) for r in during]
+        pause = 0.4
+        for previous, probe in zip([breaker[-1], *probes], probes, strict=False):
+            assert probe.at - previous.at >= pause * 0.95
+            pause *= 2
+        after = [r for r in archive.requests if r.at >= end]
+        assert after and after[0].status in (200, 302)
+        assert_complete(archive, db)
+    assert stored_rows(db) == undisturbed
+    assert rows(db, "select kind from crawl_errors where kind like 'wayback_%'") == []
+    assert "then one probe" in result.stderr
+
+
+def test_a_block_that_outlasts_the_pauses_stops_the_run_which_resumes_later(tmp_path, undisturbed):
+    """The archive blocks for good from the 40th request: after 3 pauses in a row the run
+    stops, exit 75, with one line saying why; what it stored stays. Once the block lifts the
+    next run goes on: no stored capture is fetched again, and the archive is the same as an
+    undisturbed run's."""
+    db = tmp_path / "archive.db"
+    settings = {**GATE, "SADEC_WAYBACK_PAUSE": "0.2", "SADEC_WAYBACK_MAX_PAUSES": "3"}
+    with WaybackReplica(Site(seed=0), block_at=40, block_for=600.0) as archive:
+        stopped = crawl_archive(archive, db, settings=settings)
+        assert stopped.returncode == 75, stopped.stderr[-3000:]
+        runs = rows(db, "select finish_reason, exit_status, message from crawl_runs")
+        assert runs[-1]["finish_reason"] == "wayback_unreachable"
+        assert runs[-1]["exit_status"] == 75
+        assert "3 pauses in a row" in runs[-1]["message"]
+        (start, _end), *_ = archive.blocks
+        during = client_requests([r for r in archive.requests if r.at >= start])
+        assert len(during) <= 3 + 3, "the breaker's 3, then one probe per pause, never more"
+        stored_before = {r["capture_timestamp"] for r in rows(db, "select * from articles")}
+        assert rows(db, "select kind from crawl_errors where kind like 'wayback_%'") == []
+
+        archive.blocks.clear()
+        archive.block_at = 0
+        asked = len(archive.requests)
+        crawl_ok(archive, db, settings=settings)
+        again = {timestamp for timestamp, _ in article_playbacks(archive.requests[asked:])}
+        assert not again & stored_before, "nothing stored is fetched again"
+        assert_complete(archive, db)
+    assert stored_rows(db) == undisturbed
