@@ -52,8 +52,15 @@ from replica.pages import Pager
 HOST = "sadec.dongthap.gov.vn"
 CDX_FIELDS = ("urlkey", "timestamp", "original", "mimetype", "statuscode", "digest", "length")
 PLAYBACK = re.compile(r"^/web/(?P<timestamp>\d{1,14})(?P<flag>[a-z]{2}_)?/(?P<target>.+)$", re.S)
-JSESSIONID = re.compile(r";jsessionid=[^/?#]*", re.IGNORECASE)
 ROBOTS_TXT = b"User-agent: *\nDisallow:\n"
+VIEW_COUNT = re.compile(rb"(\d+)( l\xc6\xb0\xe1\xbb\xa3t xem| Xem<)")
+"""The view counter of an article page ("N lượt xem"; "N Xem" in the 6.2/7.0 metadata)."""
+MAINTENANCE_PAGE = (
+    b"<!DOCTYPE html><html><head><title>Wayback Machine</title></head><body><h1>Wayback "
+    b"Machine</h1><p>The Wayback Machine is temporarily unavailable for maintenance. Please "
+    b"try again later.</p></body></html>\n"
+)
+GATEWAY_TIMEOUT = b"<html><body><h1>504 Gateway Time-out</h1></body></html>\n"
 REDESIGNED_STATES = {"A": "6.2", "B": "7.0", "C": "7.4"}
 STATE_GAPS = {"A": timedelta(days=1), "B": timedelta(days=40), "C": timedelta(days=100)}
 """When each state is captured, after the site's clock: different months, so a crawler that
@@ -61,11 +68,12 @@ keeps one listing capture a month reads every state's listings."""
 
 
 def surt_key(url: str) -> str:
-    """The CDX ``urlkey`` of a URL: host reversed (``www.`` dropped), ``)``, path and sorted
-    query, session id removed, lower case; scheme and port do not count."""
+    """The CDX ``urlkey`` of a URL: host reversed (``www.`` dropped), ``)``, path (a
+    ``;jsessionid=`` kept, as the real index keeps it) and sorted query, lower case; scheme
+    and port do not count, so http, https and www share one key."""
     parts = urlsplit(url if "://" in url else f"http://{url}")
     host = (parts.hostname or "").lower().removeprefix("www.")
-    key = ",".join(reversed(host.split("."))) + ")" + (JSESSIONID.sub("", parts.path) or "/")
+    key = ",".join(reversed(host.split("."))) + ")" + (parts.path or "/")
     if parts.query:
         key += "?" + "&".join(sorted(parts.query.split("&")))
     return key.lower()
@@ -94,6 +102,9 @@ class StoredCapture:
     status: int
     mimetype: str
     location: str | None = None
+    revisit: bool = False
+    """Listed as a ``warc/revisit`` record (status ``-``): the archive's crawler found the
+    bytes unchanged and stored a pointer to the earlier payload; playback serves that."""
     render: Callable[[], bytes] | None = field(default=None, repr=False)
     _body: bytes | None = field(default=None, repr=False)
 
@@ -117,8 +128,8 @@ class StoredCapture:
             "urlkey": self.urlkey,
             "timestamp": self.timestamp,
             "original": self.original,
-            "mimetype": self.mimetype,
-            "statuscode": str(self.status),
+            "mimetype": "warc/revisit" if self.revisit else self.mimetype,
+            "statuscode": "-" if self.revisit else str(self.status),
             "digest": self.digest,
             "length": str(len(self.body)),
         }
@@ -177,6 +188,15 @@ class WaybackReplica(BackgroundServer):
     each further block): every connection is then reset without an answer. ``block_at=N``
     starts such a block at the Nth index or playback request. Refused connections are logged
     with status 0.
+
+    The index's paging and moods, as recorded for the real server: the resume key is the
+    broken ``-+<timestamp>`` form whenever ``fl`` leaves out ``urlkey`` (#121: resuming with it
+    starts over); ``empty_pages`` pages before filtering, so a page can be empty and still
+    carry a key; ``stuck_paging`` answers every resumed page with the key it was given;
+    ``prefix_timeout_days=D`` answers 504 to a prefix query whose window spans more than D
+    days (#285); ``cdx_maintenance=N`` answers the first N index requests 200 with an HTML
+    maintenance page. ``revisits`` lists identical re-captures as ``warc/revisit`` rows;
+    ``view_counter`` makes every capture of an article show a different "N lượt xem".
     """
 
     thread_name = "wayback"
@@ -198,8 +218,19 @@ class WaybackReplica(BackgroundServer):
         block_after: float = 60.0,
         block_for: float = 3600.0,
         block_at: int = 0,
+        empty_pages: bool = False,
+        stuck_paging: bool = False,
+        prefix_timeout_days: float = 0,
+        cdx_maintenance: int = 0,
+        revisits: bool = False,
+        view_counter: bool = False,
     ):
         self.site = site or Site()
+        self.empty_pages = empty_pages
+        self.stuck_paging = stuck_paging
+        self.prefix_timeout_days = prefix_timeout_days
+        self.cdx_maintenance = cdx_maintenance
+        self.view_counter = view_counter
         self.rate_limits = dict(rate_limits or {})
         self.block_after = block_after
         self.block_for = block_for
@@ -241,6 +272,8 @@ class WaybackReplica(BackgroundServer):
         self.capture_generations: dict[str, str] = {}
         """Generation of each capture, by timestamp."""
         self._build()
+        if revisits:
+            self._mark_revisits()
         self._make_unplayable(unplayable)
         ranked = sorted(
             (c for captures in self._article_captures.values() for c in captures),
@@ -291,6 +324,14 @@ class WaybackReplica(BackgroundServer):
                 for before, state in (("A", "B"), ("B", "C"))
             )
         self._slugs.update({asset_id: site.slug_of(a) for asset_id, a in site.articles.items()})
+
+    def _mark_revisits(self) -> None:
+        """Each 200 capture whose bytes equal the previous capture of its URL: a revisit."""
+        for captures in self._by_key.values():
+            ordered = sorted(captures, key=lambda c: c.timestamp)
+            for earlier, later in zip(ordered, ordered[1:], strict=False):
+                if earlier.status == later.status == 200 and earlier.body == later.body:
+                    later.revisit = True
 
     def _make_unplayable(self, count: int) -> None:
         """The newest capture of ``count`` articles captured at one URL with two contents."""
@@ -405,7 +446,12 @@ class WaybackReplica(BackgroundServer):
         if answer.status != 200:
             raise RuntimeError(f"replica answered {answer.status} for {path}")
         timestamp = clock.next()
-        self._add(timestamp, path, 200, "text/html", answer.body)
+        body = answer.body
+        if self.view_counter:
+            # The portal counts readers: each visit of the archive's crawler saw another figure.
+            seen = len(self._article_captures.get(asset_id, ()))
+            body = VIEW_COUNT.sub(lambda m: b"%d%s" % (int(m[1]) + 7 * seen + 1, m[2]), body)
+        self._add(timestamp, path, 200, "text/html", body)
         self._article_captures.setdefault(asset_id, []).append(self.captures[-1])
         self.capture_generations[timestamp] = generation
         app = self._apps[generation]
@@ -562,13 +608,19 @@ class WaybackReplica(BackgroundServer):
             url, match_type = url.rstrip("*"), "prefix"
         if url.startswith("*."):
             url, match_type = url[2:], "domain"
+        start, end = (query.get("from") or [""])[0], (query.get("to") or [""])[0]
+        if self.prefix_timeout_days and match_type != "exact":
+            span = moment_of(end or "2099") - moment_of(start or "1996")
+            if span > timedelta(days=self.prefix_timeout_days):
+                return _Answer(504, GATEWAY_TIMEOUT, "text/html")
         rows = self._select(surt_key(url), match_type)
-        rows = _window(rows, (query.get("from") or [""])[0], (query.get("to") or [""])[0])
+        rows = _window(rows, start, end)
+        filters, collapse = query.get("filter", []), query.get("collapse", [])
         try:
-            rows = _filtered(rows, query.get("filter", []))
+            if not self.empty_pages:
+                rows = _collapsed(_filtered(rows, filters), collapse)
         except (re.error, KeyError) as error:
             return _Answer(400, f"bad filter: {error}\n".encode())
-        rows = _collapsed(rows, query.get("collapse", []))
         resume = (query.get("resumeKey") or [""])[0]
         if resume:
             # resumeKey is "<urlkey> <timestamp>!" of the last row returned: go past it.
@@ -580,13 +632,23 @@ class WaybackReplica(BackgroundServer):
             more, rows = len(rows) > limit, rows[:limit]
         elif limit < 0:
             rows = rows[limit:]
+        last = rows[-1] if rows else None
+        if self.empty_pages:
+            try:
+                rows = _collapsed(_filtered(rows, filters), collapse)
+            except (re.error, KeyError) as error:
+                return _Answer(400, f"bad filter: {error}\n".encode())
         fields = (query.get("fl") or [",".join(CDX_FIELDS)])[0].split(",")
         if any(name not in CDX_FIELDS for name in fields):
             return _Answer(400, b"unknown field in fl\n")
         table = [[row.field(name) for name in fields] for row in rows]
         resume_key = None
         if more and (query.get("showResumeKey") or [""])[0] == "true":
-            resume_key = quote_plus(f"{rows[-1].urlkey} {rows[-1].timestamp}!")
+            # Without urlkey in fl the real server builds the key from nothing: "-+<ts>".
+            urlkey = last.urlkey if "urlkey" in fields else "-"
+            resume_key = quote_plus(f"{urlkey} {last.timestamp}!")
+            if self.stuck_paging and resume:
+                resume_key = quote_plus(resume)
         if (query.get("output") or [""])[0] == "json":
             document = [fields, *table] if table else []
             if resume_key:
@@ -677,6 +739,9 @@ class WaybackReplica(BackgroundServer):
             answer = _Answer(
                 429, b"Too Many Requests\n", headers={"Retry-After": str(self.retry_after)}
             )
+        elif kind == "cdx" and self.cdx_maintenance > 0:
+            self.cdx_maintenance -= 1
+            answer = _Answer(200, MAINTENANCE_PAGE, "text/html; charset=utf-8")
         elif kind == "cdx":
             answer = self.cdx(parse_qs(parts.query, keep_blank_values=True))
         elif kind == "playback":

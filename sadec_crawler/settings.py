@@ -29,8 +29,10 @@ SADEC_FILES_DIR = ""
 SADEC_FILE_MAXSIZE = 50 * 1024 * 1024
 # The web archive `-a source=wayback` reads (CDX index and `id_` playback); see docs/wayback.md.
 SADEC_WAYBACK_URL = "https://web.archive.org"
-# Rows per CDX index request (paged with resume keys).
-SADEC_WAYBACK_CDX_LIMIT = 5000
+# Rows per CDX index request (paged with resume keys; small pages fail less under load), and
+# pages per query at most (a server that never stops paging cannot hold a run).
+SADEC_WAYBACK_CDX_LIMIT = 1000
+SADEC_WAYBACK_CDX_MAX_PAGES = 1000
 # One capture of each listing page is read per period of this many timestamp digits (6: a month).
 SADEC_WAYBACK_LISTING_PERIOD = 6
 # Articles archived at once (each one's captures in order); 0 = per-host concurrency + 1.

@@ -454,7 +454,10 @@ def test_cdx_query_url_and_resume_key_are_sent_as_the_readme_says():
     assert parts.path == "/cdx/search/cdx"
     params = parse_qs(parts.query)
     assert params["matchType"] == ["prefix"] and params["output"] == ["json"]
-    assert params["filter"] == ["statuscode:200"] and params["collapse"] == ["digest"]
+    assert params["filter"] == ["statuscode:200"]
+    # No collapse: the server's compares rows across URLs (identical 404s of neighbouring
+    # URLs hide each other); and urlkey in fl, else the resume key is the broken "-+<ts>".
+    assert "collapse" not in params and params["fl"][0].split(",")[0] == "urlkey"
     assert params["showResumeKey"] == ["true"]
     assert params["resumeKey"] == ["vn,gov 20250101000000!"]  # sent once-encoded
 

@@ -7,6 +7,7 @@ stay short; the ratios between the paces, the limits and the pauses are kept.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -184,3 +185,103 @@ def test_a_block_that_outlasts_the_pauses_stops_the_run_which_resumes_later(tmp_
         assert not again & stored_before, "nothing stored is fetched again"
         assert_complete(archive, db)
     assert stored_rows(db) == undisturbed
+
+
+# --- The index's paging and moods -----------------------------------------------------------
+def cdx_requests(archive) -> list:
+    return [r for r in archive.requests if r.kind == "cdx"]
+
+
+def test_the_replica_index_gives_the_broken_resume_key_without_urlkey():
+    """internetarchive/wayback #121, as the replica plays it: with ``fl`` leaving out
+    ``urlkey`` the key is ``-+<timestamp>``, and resuming with it starts over."""
+    archive = WaybackReplica(Site(seed=0))
+    query = {"url": ["sadec.dongthap.gov.vn/"], "matchType": ["prefix"], "output": ["json"]}
+    paged = {**query, "limit": ["5"], "showResumeKey": ["true"]}
+    without = json.loads(archive.cdx({**paged, "fl": ["timestamp,original"]}).body)
+    key = without[-1][0]
+    assert key.startswith("-+")
+    again = json.loads(archive.cdx({**query, "fl": ["timestamp"], "resumeKey": [key]}).body)
+    assert again[1][0] == without[1][0], "resumed with the broken key: back at the start"
+    with_key = json.loads(archive.cdx({**paged, "fl": ["urlkey,timestamp"]}).body)
+    assert not with_key[-1][0].startswith("-+")
+
+
+def test_empty_pages_with_a_key_are_followed(tmp_path, undisturbed):
+    """The index pages before it filters: with 7 rows a page, many pages of the pages query
+    (200s only) are empty, and still carry a key. Every page is read; nothing is missed."""
+    db = tmp_path / "archive.db"
+    with WaybackReplica(Site(seed=0), empty_pages=True) as archive:
+        crawl_ok(archive, db, settings={**GATE, "SADEC_WAYBACK_CDX_LIMIT": "7"})
+        bodies = len(cdx_requests(archive))
+        assert bodies > 20
+        assert_complete(archive, db)
+    assert stored_rows(db) == undisturbed
+
+
+def test_a_resume_key_that_repeats_ends_that_query_not_the_run(tmp_path):
+    """The index answers every resumed page with the key it was given: the second time a key
+    comes back the query ends with one recorded error; what it read is archived."""
+    db = tmp_path / "archive.db"
+    with WaybackReplica(Site(seed=0), stuck_paging=True) as archive:
+        result = crawl_ok(archive, db, settings={**GATE, "SADEC_WAYBACK_CDX_LIMIT": "40"})
+        assert len(cdx_requests(archive)) <= 3 * 4, "each query: a page, its repeat, and no more"
+    errors = rows(db, "select message from crawl_errors where kind = 'wayback_cdx'")
+    assert errors and all("repeated the resume key" in e["message"] for e in errors)
+    assert rows(db, "select count(*) as n from articles")[0]["n"] > 0
+    assert "wayback_cdx" in result.stderr
+
+
+def test_a_prefix_query_that_times_out_is_split_until_it_answers(tmp_path, undisturbed):
+    """Prefix queries over more than 3,000 days answer 504 (#285: under load). Each is asked
+    again over the halves of its window, down to spans the index answers; nothing is lost
+    and no error stays."""
+    db = tmp_path / "archive.db"
+    with WaybackReplica(Site(seed=0), prefix_timeout_days=3000) as archive:
+        result = crawl_ok(archive, db, settings=GATE)
+        failed = [r for r in cdx_requests(archive) if r.status == 504]
+        assert failed
+        by_query: dict[str, int] = {}
+        for request in failed:
+            by_query[request.path] = by_query.get(request.path, 0) + 1
+        assert max(by_query.values()) <= 2, "one retry, then split"
+        assert_complete(archive, db)
+    assert stored_rows(db) == undisturbed
+    assert re.search(r"'sadec/wayback/cdx_queries_split': \d+", result.stderr)
+    assert rows(db, "select kind from crawl_errors where kind = 'wayback_cdx'") == []
+
+
+def test_an_html_maintenance_page_from_the_index_is_asked_again(tmp_path, undisturbed):
+    db = tmp_path / "archive.db"
+    with WaybackReplica(Site(seed=0), cdx_maintenance=2) as archive:
+        crawl_ok(archive, db, settings={**GATE, "SADEC_WAYBACK_PAUSE": "0.3"})
+        first = cdx_requests(archive)[:3]
+        assert first[2].at - first[1].at >= 0.3 * 0.95, "the index alone waited a pause"
+        assert_complete(archive, db)
+    assert stored_rows(db) == undisturbed
+    assert rows(db, "select kind from crawl_errors where kind = 'wayback_cdx'") == []
+
+
+def test_revisits_and_view_counter_recaptures_cost_one_fetch_ever(tmp_path):
+    """Identical re-captures listed as ``warc/revisit`` rows are never fetched; re-captures
+    that differ only in their "N lượt xem" are fetched once, stored as unchanged (no version),
+    and a run after the backfill fetches no article page."""
+    db = tmp_path / "archive.db"
+    with WaybackReplica(Site(seed=0), revisits=True, view_counter=True) as archive:
+        revisits = {(c.timestamp, c.original) for c in archive.captures if c.revisit}
+        crawl_ok(archive, db, settings=GATE)
+        fetched = article_playbacks(archive.requests)
+        assert not revisits & set(fetched)
+        differing, previous = set(), {}
+        for capture in sorted(archive.captures, key=lambda c: (c.urlkey, c.timestamp)):
+            if capture.status == 200 and previous.get(capture.urlkey) != capture.digest:
+                differing.add(capture.timestamp)
+            if capture.status == 200:
+                previous[capture.urlkey] = capture.digest
+        counted = {ts for states in archive.article_captures().values() for ts, _ in states}
+        assert counted & differing <= {ts for ts, _ in fetched}, "each differing one, once"
+        assert len(fetched) == len(set(fetched))
+        assert_complete(archive, db)
+        asked = len(archive.requests)
+        crawl_ok(archive, db, settings=GATE)
+        assert article_playbacks(archive.requests[asked:]) == []

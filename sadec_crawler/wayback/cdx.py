@@ -7,6 +7,8 @@ After the public ``wayback-cdx-server`` README: ``/cdx/search/cdx`` with ``url``
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import gzip
 import json
 import re
@@ -14,7 +16,9 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 CDX_PATH = "/cdx/search/cdx"
-CDX_FIELDS = ("timestamp", "original", "mimetype", "statuscode", "digest")
+CDX_FIELDS = ("urlkey", "timestamp", "original", "mimetype", "statuscode", "digest")
+"""``urlkey`` first: without it in ``fl`` the real server's resume key is ``-+<timestamp>``,
+which resumes at unrelated rows (internetarchive/wayback issue #121)."""
 ARTICLE_PREFIXES = ("/chi-tiet-bai-viet", "/-/asset_publisher/")
 """Path prefixes of the article routes (site-spec §2): the display page, with every variant
 (``/content/id/N``, ``/maximized``, url-title, ``;jsessionid=``, ``?redirect=``), and the
@@ -24,6 +28,9 @@ NOT_A_PAGE = ".*(/-/asset_publisher/|/documents/|/o/).*"
 PLAYBACK_PATH = re.compile(r"/web/(?P<timestamp>\d{14})(?:[a-z]{2}_)?/(?P<original>.+)$", re.S)
 DISCOVERY_STATE_KEY = "sadec_wayback_discovery"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+TIMESTAMP = "%Y%m%d%H%M%S"
+FIRST_CAPTURES = "1996"
+"""The Wayback Machine's first year: the start of a query with no ``from``."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,8 @@ class CdxCapture:
     status: int | None
     """HTTP status of the capture; None for revisit records (``-``)."""
     digest: str
+    urlkey: str = ""
+    """The archive's SURT key: captures of one URL (http/https/www alike) share it."""
 
     @property
     def usable(self) -> bool:
@@ -52,8 +61,10 @@ class CdxQuery:
     url: str
     match_type: str = "prefix"
     filters: tuple[str, ...] = ()
-    collapse: str | None = "digest"
-    """``digest`` skips identical re-captures (adjacent rows only, as the server does)."""
+    collapse: str | None = None
+    """Off: the server compares adjacent rows across URLs (after filters), so identical 404s
+    or empty redirects of neighbouring URLs hide each other; the run drops identical
+    re-captures per URL itself (:func:`drop_identical_recaptures`)."""
     start: str | None = None
     """``from``: 1–14 digit timestamp, inclusive."""
     end: str | None = None
@@ -87,12 +98,16 @@ def parse_cdx_json(body: bytes) -> tuple[list[CdxCapture], str | None]:
         # compression is undone by Scrapy, a gzip payload without that header is not.
         body = gzip.decompress(body)
     data = json.loads(body or b"[]")
+    if not isinstance(data, list):
+        raise ValueError("not a list of rows")
+    resume_key = None
+    if len(data) >= 2 and data[-2] == [] and len(data[-1]) == 1:
+        # The key closes the answer after an empty row, even when no row came before it (a
+        # page the server emptied by its filters: no header either).
+        resume_key, data = data[-1][0], data[:-2]
     if not data:
-        return [], None
-    header, rows, resume_key = data[0], data[1:], None
-    if len(rows) >= 2 and rows[-2] == [] and len(rows[-1]) == 1:
-        resume_key, rows = rows[-1][0], rows[:-2]
-    rows = [row for row in rows if row]
+        return [], resume_key
+    header, rows = data[0], [row for row in data[1:] if row]
     column = {name: index for index, name in enumerate(header)}
     captures = []
     for row in rows:
@@ -104,9 +119,70 @@ def parse_cdx_json(body: bytes) -> tuple[list[CdxCapture], str | None]:
                 mimetype=row[column["mimetype"]],
                 status=int(status) if status.isdigit() else None,
                 digest=row[column["digest"]],
+                urlkey=row[column["urlkey"]] if "urlkey" in column else "",
             )
         )
     return captures, resume_key
+
+
+def drop_identical_recaptures(captures: list[CdxCapture]) -> list[CdxCapture]:
+    """``captures`` less each one whose digest equals the previous capture of the same URL
+    (its urlkey): what ``collapse=digest`` meant to do, without one URL's rows hiding
+    another's. Revisit records carry their original's digest and go too."""
+    previous: dict[str, str] = {}
+    kept = []
+    for capture in sorted(captures, key=lambda c: (c.urlkey or c.original, c.timestamp)):
+        key = capture.urlkey or capture.original
+        if capture.usable and previous.get(key) == capture.digest:
+            continue
+        if capture.usable:
+            previous[key] = capture.digest
+        kept.append(capture)
+    return kept
+
+
+def split_window(query: CdxQuery, now: str) -> tuple[CdxQuery, CdxQuery] | None:
+    """The query over each half of its ``from``/``to`` window (all of the archive's years
+    when it has none); None below a day. A prefix query the server cannot finish in time
+    (504 under load, internetarchive/wayback #285) is asked again as two smaller ones."""
+    start = _first_moment(query.start or FIRST_CAPTURES)
+    end = _last_moment(query.end or now)
+    if end - start < dt.timedelta(days=1):
+        return None
+    middle = start + (end - start) / 2
+    return (
+        dataclasses.replace(query, start=_digits(start), end=_digits(middle)),
+        dataclasses.replace(
+            query, start=_digits(middle + dt.timedelta(seconds=1)), end=_digits(end)
+        ),
+    )
+
+
+def _first_moment(digits: str) -> dt.datetime:
+    """The first moment a 1-14 digit ``from`` value includes."""
+    return dt.datetime.strptime((digits + "00000101000000"[len(digits) :])[:14], TIMESTAMP)
+
+
+def _last_moment(digits: str) -> dt.datetime:
+    """The last moment a 1-14 digit ``to`` value includes (the server pads it the same way)."""
+    digits = digits[:14]
+    start = _first_moment(digits)
+    if len(digits) >= 14:
+        return start
+    if len(digits) >= 12:
+        return start + dt.timedelta(seconds=59)
+    if len(digits) >= 10:
+        return start + dt.timedelta(minutes=59, seconds=59)
+    if len(digits) >= 8:
+        return start + dt.timedelta(hours=23, minutes=59, seconds=59)
+    if len(digits) >= 6:
+        following = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        return following - dt.timedelta(seconds=1)
+    return start.replace(year=start.year + 1) - dt.timedelta(seconds=1)
+
+
+def _digits(moment: dt.datetime) -> str:
+    return moment.strftime(TIMESTAMP)
 
 
 def playback_url(archive_url: str, timestamp: str, original: str) -> str:

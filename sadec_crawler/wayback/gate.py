@@ -80,6 +80,7 @@ CONNECTION_FAILURES = (
 _HELD = "sadec_gate_held"
 _PROBE = "sadec_gate_probe"
 _SENT_AT = "sadec_gate_sent_at"
+_HTML_PAGES = "sadec_gate_index_html_pages"
 _TICK = 0.25
 """Longest single sleep of a waiting request: a stop is noticed within it."""
 
@@ -195,6 +196,20 @@ class ArchiveGate:
             return response
         probe = self._answered(request)
         limited = response.status == 429 and b"Memento-Datetime" not in response.headers
+        if not limited and self._maintenance_page(request, response):
+            tries = request.meta.get(_HTML_PAGES, 0)
+            if tries < self.max_pauses:
+                # The index is down for maintenance: it alone waits, longer each time.
+                seconds = self.pause * 2**tries
+                self.next_at["cdx"] = time.monotonic() + seconds
+                self.crawler.stats.inc_value("sadec/wayback/index_html_pages")
+                logger.warning(
+                    "wayback: the index answered an HTML page, not rows; asked again in %s s",
+                    f"{seconds:.3g}",
+                )
+                again = self._again(request)
+                again.meta[_HTML_PAGES] = tries + 1
+                return again
         if not limited:
             self.state.connection_failures = 0
             if probe or self.state.in_a_row:
@@ -220,6 +235,13 @@ class ArchiveGate:
             why = f"{type(exception).__name__} from {host_of(request.url)} (blocked?)"
             self._episode(why, UNREACHABLE)
         return self._again(request)
+
+    def _maintenance_page(self, request: Request, response: Response) -> bool:
+        """A 200 from the index that is an HTML page (the real server's maintenance notice)."""
+        if response.status != 200 or self.endpoint(request) != "cdx":
+            return False
+        content_type = response.headers.get("Content-Type", b"").lower()
+        return b"html" in content_type or response.body.lstrip()[:1] == b"<"
 
     def _answered(self, request: Request) -> bool:
         self.out = max(0, self.out - 1)

@@ -34,7 +34,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from parsel import Selector
 from scrapy import signals
@@ -59,9 +59,11 @@ from .cdx import (
     CdxCapture,
     CdxQuery,
     capture_of,
+    drop_identical_recaptures,
     host_of,
     parse_cdx_json,
     playback_url,
+    split_window,
 )
 from .gate import ArchiveStopped
 from .listings import ListingIndex, Sighting, select_listing_captures
@@ -84,8 +86,9 @@ ANSWERED_STATUSES = list(range(400, 600))
 finding, a 5xx a failed capture; redirects are still followed."""
 
 
-class WaybackError(RuntimeError):
-    """The archive's index could not be read: nothing can be planned."""
+MAX_SPLITS = 64
+"""Index queries split in halves at most per run: 64 bounds the cost of an index that fails
+whatever is asked (every half failing) to about 130 requests."""
 
 
 @dataclass
@@ -125,8 +128,8 @@ class _Discovering:
     articles: list[CdxCapture] = field(default_factory=list)
     sightings: list[Sighting] = field(default_factory=list)
     home_read: bool = False
-    queries: list[CdxQuery] = field(default_factory=list)
-    """Queries still to send, in order, after the current one."""
+    queries: list[tuple[CdxQuery, str]] = field(default_factory=list)
+    """Queries still to send, in order, with what their rows are (``pages``, ``articles``)."""
     listings_left: int = 0
 
 
@@ -144,7 +147,11 @@ class WaybackRun:
         self.base_url = spider.base_url
         self.portal_host = urlsplit(self.base_url).hostname
         self.db_path = settings.get("SADEC_DB_PATH")
-        self.cdx_limit = settings.getint("SADEC_WAYBACK_CDX_LIMIT", 5000)
+        self.cdx_limit = settings.getint("SADEC_WAYBACK_CDX_LIMIT", 1000)
+        self.cdx_max_pages = settings.getint("SADEC_WAYBACK_CDX_MAX_PAGES", 1000)
+        self.cdx_timeout = settings.getfloat("SADEC_WAYBACK_CDX_TIMEOUT", 120.0)
+        self.splits = 0
+        self.max_splits = MAX_SPLITS
         self.period_digits = settings.getint("SADEC_WAYBACK_LISTING_PERIOD", 6)
         workers = settings.getint("SADEC_WAYBACK_WORKERS", 0)
         per_host = settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 1)
@@ -212,10 +219,11 @@ class WaybackRun:
             f"{host}/",
             filters=("statuscode:200", "mimetype:text/html", f"!original:{NOT_A_PAGE}"),
         )
-        queries = [self._windowed(pages)]
-        queries += [self._windowed(CdxQuery(f"{host}{prefix}")) for prefix in ARTICLE_PREFIXES]
-        self.discovering.queries = queries[1:]
-        yield self._cdx_request(queries[0], "pages")
+        self.discovering.queries = [(self._windowed(pages), "pages")]
+        self.discovering.queries += [
+            (self._windowed(CdxQuery(f"{host}{prefix}")), "articles") for prefix in ARTICLE_PREFIXES
+        ]
+        yield from self._next_query()
 
     def _warn_if_impolite(self) -> None:
         settings = self.crawler.settings
@@ -241,46 +249,95 @@ class WaybackRun:
         """``query`` within the run's ``from``/``to`` window, with the run's page size."""
         return dataclasses.replace(query, start=self.start, end=self.end, limit=self.cdx_limit)
 
-    def _cdx_request(self, query: CdxQuery, kind: str, resume_key: str | None = None) -> Request:
+    def _cdx_request(
+        self, query: CdxQuery, kind: str, resume_key: str | None = None, page: int = 1, seen=()
+    ) -> Request:
         url = query.request_url(self.archive_url, resume_key)
-        return self.request(url, self.on_cdx, errback=self.on_cdx_failure, query=query, kind=kind)
+        request = self.request(
+            url, self.on_cdx, errback=self.on_cdx_failure, query=query, kind=kind, page=page
+        )
+        request.cb_kwargs["seen"] = seen
+        request.meta["download_timeout"] = self.cdx_timeout
+        # One retry: a query that failed twice is split (below) rather than sent again whole.
+        request.meta["max_retry_times"] = min(1, self.crawler.settings.getint("RETRY_TIMES"))
+        return request
 
-    def on_cdx(self, response: Response, query: CdxQuery, kind: str):
-        """One page of a CDX answer: the next page, the next query, or the listings."""
-        self.crawler.stats.inc_value("sadec/wayback/cdx_requests")
-        try:
-            if response.status != 200:
-                raise WaybackError(f"index query answered HTTP {response.status}: {response.url}")
-            try:
-                rows, resume_key = parse_cdx_json(response.body)
-            except (ValueError, KeyError, IndexError) as error:
-                raise WaybackError(
-                    f"index answer not understood ({error}): {response.url}"
-                ) from error
-        except WaybackError as error:
-            yield from self._index_failed(error)
-            return
-        getattr(self.discovering, kind).extend(rows)
-        if resume_key and rows:
-            yield self._cdx_request(query, kind, resume_key)
-        elif self.discovering.queries:
-            yield self._cdx_request(self.discovering.queries.pop(0), "articles")
+    def _next_query(self):
+        """The next index query, or, all read, the home page and the listings."""
+        if self.discovering.queries:
+            query, kind = self.discovering.queries.pop(0)
+            yield self._cdx_request(query, kind)
         else:
             yield from self._read_home()
 
-    def on_cdx_failure(self, failure):
-        error = WaybackError(
-            f"index query failed ({exception_kind(failure.value)}): {failure.request.url}"
-        )
-        yield from self._index_failed(error)
+    def on_cdx(self, response: Response, query: CdxQuery, kind: str, page: int, seen):
+        """One page of a CDX answer: the next page, the next query, or the listings. A page
+        the server fails or garbles costs that query's remaining pages, never the rows read."""
+        self.crawler.stats.inc_value("sadec/wayback/cdx_requests")
+        if response.status != 200:
+            yield from self._query_failed(query, kind, f"HTTP {response.status}", split=True)
+            return
+        try:
+            rows, resume_key = parse_cdx_json(response.body)
+        except (ValueError, KeyError, IndexError) as error:
+            # The real server answers 200 with an HTML maintenance page at times (the gate
+            # has asked again after a pause, RETRY_TIMES times).
+            why = f"answer not understood ({type(error).__name__}: {str(error)[:80]})"
+            yield from self._query_failed(query, kind, why, split=False)
+            return
+        getattr(self.discovering, kind).extend(rows)
+        self.crawler.stats.inc_value("sadec/wayback/cdx_rows", len(rows))
+        if resume_key:
+            # Empty pages can still carry a key (the server filters after paging): followed.
+            if resume_key in seen:
+                why = f"page {page} repeated the resume key {unquote_plus(resume_key)!r}"
+                yield from self._query_failed(query, kind, why, split=False)
+                return
+            if page >= self.cdx_max_pages:
+                why = f"more than {self.cdx_max_pages} pages (SADEC_WAYBACK_CDX_MAX_PAGES)"
+                yield from self._query_failed(query, kind, why, split=False)
+                return
+            yield self._cdx_request(query, kind, resume_key, page + 1, (*seen, resume_key))
+            return
+        yield from self._next_query()
 
-    def _index_failed(self, error: WaybackError):
-        """Without the index nothing can be planned: the run records why and ends."""
-        logger.error("wayback: %s", error)
-        yield CrawlError(self.archive_url + CDX_PATH, "wayback_cdx", str(error))
+    def on_cdx_failure(self, failure):
+        if failure.check(ArchiveStopped):
+            return
+        query, kind = failure.request.cb_kwargs["query"], failure.request.cb_kwargs["kind"]
+        why = exception_kind(failure.value)
+        yield from self._query_failed(query, kind, why, split=True)
+
+    def _query_failed(self, query: CdxQuery, kind: str, why: str, split: bool):
+        """An index query the server could not finish: asked again over each half of its
+        window (a prefix query over every year is what times out under load), down to a day;
+        else recorded. The rows read so far are kept and the run goes on."""
+        halves = split_window(query, self._now_digits()) if split else None
+        if halves and self.splits < self.max_splits:
+            self.splits += 1
+            self.crawler.stats.inc_value("sadec/wayback/cdx_queries_split")
+            logger.warning(
+                "wayback: index query failed (%s); asked again as %s-%s and %s-%s",
+                why,
+                halves[0].start,
+                halves[0].end,
+                halves[1].start,
+                halves[1].end,
+            )
+            self.discovering.queries[0:0] = [(half, kind) for half in halves]
+        else:
+            message = f"index query {query.url} ({query.start or '…'}-{query.end or '…'}): {why}"
+            logger.error("wayback: %s; the rows read so far are kept", message)
+            self.crawler.stats.inc_value("sadec/wayback/cdx_queries_failed")
+            yield CrawlError(self.archive_url + CDX_PATH, "wayback_cdx", message)
+        yield from self._next_query()
+
+    def _now_digits(self) -> str:
+        return dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
 
     def _read_home(self):
-        pages = self.discovering.pages
+        pages = list({(c.timestamp, c.original): c for c in self.discovering.pages}.values())
+        self.discovering.pages = pages
         home = [c for c in pages if urlsplit(c.original).path in ("", "/")]
         home = [c for c in home if not urlsplit(c.original).query]
         if not home:
@@ -337,9 +394,13 @@ class WaybackRun:
 
     def _discovery_done(self):
         found = self.discovering
-        discovery = Discovery(
-            self._discovery_key(), found.articles, found.sightings, found.home_read
+        # A split query reads again rows a failed page had given: each capture once.
+        articles = list({(c.timestamp, c.original): c for c in found.articles}.values())
+        articles = drop_identical_recaptures(articles)
+        self.crawler.stats.inc_value(
+            "sadec/wayback/identical_recaptures_dropped", len(found.articles) - len(articles)
         )
+        discovery = Discovery(self._discovery_key(), articles, found.sightings, found.home_read)
         state = getattr(self.spider, "state", None)
         if isinstance(state, dict):
             state[DISCOVERY_STATE_KEY] = discovery
