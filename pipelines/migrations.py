@@ -277,6 +277,54 @@ def m013_newest_capture(db: sqlite_utils.Database) -> None:
     )
 
 
+def m014_wayback_resume(db: sqlite_utils.Database) -> None:
+    """What a web-archive backfill read, kept for its restart (``wayback_index_pages``,
+    ``wayback_discoveries``), and the progress of a running crawl in ``crawl_runs``
+    (captures planned, done and left, when the next request may go, when it should end)."""
+    db["wayback_index_pages"].create(
+        {
+            "id": int,
+            "run_id": int,
+            "discovery_key": str,
+            "kind": str,
+            "query": str,
+            "resume_key": str,
+            "next_key": str,
+            "rows": str,
+            "read_at": str,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db["wayback_index_pages"].create_index(
+        ["discovery_key", "query", "resume_key"], if_not_exists=True
+    )
+    db["wayback_discoveries"].create(
+        {
+            "discovery_key": str,
+            "run_id": int,
+            "made_at": str,
+            "articles": str,
+            "listings": str,
+            "home_read": int,
+        },
+        pk="discovery_key",
+        if_not_exists=True,
+    )
+    if "crawl_runs" in db.table_names():
+        columns = db["crawl_runs"].columns_dict
+        for name, kind in (
+            ("captures_planned", int),
+            ("captures_done", int),
+            ("captures_left", int),
+            ("next_request_at", str),
+            ("finish_expected_at", str),
+            ("progress_at", str),
+        ):
+            if name not in columns:
+                db["crawl_runs"].add_column(name, kind)
+
+
 MIGRATIONS: list[Migration] = [
     m001_articles,
     m002_search,
@@ -291,6 +339,7 @@ MIGRATIONS: list[Migration] = [
     m011_unit_authority,
     m012_document_refs,
     m013_newest_capture,
+    m014_wayback_resume,
 ]
 
 

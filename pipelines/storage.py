@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 import logging
 import math
@@ -10,6 +12,7 @@ from collections import Counter
 
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
+from twisted.internet import task
 
 from sadec_crawler import incremental
 from sadec_crawler.items import (
@@ -17,8 +20,10 @@ from sadec_crawler.items import (
     ArticleGone,
     ArticleUnchanged,
     CrawlError,
+    IndexPage,
     ListingEntry,
     SitePage,
+    WaybackDiscovery,
 )
 from sadec_crawler.layout import CAPTURES, FILES, evidence_folder
 from sadec_crawler.units import default_authority
@@ -102,6 +107,7 @@ class SQLiteStoragePipeline:
         self.errors: Counter = Counter()
         self.db = None
         self.run_id: int | None = None
+        self.progress: task.LoopingCall | None = None
         self.home_error: CrawlError | None = None
         """The error recorded for the home page, if one was."""
 
@@ -146,6 +152,44 @@ class SQLiteStoragePipeline:
             if folder is not None:
                 record_folder(self.db, self.db_path, kind, folder)
         logger.info("archiving into %s (run %s)", self.db_path, self.run_id)
+        interval = settings.getfloat("SADEC_PROGRESS_INTERVAL", 30.0)
+        if interval > 0:
+            self.progress = task.LoopingCall(self.record_progress)
+            self.progress.start(interval, now=False)
+
+    def record_progress(self) -> None:
+        """The run so far in its ``crawl_runs`` row, for an operator looking while it runs (a
+        Wayback backfill can take days): requests, articles, errors and, for a Wayback run,
+        captures planned, done and left, when the next request may go and the expected end."""
+        if self.db is None or self.run_id is None:
+            return
+        stats = self.crawler.stats
+        fields = {
+            "progress_at": utc_now(),
+            "requests": stats.get_value("downloader/request_count", 0),
+            "articles_new": self.outcomes["new"],
+            "articles_changed": self.outcomes["changed"],
+            "articles_unchanged": self.outcomes["unchanged"],
+            "errors": sum(self.errors.values()),
+        }
+        planned = stats.get_value("sadec/wayback/captures_planned")
+        gate = getattr(self.crawler, "sadec_gate", None)
+        if planned is not None and gate is not None:
+            done = stats.get_value("sadec/wayback/captures_done", 0)
+            left = max(0, planned - done)
+            fields.update(captures_planned=planned, captures_done=done, captures_left=left)
+            fields["next_request_at"] = iso_utc(gate.next_request_at())
+            started = stats.get_value("start_time")
+            now = dt.datetime.now(dt.UTC)
+            elapsed = (now - started).total_seconds() if started else 0.0
+            seconds = gate.seconds_left(done, left, elapsed)
+            if seconds is not None:
+                fields["finish_expected_at"] = iso_utc(now + dt.timedelta(seconds=seconds))
+        try:
+            with self.db.conn:
+                self.db["crawl_runs"].update(self.run_id, fields)
+        except sqlite3.Error as error:
+            logger.warning("progress not recorded in crawl_runs: %s", error)
 
     def process_item(self, item):
         if isinstance(item, Article) and not self._in_window(item):
@@ -178,6 +222,17 @@ class SQLiteStoragePipeline:
                 logger.info("gone from the site (%s): %s", item.reason, item.url)
         elif isinstance(item, SitePage):
             record_site_page(self.db, item.url, item.kind)
+        elif isinstance(item, IndexPage):
+            with self.db.conn:
+                self.db["wayback_index_pages"].insert(
+                    {"run_id": self.run_id, "read_at": utc_now(), **dataclasses.asdict(item)}
+                )
+        elif isinstance(item, WaybackDiscovery):
+            with self.db.conn:
+                self.db["wayback_discoveries"].upsert(
+                    {"run_id": self.run_id, "made_at": utc_now(), **dataclasses.asdict(item)},
+                    pk="discovery_key",
+                )
         elif isinstance(item, ListingEntry):
             if apply_listing_entry(self.db, item):
                 self.crawler.stats.inc_value("sadec/articles/listing_merged")
@@ -283,6 +338,9 @@ class SQLiteStoragePipeline:
         return incremental.within_window(article.published_at, since, until)
 
     def close_spider(self, spider=None):
+        if self.progress is not None and self.progress.running:
+            self.progress.stop()
+        self.record_progress()  # the captures' last figures, then the summary below
         fixed = fix_uppercase_categories(self.db)
         stats = self.crawler.stats.get_stats()
         validation = getattr(self.crawler, "sadec_validation", None)
@@ -381,3 +439,7 @@ class SQLiteStoragePipeline:
             db.close()
         self.crawler.sadec_exit_status = exit_status
         logger.error("run %s failed: %s", self.run_id, why)
+
+
+def iso_utc(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

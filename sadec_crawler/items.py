@@ -242,3 +242,39 @@ class SitePage:
     """The page's URL, as requested."""
     kind: str
     """``listing`` (an Asset Publisher list of articles) or ``other``."""
+
+
+@dataclass
+class IndexPage:
+    """One page of a web-archive index answer (``-a source=wayback``), kept in
+    ``wayback_index_pages`` so that a backfill restarted after a kill or a block does not ask
+    the index again for what it read."""
+
+    discovery_key: str
+    """The run settings the discovery is for (JSON: archive, portal, window, period)."""
+    kind: str
+    """``pages`` (the portal's HTML pages) or ``articles`` (the article routes)."""
+    query: str
+    """The query's URL without its resume key: one query, one window."""
+    resume_key: str
+    """The key this page was asked with, as the server gave it; ``""`` for the first page."""
+    next_key: str
+    """The key the page ended with; ``""`` when the query was read to its end."""
+    rows: str
+    """The page's captures, a JSON list of objects with the CDX fields."""
+
+
+@dataclass
+class WaybackDiscovery:
+    """A finished discovery (index read, listings read), kept in ``wayback_discoveries`` so
+    that a restarted backfill goes straight to archiving."""
+
+    discovery_key: str
+    """As :attr:`IndexPage.discovery_key`."""
+    articles: str
+    """JSON list of the article captures (CDX fields)."""
+    listings: str
+    """JSON list of ``{"timestamp", "entry"}``: listing entries as each listing capture showed
+    them (the fields of :class:`ListingEntry`)."""
+    home_read: bool
+    """Whether a home-page capture was read."""

@@ -366,7 +366,8 @@ def capture_is_article(request) -> bool:
 
 
 def test_killed_backfill_resumes_from_the_database(schedule, tmp_path):
-    """SIGKILL in the middle of a run (no JOBDIR): the next run skips what was stored."""
+    """SIGKILL in the middle of a run (no JOBDIR): the next run skips what was stored, and
+    reads the discovery (index and listings) the killed run kept."""
     db_path = tmp_path / "archive.db"
     with serving(schedule) as archive:
         settings = {
@@ -395,8 +396,12 @@ def test_killed_backfill_resumes_from_the_database(schedule, tmp_path):
         assert 1 <= len(articles(db_path)) < len(archive.captured_ids()), killed_log
         first = len(archive.requests)
         crawl_ok(archive, db_path, settings=LEAN)
-        again = article_playbacks(archive.requests[first:])
+        second = archive.requests[first:]
+        again = article_playbacks(second)
         assert not stored & {timestamp for timestamp, _ in again}
+        # Its discovery was kept in the database: no index query, no listing read again.
+        assert not [r for r in second if r.kind == "cdx"]
+        assert not [r for r in second if r.kind == "playback" and not capture_is_article(r)]
         assert_complete(archive, db_path)
 
 

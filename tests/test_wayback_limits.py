@@ -7,15 +7,24 @@ stay short; the ratios between the paces, the limits and the pauses are kept.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
+import signal
+import sqlite3
+import subprocess
+import time
+from urllib.parse import urlsplit
 
 import pytest
 
 from replica import Site
 from replica.wayback import WaybackReplica
+from sadec.local import PROJECT_ROOT, crawl_command, crawl_env
 from tests.test_wayback import (
+    FINDINGS_ALLOWED,
     LEAN,
+    PORTAL,
     article_playbacks,
     assert_complete,
     crawl_archive,
@@ -285,3 +294,149 @@ def test_revisits_and_view_counter_recaptures_cost_one_fetch_ever(tmp_path):
         asked = len(archive.requests)
         crawl_ok(archive, db, settings=GATE)
         assert article_playbacks(archive.requests[asked:]) == []
+
+
+# --- Resumable for days ---------------------------------------------------------------------
+def start_crawl(archive, db_path, settings, log_path):
+    argv = crawl_command(
+        PORTAL,
+        db_path,
+        settings={"SADEC_WAYBACK_URL": archive.url.rstrip("/"), **FINDINGS_ALLOWED, **settings},
+        spider_args={"source": "wayback"},
+    )
+    log = open(log_path, "w")  # noqa: SIM115 - closed by the caller's kill()
+    return subprocess.Popen(argv, cwd=PROJECT_ROOT, env=crawl_env(), stdout=log, stderr=log), log
+
+
+def kill_when(process, log, condition, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline and process.poll() is None and not condition():
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        log.close()
+
+
+def count(db_path, sql: str) -> int:
+    try:
+        return rows(db_path, sql)[0]["n"]
+    except sqlite3.Error:
+        return 0
+
+
+def test_killed_while_reading_the_index_the_restart_asks_for_no_page_it_read(tmp_path):
+    """SIGKILL after the first index pages (7 rows a page): the restart reads those pages
+    from the archive database and asks the index only for the ones after them."""
+    db = tmp_path / "archive.db"
+    settings = {**GATE, "SADEC_WAYBACK_CDX_LIMIT": "7", "SADEC_WAYBACK_CDX_PER_MINUTE": "600"}
+    with WaybackReplica(Site(seed=0)) as archive:
+        process, log = start_crawl(archive, db, settings, tmp_path / "killed.log")
+        kill_when(
+            process,
+            log,
+            lambda: count(db, "select count(*) as n from wayback_index_pages as n") >= 6,
+        )
+        assert process.returncode == -signal.SIGKILL
+        kept = rows(db, "select query, resume_key from wayback_index_pages")
+        assert len(kept) >= 6
+        read_before = {r.path for r in cdx_requests(archive)}
+        asked = len(archive.requests)
+        crawl_ok(archive, db, settings=settings)
+        again = [r.path for r in archive.requests[asked:] if r.kind == "cdx"]
+        kept_paths = {
+            urlsplit(k["query"]).path
+            + "?"
+            + urlsplit(k["query"]).query
+            + (f"&resumeKey={k['resume_key']}" if k["resume_key"] else "")
+            for k in kept
+        }
+        assert not kept_paths & set(again), "no page an earlier run read is asked for again"
+        assert kept_paths <= read_before
+        assert_complete(archive, db)
+
+
+def test_the_run_after_a_finished_one_queries_the_index_afresh(tmp_path):
+    """Kept index pages serve a restart only: once a run has finished, the next one asks the
+    index again (captures made since would be missed otherwise)."""
+    db = tmp_path / "archive.db"
+    with WaybackReplica(Site(seed=0)) as archive:
+        crawl_ok(archive, db, settings=GATE)
+        asked = len(archive.requests)
+        crawl_ok(archive, db, settings=GATE)
+        assert [r for r in archive.requests[asked:] if r.kind == "cdx"]
+
+
+PACE_FACTOR = 100
+"""Real seconds per test second: a minute of the real service is 0.6 s here."""
+
+
+def test_a_1000_capture_backfill_keeps_the_paces_and_shows_its_progress(tmp_path):
+    """About 1,000 article captures at the default paces, scaled (index 20/min, playback
+    24/min, in 0.6 s "minutes"), against an archive limiting at the real rates, scaled (30
+    index requests a minute; playback faster than one every 2 s refused): never a 429, never
+    a block, and in every sliding "minute" no more requests per endpoint than the pace allows.
+    While it runs, ``crawl_runs`` shows captures planned, done and left, the next request time
+    and an expected end, and the log a progress line."""
+    minute = 60 / PACE_FACTOR
+    db = tmp_path / "archive.db"
+    site = Site(seed=0, extra_articles=600)
+    limits = {"cdx": (30, minute), "playback": (30, minute)}
+    settings = {
+        **GATE,
+        "SADEC_WAYBACK_CDX_PER_MINUTE": str(20 * PACE_FACTOR),
+        "SADEC_WAYBACK_PLAYBACK_PER_MINUTE": str(24 * PACE_FACTOR),
+        "SADEC_WAYBACK_PAUSE": str(60 / PACE_FACTOR),
+        "SADEC_PROGRESS_INTERVAL": "1",
+    }
+    with WaybackReplica(site, rate_limits=limits, block_after=minute) as archive:
+        captures = sum(len(states) for states in archive.article_captures().values())
+        assert captures >= 950
+        process, log = start_crawl(archive, db, settings, tmp_path / "paced.log")
+        seen = []
+        try:
+            deadline = time.monotonic() + 240
+            while process.poll() is None and time.monotonic() < deadline:
+                progress = (
+                    rows(
+                        db,
+                        "select captures_planned, captures_done, captures_left, next_request_at, "
+                        "finish_expected_at from crawl_runs order by id desc limit 1",
+                    )
+                    if db.exists()
+                    else []
+                )
+                if progress and progress[0]["captures_planned"] is not None:
+                    seen.append(progress[0])
+                time.sleep(0.5)
+        except sqlite3.Error:
+            pass
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+            log.close()
+        output = (tmp_path / "paced.log").read_text()
+        assert process.returncode == 0, output[-3000:]
+        requests = [r for r in archive.requests if r.kind in ("cdx", "playback")]
+        assert not [r for r in requests if r.status in (0, 429)] and not archive.blocks
+        for kind, per_minute in (("cdx", 20), ("playback", 24)):
+            times = [r.at for r in requests if r.kind == kind]
+            most = max(
+                bisect.bisect_left(times, at + minute) - index for index, at in enumerate(times)
+            )
+            print(f"{kind}: at most {most} requests in a scaled minute (pace {per_minute})")
+            assert most <= per_minute + 1, (kind, most)
+        assert_complete(archive, db)
+    assert len(seen) >= 3, "progress recorded while the run went on"
+    lefts = [row["captures_left"] for row in seen]
+    assert lefts == sorted(lefts, reverse=True) and lefts[0] > lefts[-1]
+    assert all(
+        row["captures_planned"] == row["captures_done"] + row["captures_left"] for row in seen
+    )
+    assert all(row["next_request_at"] and row["finish_expected_at"] for row in seen[1:])
+    assert re.search(r"wayback: \d+ of \d+ captures done, \d+ left; paces cdx 2000/min", output)
+    final = rows(db, "select captures_planned, captures_left from crawl_runs")[-1]
+    # Identical re-captures of a URL are dropped before planning; the rest is fetched.
+    assert final["captures_planned"] >= 700 and final["captures_left"] == 0

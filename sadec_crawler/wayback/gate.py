@@ -26,6 +26,7 @@ costs time, never an article.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
@@ -305,7 +306,20 @@ class ArchiveGate:
         meta = {k: v for k, v in request.meta.items() if k not in (_PROBE, _SENT_AT)}
         return request.replace(dont_filter=True, meta=meta)
 
-    # --- for progress lines ----------------------------------------------------------------
+    # --- for progress lines and crawl_runs --------------------------------------------------
+    def next_request_at(self) -> dt.datetime:
+        """When the next request to the archive may go (UTC): after the pause, at the pace."""
+        moment = max(self.state.paused_until, min(self.next_at.values()))
+        return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=max(0.0, moment - time.monotonic()))
+
+    def seconds_left(self, done: int, left: int, elapsed: float) -> float | None:
+        """Time the ``left`` captures should take: at the pace the run has kept so far, and
+        never less than the playback pace allows; None before the first capture."""
+        if done <= 0 or elapsed <= 0:
+            return None
+        per_capture = max(elapsed / done, self.intervals["playback"] * self.state.slowdown)
+        return left * per_capture
+
     def describe(self) -> str:
         """The gate in a few words: paces and, during a pause, how long it still lasts."""
         state = self.state

@@ -3,6 +3,7 @@ stopped (read-only: the storage pipeline owns the database and its migrations)."
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,3 +89,69 @@ def load_stored_state(db_path: str | Path | None) -> StoredState:
 def _raise_watermark(state: StoredState, url: str, moment: str | None) -> None:
     if moment and moment > state.watermarks.get(url, ""):
         state.watermarks[url] = moment
+
+
+@dataclass
+class IndexState:
+    """What an interrupted backfill read of the index and the listings (no run since has
+    finished), so that its restart does not ask again."""
+
+    pages: dict[tuple[str, str], tuple[str, list[dict]]] = field(default_factory=dict)
+    """(query URL, resume key or "") → (the key the page ended with or "", its rows)."""
+    discovery: dict | None = None
+    """The finished discovery: ``articles``, ``listings`` (decoded JSON) and ``home_read``."""
+
+
+def load_index_state(db_path: str | Path | None, discovery_key: str) -> IndexState:
+    """Index pages and the discovery an interrupted run (killed, stopped by a block, or
+    stopped early) kept for ``discovery_key``; nothing once a Wayback run has finished since,
+    as a later run must see captures made in between."""
+    state = IndexState()
+    path = Path(db_path) if db_path else None
+    if path is None or not path.exists():
+        return state
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
+        if not {"crawl_runs", "wayback_index_pages", "wayback_discoveries"} <= tables:
+            return state
+        finished = conn.execute(
+            "select coalesce(max(id), 0) from crawl_runs "
+            "where source = 'wayback' and finish_reason = 'finished'"
+        ).fetchone()[0]
+        for row in conn.execute(
+            "select query, resume_key, next_key, rows from wayback_index_pages "
+            "where discovery_key = ? and run_id > ? order by id",
+            [discovery_key, finished],
+        ):
+            rows = _json_list(row["rows"])
+            if rows is not None:
+                state.pages[(row["query"], row["resume_key"] or "")] = (row["next_key"] or "", rows)
+        found = conn.execute(
+            "select articles, listings, home_read from wayback_discoveries "
+            "where discovery_key = ? and run_id > ?",
+            [discovery_key, finished],
+        ).fetchone()
+        if found is not None:
+            articles, listings = _json_list(found["articles"]), _json_list(found["listings"])
+            if articles is not None and listings is not None:
+                state.discovery = {
+                    "articles": articles,
+                    "listings": listings,
+                    "home_read": bool(found["home_read"]),
+                }
+    finally:
+        conn.close()
+    return state
+
+
+def _json_list(text: str | None) -> list | None:
+    """A JSON list of objects, or None for anything else (a damaged or hand-edited row)."""
+    try:
+        value = json.loads(text or "")
+    except ValueError:
+        return None
+    if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+        return value
+    return None

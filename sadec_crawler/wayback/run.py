@@ -41,7 +41,7 @@ from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Request, Response, TextResponse
 
-from ..items import ArticlePage, CrawlError, ListingEntry
+from ..items import ArticlePage, CrawlError, IndexPage, ListingEntry, WaybackDiscovery
 from ..pages import (
     article_page_number,
     asset_id_of,
@@ -67,7 +67,15 @@ from .cdx import (
 )
 from .gate import ArchiveStopped
 from .listings import ListingIndex, Sighting, select_listing_captures
-from .resume import UNPLAYABLE, StoredState, capture_key, load_stored_state, same_page
+from .resume import (
+    UNPLAYABLE,
+    IndexState,
+    StoredState,
+    capture_key,
+    load_index_state,
+    load_stored_state,
+    same_page,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +173,8 @@ class WaybackRun:
         self.prefetched: dict[tuple[str, str], Response] = {}
         self.file_timestamps: dict[str, str] = {}
         self.stored = StoredState()
+        self.index_state = IndexState()
+        self._kept_json = ("[]", "[]")
         self.listings = ListingIndex()
         self.discovering = _Discovering()
         self.discovery: Discovery | None = None
@@ -214,6 +224,25 @@ class WaybackRun:
             logger.info("wayback: discovery from the JOBDIR state (no index queries)")
             yield from self._discovered(cached)
             return
+        self.index_state = load_index_state(self.db_path, self._discovery_key())
+        kept = self._kept_discovery()
+        if kept is not None:
+            logger.info(
+                "wayback: discovery kept by an interrupted run (no index query, no listing "
+                "read): %d article captures",
+                len(kept.articles),
+            )
+            yield WaybackDiscovery(  # this run's now: kept until a run finishes
+                kept.key, *self.index_state_json(), kept.home_read
+            )
+            yield from self._discovered(kept)
+            return
+        if self.index_state.pages:
+            logger.info(
+                "wayback: %d index pages kept by an interrupted run are read from the archive "
+                "database, not asked for again",
+                len(self.index_state.pages),
+            )
         host = self.portal_host
         pages = CdxQuery(
             f"{host}/",
@@ -266,9 +295,47 @@ class WaybackRun:
         """The next index query, or, all read, the home page and the listings."""
         if self.discovering.queries:
             query, kind = self.discovering.queries.pop(0)
-            yield self._cdx_request(query, kind)
+            yield from self._read_query(query, kind)
         else:
             yield from self._read_home()
+
+    def _read_query(self, query: CdxQuery, kind: str, resume_key=None, page: int = 1, seen=()):
+        """The query's pages an interrupted run kept, then a request for the first it did
+        not (a loop, not a recursion: a query can have a thousand pages)."""
+        name = query.request_url(self.archive_url)
+        while (name, resume_key or "") in self.index_state.pages:
+            next_key, found = self.index_state.pages.pop((name, resume_key or ""))
+            try:
+                rows = [CdxCapture(**row) for row in found]
+            except TypeError:
+                break  # a damaged row: that page is asked for again
+            getattr(self.discovering, kind).extend(rows)
+            self.crawler.stats.inc_value("sadec/wayback/cdx_pages_kept")
+            if not next_key:
+                yield from self._next_query()
+                return
+            if next_key in seen or page >= self.cdx_max_pages:
+                break  # the request below meets the same guard and says so
+            resume_key, page, seen = next_key, page + 1, (*seen, next_key)
+        yield self._cdx_request(query, kind, resume_key, page, seen)
+
+    def _kept_discovery(self) -> Discovery | None:
+        kept = self.index_state.discovery
+        if kept is None:
+            return None
+        try:
+            articles = [CdxCapture(**row) for row in kept["articles"]]
+            listings = [
+                Sighting(row["timestamp"], ListingEntry(**row["entry"])) for row in kept["listings"]
+            ]
+        except (TypeError, KeyError) as error:
+            logger.warning("wayback: the kept discovery is damaged (%s): discovering again", error)
+            return None
+        self._kept_json = (json.dumps(kept["articles"]), json.dumps(kept["listings"]))
+        return Discovery(self._discovery_key(), articles, listings, kept["home_read"])
+
+    def index_state_json(self) -> tuple[str, str]:
+        return self._kept_json
 
     def on_cdx(self, response: Response, query: CdxQuery, kind: str, page: int, seen):
         """One page of a CDX answer: the next page, the next query, or the listings. A page
@@ -287,6 +354,14 @@ class WaybackRun:
             return
         getattr(self.discovering, kind).extend(rows)
         self.crawler.stats.inc_value("sadec/wayback/cdx_rows", len(rows))
+        yield IndexPage(
+            discovery_key=self._discovery_key(),
+            kind=kind,
+            query=query.request_url(self.archive_url),
+            resume_key=seen[-1] if seen else "",
+            next_key=resume_key or "",
+            rows=json.dumps([dataclasses.asdict(row) for row in rows]),
+        )
         if resume_key:
             # Empty pages can still carry a key (the server filters after paging): followed.
             if resume_key in seen:
@@ -401,6 +476,17 @@ class WaybackRun:
             "sadec/wayback/identical_recaptures_dropped", len(found.articles) - len(articles)
         )
         discovery = Discovery(self._discovery_key(), articles, found.sightings, found.home_read)
+        yield WaybackDiscovery(
+            discovery.key,
+            json.dumps([dataclasses.asdict(capture) for capture in articles]),
+            json.dumps(
+                [
+                    {"timestamp": s.timestamp, "entry": dataclasses.asdict(s.entry)}
+                    for s in found.sightings
+                ]
+            ),
+            discovery.home_read,
+        )
         state = getattr(self.spider, "state", None)
         if isinstance(state, dict):
             state[DISCOVERY_STATE_KEY] = discovery
@@ -518,6 +604,8 @@ class WaybackRun:
             self.workers,
         )
         self.queue = plans
+        self.crawler.stats.set_value("sadec/wayback/captures_planned", total)
+        self.crawler.stats.set_value("sadec/wayback/captures_done", 0)
         self.reporting = "due"
         for _ in range(min(self.workers, len(plans))):
             yield from self._next_chain()
@@ -648,12 +736,14 @@ class WaybackRun:
         for the next run, so that no version is skipped for good."""
         if failure.check(ArchiveStopped):
             return  # the run is stopping; the next one goes on from what is stored
+        self.crawler.stats.inc_value("sadec/wayback/captures_done")
         kind = f"wayback_{exception_kind(failure.value)}"
         yield CrawlError(failure.request.url, kind, str(failure.value)[:300])
         yield from self._chain_ended()
 
     def on_capture(self, response: Response, chain: Chain):
         capture = chain.plan.captures[chain.position]
+        self.crawler.stats.inc_value("sadec/wayback/captures_done")
         if response.status >= 500 or response.status == 429:
             message = f"capture of {capture.original} answered HTTP {response.status}"
             yield CrawlError(response.url, f"wayback_http_{response.status}", message)
