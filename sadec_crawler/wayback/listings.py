@@ -46,6 +46,19 @@ class ListingIndex:
             if s.entry.asset_id and s.entry.title
         }
 
+    def ambiguous_slugs(self) -> set[str]:
+        """Title slugs two articles share (Liferay then gives the second url-title a ``-1``):
+        a url-title equal to one of them names either."""
+        seen: dict[str, int] = {}
+        shared = set()
+        for sighting in self.sightings:
+            entry = sighting.entry
+            if entry.asset_id and entry.title:
+                slug = slugify(entry.title)
+                if seen.setdefault(slug, entry.asset_id) != entry.asset_id:
+                    shared.add(slug)
+        return shared
+
     def entry_for(self, asset_id: int, url: str, slug: str | None, timestamp: str):
         """The entry as the listings showed it when the article was captured: each field from
         the newest listing capture at or before ``timestamp`` that has it, else the oldest

@@ -40,6 +40,10 @@ class StoredState:
     before it was processed by an earlier run, or is older than a live fetch of the page."""
     slugs: dict[str, int] = field(default_factory=dict)
     """Title slug → asset id, so url-title captures need not be opened again."""
+    ambiguous: set[str] = field(default_factory=set)
+    """Title slugs of two archived articles (same title): they name neither for sure."""
+    url_titles: dict[str, int] = field(default_factory=dict)
+    """Liferay url-title → asset id, as archived articles were reached by it (exact)."""
     unplayable: set[str] = field(default_factory=set)
     """:func:`capture_key` of the captures an earlier run found listed but not playable."""
 
@@ -58,9 +62,10 @@ def load_stored_state(db_path: str | Path | None) -> StoredState:
             return state
         columns = {r[1] for r in conn.execute("pragma table_info(articles)")}
         newest = "newest_capture_timestamp" if "newest_capture_timestamp" in columns else "null"
+        url_title = "url_title" if "url_title" in columns else "null"
         rows = conn.execute(
             "select url, asset_id, title, source, capture_timestamp, last_crawled_at, "
-            f"{newest} as newest_capture from articles"
+            f"{newest} as newest_capture, {url_title} as url_title from articles"
         )
         for row in rows:
             moment = (
@@ -72,7 +77,11 @@ def load_stored_state(db_path: str | Path | None) -> StoredState:
             # Captures processed since that changed nothing (a view counter) are not read again.
             _raise_watermark(state, row["url"], row["newest_capture"])
             if row["title"]:
-                state.slugs.setdefault(slugify(row["title"]), row["asset_id"])
+                slug = slugify(row["title"])
+                if state.slugs.setdefault(slug, row["asset_id"]) != row["asset_id"]:
+                    state.ambiguous.add(slug)
+            if row["url_title"]:
+                state.url_titles[row["url_title"]] = row["asset_id"]
         if "article_versions" in tables:
             for row in conn.execute("select article_url, capture_timestamp from article_versions"):
                 _raise_watermark(state, row["article_url"], row["capture_timestamp"])

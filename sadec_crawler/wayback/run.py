@@ -166,6 +166,11 @@ class WaybackRun:
         self.workers = workers if workers > 0 else max(2, per_host + 1)
         self.start, self.end = _window(spider)
         self.slugs: dict[str, int] = {}
+        """Title slug → asset id: how a url-title is matched without opening its capture."""
+        self.ambiguous: set[str] = set()
+        """Title slugs two articles share: their url-titles are opened, never guessed."""
+        self.url_titles: dict[str, int] = {}
+        """Url-title → asset id known for sure (archived, or read from an opened capture)."""
         self.captured: set[int] = set()
         self.reported: set[int] = set()
         self.related: dict[int, tuple[str, str]] = {}
@@ -218,6 +223,8 @@ class WaybackRun:
         self._warn_if_impolite()
         self.stored = load_stored_state(self.db_path)
         self.slugs = dict(self.stored.slugs)
+        self.ambiguous = set(self.stored.ambiguous)
+        self.url_titles = dict(self.stored.url_titles)
         state = getattr(self.spider, "state", None)
         cached = state.get(DISCOVERY_STATE_KEY) if isinstance(state, dict) else None
         if isinstance(cached, Discovery) and cached.key == self._discovery_key():
@@ -255,16 +262,22 @@ class WaybackRun:
         yield from self._next_query()
 
     def _warn_if_impolite(self) -> None:
+        """Paces past what the Internet Archive tolerates earn a firewall block (docs/wayback.md):
+        said once, loudly, when the archive is not a local one."""
         settings = self.crawler.settings
         if urlsplit(self.archive_url).hostname in LOCAL_HOSTS:
             return
-        delay = settings.getfloat("DOWNLOAD_DELAY")
+        cdx = settings.getfloat("SADEC_WAYBACK_CDX_PER_MINUTE")
+        playback = settings.getfloat("SADEC_WAYBACK_PLAYBACK_PER_MINUTE")
         per_host = settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN")
-        if delay < 1 or per_host > 1:
+        if not 0 < cdx <= 24 or not 0 < playback <= 30 or per_host > 1:
             logger.warning(
-                "wayback: DOWNLOAD_DELAY=%s and CONCURRENT_REQUESTS_PER_DOMAIN=%s are hard on "
-                "the Internet Archive (docs/wayback.md asks for ≥ 1 s and 1)",
-                delay,
+                "wayback: SADEC_WAYBACK_CDX_PER_MINUTE=%s, SADEC_WAYBACK_PLAYBACK_PER_MINUTE=%s "
+                "and CONCURRENT_REQUESTS_PER_DOMAIN=%s are hard on the Internet Archive, which "
+                "blocks clients past about 30 index and 20-30 playback requests a minute "
+                "(docs/wayback.md asks for at most 24, 30 and 1)",
+                cdx,
+                playback,
                 per_host,
             )
 
@@ -521,7 +534,8 @@ class WaybackRun:
         self.discovery = discovery
         self.listings = ListingIndex(discovery.listings)
         for slug, asset_id in self.listings.slugs().items():
-            self.slugs.setdefault(slug, asset_id)
+            self._learn_slug(slug, asset_id)
+        self.ambiguous |= self.listings.ambiguous_slugs()
         if discovery.home_read:
             self.crawler.stats.inc_value("sadec/pages/home")
         by_title: dict[str, list[CdxCapture]] = {}
@@ -535,7 +549,7 @@ class WaybackRun:
         to_open = []
         for url_title, captures in sorted(by_title.items()):
             usable = [c for c in captures if c.usable]
-            if url_title not in self.slugs and usable:
+            if self.asset_for_url_title(url_title) is None and usable:
                 to_open.append(max(usable, key=lambda c: c.timestamp))
         self.url_titles_left = len(to_open)
         if not to_open:
@@ -549,6 +563,19 @@ class WaybackRun:
                 step=self._url_title_opened,
             )
 
+    def _learn_slug(self, slug: str, asset_id: int) -> None:
+        if self.slugs.setdefault(slug, asset_id) != asset_id:
+            self.ambiguous.add(slug)
+
+    def asset_for_url_title(self, url_title: str) -> int | None:
+        """The article a url-title names: known for sure, or by the slug of a title only one
+        article has; None when it must be opened to tell."""
+        if url_title in self.url_titles:
+            return self.url_titles[url_title]
+        if url_title in self.ambiguous:
+            return None
+        return self.slugs.get(url_title)
+
     def on_url_title(self, response: Response, capture: CdxCapture, step):
         """The asset id behind a url-title, read from its newest capture (kept for reuse)."""
         if not self._page_answered(response, capture):
@@ -560,7 +587,7 @@ class WaybackRun:
                 yield CrawlError(self.portal_url(capture.original), "not_an_article", message)
             else:
                 url_title = parse_article_link(capture.original).url_title
-                self.slugs.setdefault(url_title, asset_id)
+                self.url_titles[url_title] = asset_id
                 self.prefetched[(capture.timestamp, capture.original)] = response
                 self.crawler.stats.inc_value("sadec/wayback/url_titles_opened")
         yield from step()
@@ -582,7 +609,7 @@ class WaybackRun:
                 by_id.setdefault(link.asset_id, []).append(capture)
                 instances.setdefault(link.asset_id, link.instance)
         for url_title, captures in sorted(self.url_title_captures.items()):
-            asset_id = self.slugs.get(url_title)
+            asset_id = self.asset_for_url_title(url_title)
             if asset_id is None and not any(c.usable for c in captures):
                 yield from self._report_unresolved(captures)
             if asset_id:
@@ -620,9 +647,20 @@ class WaybackRun:
         if usable:
             self.captured.add(plan.asset_id)
         yield from self._report_status_captures(plan, captures, usable, watermark)
-        pending = [c for c in usable if c.timestamp > watermark]
+        # The same bytes as the article's capture just before it, under another of its URLs
+        # (``?inheritRedirect=false`` renders as the plain URL): nothing new to read. Compared
+        # over every capture, archived or not, so that a later run drops the same ones.
+        distinct = [
+            c
+            for before, c in zip([None, *usable], usable, strict=False)
+            if before is None or c.digest != before.digest
+        ]
         self.crawler.stats.inc_value(
-            "sadec/wayback/captures_already_archived", len(usable) - len(pending)
+            "sadec/wayback/identical_recaptures_dropped", len(usable) - len(distinct)
+        )
+        pending = [c for c in distinct if c.timestamp > watermark]
+        self.crawler.stats.inc_value(
+            "sadec/wayback/captures_already_archived", len(distinct) - len(pending)
         )
         playable = [
             c for c in pending if capture_key(c.timestamp, c.original) not in self.stored.unplayable
@@ -834,7 +872,7 @@ class WaybackRun:
             return CrawlError(response.url, "not_an_article", message)
         slug = slugify(extract.title) if extract.title else None
         if slug:
-            self.slugs.setdefault(slug, plan.asset_id)
+            self._learn_slug(slug, plan.asset_id)
         self._remember_links(response, page_url)
         self._remember_files(extract.body_html, page_url, timestamp)
         stats.inc_value("sadec/pages/article")
@@ -920,7 +958,7 @@ class WaybackRun:
             yield from self._missing(asset_id, entry.url, f"listed on {entry.listing_url}")
         for url_title, sightings in sorted(self.listings.by_title.items()):
             entry = self._category_sighting(sightings)
-            asset_id = self.slugs.get(url_title) or self.link_slugs.get(url_title)
+            asset_id = self.asset_for_url_title(url_title) or self.link_slugs.get(url_title)
             if asset_id is None:
                 message = f"listed on {entry.listing_url} but never captured"
                 self.crawler.stats.inc_value("sadec/wayback/no_capture")
