@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from sadec_crawler.portals import default_registry
 from sadec_crawler.units import default_authority
 
 from .document_refs import backfill as backfill_document_refs
@@ -325,6 +326,26 @@ def m014_wayback_resume(db: sqlite_utils.Database) -> None:
                 db["crawl_runs"].add_column(name, kind)
 
 
+def m015_portals(db: sqlite_utils.Database) -> None:
+    """``articles.portal`` and ``crawl_runs.portal``: the registered portal (``portals.yml``)
+    an article was archived from and a run crawled, filled from the URLs already stored."""
+    for table in ("articles", "crawl_runs"):
+        if table in db.table_names() and "portal" not in db[table].columns_dict:
+            db[table].add_column("portal", str)
+    if "articles" not in db.table_names():
+        return
+    db["articles"].create_index(["portal"], if_not_exists=True)
+    registry = default_registry()
+    for portal in registry.portals:
+        prefix = portal.base_url + "/"
+        for table, column in (("articles", "url"), ("crawl_runs", "base_url")):
+            db.execute(
+                f"update {table} set portal = ? where portal is null "
+                f"and (substr({column}, 1, ?) = ? or rtrim({column}, '/') = ?)",
+                [portal.key, len(prefix), prefix, portal.base_url],
+            )
+
+
 MIGRATIONS: list[Migration] = [
     m001_articles,
     m002_search,
@@ -340,6 +361,7 @@ MIGRATIONS: list[Migration] = [
     m012_document_refs,
     m013_newest_capture,
     m014_wayback_resume,
+    m015_portals,
 ]
 
 

@@ -26,6 +26,7 @@ from sadec_crawler.items import (
     WaybackDiscovery,
 )
 from sadec_crawler.layout import CAPTURES, FILES, evidence_folder
+from sadec_crawler.portals import default_registry
 from sadec_crawler.units import default_authority
 from sadec_crawler.wayback.gate import STOP_REASONS, TRY_LATER_EXIT_STATUS
 
@@ -103,6 +104,10 @@ class SQLiteStoragePipeline:
         self.stale_days = settings.getfloat("SADEC_STALE_DAYS", 45)
         self.now = incremental.parse_now(settings.get("SADEC_NOW"))
         self.base_url = (settings.get("SADEC_BASE_URL") or "").rstrip("/")
+        found = default_registry().for_url(self.base_url + "/")
+        self.portal = settings.get("SADEC_PORTAL") or (found.key if found else None)
+        """The registered portal this run archives (``articles.portal``); None for a site
+        the registry does not name (a replica without SADEC_HOST_MAP)."""
         self.outcomes: Counter = Counter()
         self.errors: Counter = Counter()
         self.db = None
@@ -142,6 +147,7 @@ class SQLiteStoragePipeline:
                         "requested_mode": getattr(spider, "requested_mode", None),
                         "source": getattr(spider, "source", None),
                         "base_url": self.crawler.settings.get("SADEC_BASE_URL"),
+                        "portal": self.portal,
                     }
                 )
                 .last_pk
@@ -201,6 +207,13 @@ class SQLiteStoragePipeline:
             # Derived once, by the parser; here only spelt as the archive already knows it.
             item.category = known_spelling(item.category, self.category_names)
             outcome = upsert_article(self.db, item)
+            if self.portal and outcome == "new":
+                with self.db.conn:
+                    # The first portal to archive an article owns it.
+                    self.db.execute(
+                        "update articles set portal = ? where url = ? and portal is null",
+                        [self.portal, item.url],
+                    )
             self.outcomes[outcome] += 1
             self.crawler.stats.inc_value(f"sadec/articles/{outcome}")
             if (
@@ -386,6 +399,7 @@ class SQLiteStoragePipeline:
         with self.db.conn:
             self.db["crawl_runs"].update(self.run_id, summary)
         self.crawler.sadec_exit_status = exit_status
+        self.crawler.sadec_exit_message = summary["message"]
         logger.info(
             "summary: %d requests, %d pages, %d articles (%d new, %d changed, %d unchanged, "
             "%d gone), %d errors%s, %d categories re-cased",
@@ -438,6 +452,7 @@ class SQLiteStoragePipeline:
         finally:
             db.close()
         self.crawler.sadec_exit_status = exit_status
+        self.crawler.sadec_exit_message = message
         logger.error("run %s failed: %s", self.run_id, why)
 
 

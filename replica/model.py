@@ -199,8 +199,14 @@ class Site:
         extra_articles: int = 0,
         corpus_dir: Path = CORPUS_DIR,
         liferay: str = generations.DEFAULT,
+        id_offset: int = 0,
+        group_id: int | None = None,
     ):
+        """``id_offset`` and ``group_id`` make another portal of the same Liferay system (a
+        ward's): its asset ids come from the system's one counter, so they differ from the
+        city's (every id shifted by the offset), and its files live under its own group."""
         self.seed = seed
+        self.id_offset = id_offset
         self.liferay = generations.check(liferay)
         """The Liferay generation whose stock markup the pages wear (``6.2``, ``7.0``, ``7.4``)."""
         self.lock = threading.RLock()
@@ -208,7 +214,7 @@ class Site:
         self.categories: dict[str, Category] = {
             entry["key"]: Category(**entry) for entry in self.config["categories"]
         }
-        self.group_id: int = self.config["group_id"]
+        self.group_id: int = group_id or self.config["group_id"]
         self.detail_base = (
             f"{self.config['detail_page']}/-/asset_publisher/{self.config['detail_instance']}"
         )
@@ -252,7 +258,7 @@ class Site:
     def _article_from_entry(self, entry: dict, category_key: str, origin: str) -> Article:
         moment, timed = dates.parse_corpus_date(entry["date"])
         article = Article(
-            asset_id=entry["asset_id"],
+            asset_id=entry["asset_id"] + self.id_offset,
             title=entry["title"],
             category_key=category_key,
             moment=moment,
@@ -401,7 +407,7 @@ class Site:
             links: dict[int, list[int]] = {}
             for article in self.articles.values():
                 for source in article.page.get("related_from", []):
-                    links.setdefault(source, []).append(article.asset_id)
+                    links.setdefault(source + self.id_offset, []).append(article.asset_id)
             self._cache["unlisted_links"] = links
         return self._cache["unlisted_links"]
 

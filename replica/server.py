@@ -27,6 +27,10 @@ class RequestLogEntry:
     served_ok: bool
     headers: dict = field(default_factory=dict)
     fault: str | None = None
+    started: float = 0.0
+    """``time.monotonic()`` when the request arrived."""
+    finished: float = 0.0
+    """``time.monotonic()`` when its answer was written (0 while it is being served)."""
 
 
 class ReplicaServer(BackgroundServer):
@@ -56,6 +60,7 @@ class ReplicaServer(BackgroundServer):
 
     def _log(self, handler: BaseHTTPRequestHandler, method: str) -> tuple[RequestLogEntry, int]:
         entry = RequestLogEntry(method, handler.path, 0, True, dict(handler.headers.items()))
+        entry.started = time.monotonic()
         with self._log_lock:
             self.requests.append(entry)
             attempt = self._attempts.get(handler.path, 0)
@@ -73,8 +78,10 @@ class ReplicaServer(BackgroundServer):
         entry.fault = fault
         try:
             self._answer(handler, method, response, fault, attempt, entry)
+            handler.wfile.flush()
         except (TimeoutError, BrokenPipeError, ConnectionResetError):
             handler.close_connection = True
+        entry.finished = time.monotonic()
 
     def _answer(self, handler, method, response: Response, fault, attempt, entry) -> None:
         if fault == fault_kinds.TIMEOUT:

@@ -47,8 +47,10 @@ class ArchiveState:
         return not self.articles
 
 
-def load_archive_state(db_path: str | Path) -> ArchiveState:
-    """Read the archive's articles and run history; an absent database is an empty archive."""
+def load_archive_state(db_path: str | Path, base_url: str | None = None) -> ArchiveState:
+    """Read the archive's articles and run history; an absent database is an empty archive.
+    With ``base_url`` (a crawl of several portals into one archive), only that portal's
+    articles and runs: each portal keeps its own incremental state."""
     path = Path(db_path)
     if not path.exists():
         return ArchiveState()
@@ -64,10 +66,12 @@ def load_archive_state(db_path: str | Path) -> ArchiveState:
         listing = "listing_url" if "listing_url" in columns else "null"
         url_title = "url_title" if "url_title" in columns else "null"
         state = ArchiveState()
+        prefix = base_url.rstrip("/") + "/" if base_url else ""
         for row in conn.execute(
             f"select url, asset_id, published_at, last_crawled_at, gone_at, {etag} as etag, "
             f"{modified} as last_modified, title, {listing} as listing_url, "
-            f"{url_title} as url_title from articles"
+            f"{url_title} as url_title from articles where substr(url, 1, ?) = ?",
+            [len(prefix), prefix],
         ):
             state.articles[row["asset_id"]] = KnownArticle(**dict(row))
         state.newest_published = max(
@@ -81,7 +85,9 @@ def load_archive_state(db_path: str | Path) -> ArchiveState:
         # nor leave one unfinished.
         runs = conn.execute(
             "select mode, finish_reason, exit_status from crawl_runs "
-            "where coalesce(source, 'live') = 'live' order by id"
+            "where coalesce(source, 'live') = 'live' and (? = '' or rtrim(base_url, '/') = ?) "
+            "order by id",
+            [prefix, prefix.rstrip("/")],
         ).fetchall()
         completed = False
         for run in runs:
@@ -179,7 +185,8 @@ def plan_run(settings, requested_mode: str) -> RunPlan:
     the rest (all of it within ``SADEC_REVALIDATE_DAYS``, or ``SADEC_REVALIDATE_COUNT`` a
     run)."""
     db_path = settings.get("SADEC_DB_PATH")
-    archive = load_archive_state(db_path)
+    portal_base = settings.get("SADEC_BASE_URL") if settings.get("SADEC_PORTAL") else None
+    archive = load_archive_state(db_path, portal_base)
     plan = RunPlan(
         archive=archive,
         now=parse_now(settings.get("SADEC_NOW")),

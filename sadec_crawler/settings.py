@@ -11,6 +11,9 @@ NEWSPIDER_MODULE = "sadec_crawler.spiders"
 
 # --- What to crawl and where to store it ----------------------------------------------------
 SADEC_BASE_URL = "https://sadec.dongthap.gov.vn"
+# The registered portal (sadec_crawler/portals.yml) this run archives; set for each portal by
+# `-a portals=…`; empty: the portal SADEC_BASE_URL is on, if registered.
+SADEC_PORTAL = ""
 SADEC_DB_PATH = "archive.db"
 # Fetch the portal's pages from elsewhere, keeping the portal's URLs in the archive:
 # "https://sadec.dongthap.gov.vn=http://127.0.0.1:8765" (the demo's replica). Empty: none.

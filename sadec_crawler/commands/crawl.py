@@ -15,13 +15,18 @@ import sys
 from pathlib import Path
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
+from scrapy.crawler import Crawler
 from scrapy.exceptions import UsageError
 
 from sadec_crawler.config import config_problems
+from sadec_crawler.portals import default_registry
 
 LOCKED_EXIT_STATUS = 75
 """EX_TEMPFAIL: another run is writing; cron may simply try again next time."""
 
+
+PORTAL_PRIORITY = 50
+"""Settings priority of what ``-a portals=`` sets for each portal's crawler."""
 
 USAGE_EXIT_STATUS = 2
 """A bad setting or spider argument: nothing was started."""
@@ -91,6 +96,54 @@ def acquire_lock(db_path: str | Path):
 
 
 class Command(ScrapyCrawlCommand):
+    def _start_portals(self, name, portals, spargs, startup_errors) -> list[tuple]:
+        """One crawler per portal in this process: each its own host, download slot, robots.txt,
+        incremental state and ``crawl_runs`` row, all into one database, crawled at once."""
+        spidercls = self.crawler_process.spider_loader.load(name)
+        crawlers = []
+        for portal in portals:
+            settings = self.settings.copy()
+            settings.frozen = False
+            # Above "cmdline" (40): the process merges its own settings into each crawler,
+            # and would put back the -s SADEC_BASE_URL it was started with.
+            settings.set("SADEC_BASE_URL", portal.base_url, priority=PORTAL_PRIORITY)
+            settings.set("SADEC_PORTAL", portal.key, priority=PORTAL_PRIORITY)
+            if not portal.verified:
+                logging.getLogger(__name__).warning(
+                    "portal %s (%s) is unverified: only listed in %s",
+                    portal.key,
+                    portal.base_url,
+                    portal.source or "an unchecked source",
+                )
+            crawler = Crawler(spidercls, settings)
+            errors: list[BaseException] = []
+            _keep_startup_error(self.crawler_process.crawl(crawler, **spargs), errors)
+            crawlers.append((portal, crawler, errors))
+            startup_errors.extend(errors)
+        return crawlers
+
+    def _portals_exit_status(self, name, crawlers, startup_errors) -> int:
+        """0 when every portal's run did its job; else one line per portal that did not, and
+        1 (or 75 when every failure was a web archive asking the runs to wait)."""
+        failures = []
+        for portal, crawler, errors in crawlers:
+            status = getattr(crawler, "sadec_exit_status", None)
+            if errors and not status:
+                status, why = USAGE_EXIT_STATUS, _one_line(errors[0])
+            elif status is None:
+                status, why = 1, "the run was not recorded as finished (see the log above)"
+            else:
+                why = getattr(crawler, "sadec_exit_message", None) or "see crawl_runs"
+            if status:
+                failures.append(status)
+                print(
+                    f"scrapy crawl {name}: portal {portal.key} ({portal.base_url}) failed: {why}",
+                    file=sys.stderr,
+                )
+        if not failures:
+            return 0
+        return failures[0] if len(set(failures)) == 1 else 1
+
     def run(self, args, opts) -> None:
         if len(args) != 1:
             raise UsageError("give exactly one spider name: scrapy crawl sadec")
@@ -109,14 +162,30 @@ class Command(ScrapyCrawlCommand):
             return
         logging.getLogger("scrapy.downloadermiddlewares.robotstxt").addFilter(_WithoutTraceback())
         startup_errors: list[BaseException] = []
+        portals_named = opts.spargs.pop("portals", None)
         try:
-            crawler = self._create_crawler(args[0])
-            running = self.crawler_process.crawl(crawler, **opts.spargs)
-            _keep_startup_error(running, startup_errors)
-            self.crawler_process.start()
+            portals = default_registry().resolve(portals_named) if portals_named else []
+        except ValueError as error:
+            print(f"scrapy crawl {args[0]}: {error}", file=sys.stderr)
+            self.exitcode = USAGE_EXIT_STATUS
+            if lock:
+                lock.close()
+            return
+        try:
+            if portals:
+                crawlers = self._start_portals(args[0], portals, opts.spargs, startup_errors)
+                self.crawler_process.start()
+            else:
+                crawler = self._create_crawler(args[0])
+                running = self.crawler_process.crawl(crawler, **opts.spargs)
+                _keep_startup_error(running, startup_errors)
+                self.crawler_process.start()
         finally:
             if lock:
                 lock.close()
+        if portals:
+            self.exitcode = self._portals_exit_status(args[0], crawlers, startup_errors)
+            return
         if startup_errors and not getattr(crawler, "sadec_exit_status", None):
             # A spider argument or a component's setting refused at start: its message is the
             # whole story (the components word their errors for the operator).

@@ -1,0 +1,187 @@
+"""Several portals of the province's Liferay system in one archive (issue 17): the registry
+(``sadec_crawler/portals.yml``) and ``scrapy crawl sadec -a portals=…`` against one replica
+server per portal, each portal's host mapped to its server with ``SADEC_HOST_MAP``."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+
+from replica import ReplicaServer, Site
+from replica.faults import FaultConfig
+from sadec.local import run_crawl
+from sadec_crawler.portals import PORTALS_FILE, default_registry, load_registry
+
+REGISTRY = default_registry()
+
+
+# --- The registry --------------------------------------------------------------------------------
+def test_the_city_portal_is_the_default_and_verified():
+    city = REGISTRY.get("sadec")
+    assert city.base_url == "https://sadec.dongthap.gov.vn" and city.group_id == 481527
+    assert city.verified and city.default
+    assert [p.key for p in REGISTRY.resolve("default")] == ["sadec"]
+
+
+def test_portals_only_listed_somewhere_are_marked_unverified():
+    for key in ("sadec-p1", "sadec-tankhanhdong", "laivung"):
+        portal = REGISTRY.get(key)
+        assert not portal.verified and portal.source
+    assert not REGISTRY.get("sadec").successors_verified
+
+
+def test_groups_expand_in_order_each_portal_once():
+    keys = [p.key for p in REGISTRY.resolve("sadec,sadec-all,sadec-p1")]
+    assert keys[0] == "sadec" and len(keys) == len(set(keys)) == 6
+    assert all(REGISTRY.get(k).parent == "sadec" for k in keys[1:])
+
+
+def test_an_unknown_portal_is_refused_naming_the_known_ones():
+    with pytest.raises(ValueError, match=r"unknown portal 'sadec-p9'.*sadec-p1"):
+        REGISTRY.resolve("sadec,sadec-p9")
+
+
+def test_urls_and_group_ids_find_their_portal():
+    assert REGISTRY.for_url("https://p2.sadec.dongthap.gov.vn/tin-tuc").key == "sadec-p2"
+    assert REGISTRY.for_url("https://example.org/") is None
+    assert REGISTRY.for_group(34223).key == "dongthap"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"level": "county"}, "level 'county'"),
+        ({"base_url": "ftp://x.vn"}, "is not http"),
+        ({"base_url": "https://dongthap.gov.vn/tin-tuc"}, "must be /web/<site>"),
+        ({"parent": "nowhere"}, "parent 'nowhere' unknown"),
+        ({"colour": "red"}, "unexpected keyword"),
+    ],
+)
+def test_a_bad_registry_entry_is_refused_with_its_key(tmp_path, change, message):
+    data = yaml.safe_load(PORTALS_FILE.read_text(encoding="utf-8"))
+    data["portals"][2].update(change)
+    path = tmp_path / "portals.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        load_registry(path)
+
+
+def test_a_path_prefix_confines_a_portal_to_its_site(tmp_path):
+    data = yaml.safe_load(PORTALS_FILE.read_text(encoding="utf-8"))
+    data["portals"].append(
+        {
+            "key": "phuong-sadec",
+            "base_url": "https://dongthap.gov.vn/web/phuongsadec",
+            "unit": "Phường Sa Đéc",
+            "level": "ward",
+            "parent": "dongthap",
+        }
+    )
+    path = tmp_path / "portals.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    registry = load_registry(path)
+    ward = registry.get("phuong-sadec")
+    assert ward.owns("https://dongthap.gov.vn/web/phuongsadec/tin-tuc")
+    assert not ward.owns("https://dongthap.gov.vn/web/phuongsadecx/tin-tuc")
+    assert not ward.owns("https://dongthap.gov.vn/tin-tuc")
+    assert registry.for_url("https://dongthap.gov.vn/web/phuongsadec/").key == "phuong-sadec"
+    assert registry.for_url("https://dongthap.gov.vn/tin-tuc").key == "dongthap"
+
+
+# --- One crawl, several portals ------------------------------------------------------------------
+WARDS = {
+    "sadec": Site(seed=0),
+    "sadec-p1": Site(seed=1, id_offset=100_000_000, group_id=1_000_001),
+    "sadec-p2": Site(seed=2, id_offset=200_000_000, group_id=1_000_002),
+}
+"""Three portals with their own articles (asset ids from one counter) and file groups."""
+BROKEN = "sadec-p2"
+"""Answers 500 or 503 to every request for the whole run."""
+
+
+def query(db_path: Path, sql: str, params=()) -> list[dict]:
+    conn = sqlite3.connect(db_path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in conn.execute(sql, params)]
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def several(tmp_path_factory):
+    servers = {
+        key: ReplicaServer(site, FaultConfig(error_rate=1.0) if key == BROKEN else None)
+        for key, site in WARDS.items()
+    }
+    for server in servers.values():
+        server.start()
+    try:
+        host_map = ",".join(
+            f"{REGISTRY.get(key).base_url}={server.url.rstrip('/')}"
+            for key, server in servers.items()
+        )
+        db_path = tmp_path_factory.mktemp("portals") / "archive.db"
+        result = run_crawl(
+            REGISTRY.get("sadec").base_url,
+            db_path,
+            settings={
+                "SADEC_HOST_MAP": host_map,
+                # The polite pace of each host, shortened: one request at a time per host.
+                "CONCURRENT_REQUESTS_PER_DOMAIN": "1",
+                "DOWNLOAD_DELAY": "0.01",
+                "RETRY_TIMES": "1",
+                "SADEC_RETRY_BACKOFF": "0.05",
+            },
+            spider_args={"portals": ",".join(WARDS)},
+            timeout=300,
+        )
+    finally:
+        for server in servers.values():
+            server.stop()
+    return result, db_path, {key: list(server.requests) for key, server in servers.items()}
+
+
+def test_each_working_portal_is_archived_whole_under_its_own_urls(several):
+    _, db_path, _ = several
+    stored = query(db_path, "select asset_id, url, portal, title from articles")
+    for key in ("sadec", "sadec-p1"):
+        truth = {t.asset_id: t for t in WARDS[key].truth()}
+        mine = {row["asset_id"]: row for row in stored if row["portal"] == key}
+        assert sorted(mine) == sorted(truth), key
+        base = REGISTRY.get(key).base_url + "/"
+        for asset_id, row in mine.items():
+            assert row["url"].startswith(base) and row["title"] == truth[asset_id].title
+    assert len(stored) == len({row["asset_id"] for row in stored}), "each article once"
+
+
+def test_a_portal_down_for_the_whole_run_fails_only_its_own_part(several):
+    result, db_path, _ = several
+    assert result.returncode == 1, result.stderr[-3000:]
+    failed = [line for line in result.stderr.splitlines() if "portal " in line and "failed" in line]
+    assert len(failed) == 1 and f"portal {BROKEN} (" in failed[0], failed
+    runs = {row["portal"]: row for row in query(db_path, "select * from crawl_runs")}
+    assert sorted(runs) == sorted(WARDS)
+    assert runs[BROKEN]["exit_status"] == 1 and runs[BROKEN]["articles_seen"] == 0
+    for key in ("sadec", "sadec-p1"):
+        assert runs[key]["exit_status"] == 0 and runs[key]["articles_new"] == len(
+            WARDS[key].truth()
+        )
+        assert runs[key]["base_url"] == REGISTRY.get(key).base_url
+    assert not query(db_path, "select * from articles where portal = ?", [BROKEN])
+
+
+def test_one_request_at_a_time_per_host_while_hosts_overlap(several):
+    _, _, requests = several
+    spans = {}
+    for key, log in requests.items():
+        timed = sorted((r.started, r.finished) for r in log if r.finished)
+        assert len(timed) >= 3, key
+        for (_, end), (start, _) in zip(timed, timed[1:], strict=False):
+            assert start >= end - 0.002, f"{key}: two requests at once"
+        spans[key] = (timed[0][0], timed[-1][1])
+    city, ward = spans["sadec"], spans["sadec-p1"]
+    assert min(city[1], ward[1]) - max(city[0], ward[0]) > 0.5, "the hosts were crawled at once"
