@@ -288,10 +288,12 @@ class SQLiteStoragePipeline:
 
     def _previous_coverage(self) -> dict[str, float] | None:
         """Coverage of the last run that parsed a representative sample of articles."""
+        # Each portal against its own earlier runs: a ward's small portal is no sample of the
+        # city's.
         rows = self.db.query(
             "select field_coverage from crawl_runs where id < ? and field_coverage is not null "
-            "order by id desc limit 20",
-            [self.run_id],
+            "and (? is null or portal = ?) order by id desc limit 20",
+            [self.run_id, self.portal, self.portal],
         )
         for row in rows:
             coverage = json.loads(row["field_coverage"])
@@ -370,7 +372,10 @@ class SQLiteStoragePipeline:
         failures = self.failures(stats, drift)
         # Only the newest date is needed: loading the whole archive state here (every article)
         # made the end of a 20,000-article crawl its memory peak.
-        newest = self.db.execute("select max(published_at) from articles").fetchone()[0]
+        newest = self.db.execute(
+            "select max(published_at) from articles where ? is null or portal = ?",
+            [self.portal, self.portal],
+        ).fetchone()[0]
         state = incremental.ArchiveState(newest_published=newest)
         stale = incremental.stale_warning(state, self.now, self.stale_days)
         if stale:

@@ -544,6 +544,16 @@ class WaybackReplica(BackgroundServer):
         self.captures.append(capture)
         self._by_key.setdefault(capture.urlkey, []).append(capture)
 
+    def absorb(self, other: WaybackReplica) -> None:
+        """Serve ``other``'s captures too (another portal's, on its own host): one archive
+        holds every portal. Ground truth stays with each replica."""
+        self.captures += other.captures
+        for key, captures in other._by_key.items():
+            self._by_key.setdefault(key, []).extend(captures)
+        self._unplayable.update(other._unplayable)
+        self._gzipped |= other._gzipped
+        self._sorted = sorted(self.captures, key=lambda c: (c.urlkey, c.timestamp))
+
     # ------------------------------------------------------------------ ground truth
 
     def captured_ids(self) -> set[int]:

@@ -185,3 +185,49 @@ def test_one_request_at_a_time_per_host_while_hosts_overlap(several):
         spans[key] = (timed[0][0], timed[-1][1])
     city, ward = spans["sadec"], spans["sadec-p1"]
     assert min(city[1], ward[1]) - max(city[0], ward[0]) > 0.5, "the hosts were crawled at once"
+
+
+# --- The web archive, per portal -----------------------------------------------------------------
+def test_wayback_per_portal_through_one_shared_gate(tmp_path):
+    """Two portals' captures in one archive (as the Internet Archive holds them), read with
+    ``-a portals=sadec,sadec-p1 -a source=wayback``: each portal's index queries name its own
+    host, each article is archived under its portal, and the two crawlers share one pace
+    towards the archive (which counts per address, not per portal): never over it, no 429."""
+    from replica.wayback import WaybackReplica
+
+    city = WaybackReplica(Site(seed=0))
+    ward_site = Site(seed=1, id_offset=100_000_000, group_id=1_000_001)
+    ward = WaybackReplica(ward_site, host=REGISTRY.get("sadec-p1").host)
+    city.absorb(ward)
+    city.rate_limits = {"cdx": (3, 1.0), "playback": (25, 1.0)}
+    city.block_after = 1.0
+    db_path = tmp_path / "archive.db"
+    with city:
+        result = run_crawl(
+            REGISTRY.get("sadec").base_url,
+            db_path,
+            settings={
+                "SADEC_WAYBACK_URL": city.url.rstrip("/"),
+                "SADEC_MAX_ERRORS": "1000",
+                "SADEC_FILES_DIR": "off",
+                "SADEC_WARC_DIR": "off",
+                "CONCURRENT_REQUESTS_PER_DOMAIN": "1",
+                "SADEC_WAYBACK_CDX_PER_MINUTE": "120",
+                "SADEC_WAYBACK_PLAYBACK_PER_MINUTE": "1200",
+            },
+            spider_args={"portals": "sadec,sadec-p1", "source": "wayback"},
+            timeout=300,
+        )
+        requests = [r for r in city.requests if r.kind in ("cdx", "playback")]
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not [r for r in requests if r.status in (0, 429)] and not city.blocks
+    for kind, per_second in (("cdx", 2), ("playback", 20)):
+        times = [r.at for r in requests if r.kind == kind]
+        most = max(sum(1 for t in times if at <= t < at + 1.0) for at in times)
+        assert most <= per_second + 1, (kind, most)
+    queried = {r.path.split("url=")[1].split("%2F")[0] for r in requests if r.kind == "cdx"}
+    assert queried == {"sadec.dongthap.gov.vn", "p1.sadec.dongthap.gov.vn"}
+    stored = query(db_path, "select asset_id, portal, url from articles")
+    for key, replica in (("sadec", city), ("sadec-p1", ward)):
+        mine = {row["asset_id"] for row in stored if row["portal"] == key}
+        assert mine == replica.captured_ids(), key

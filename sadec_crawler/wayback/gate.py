@@ -29,7 +29,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from scrapy.exceptions import (
     DownloadConnectionRefusedError,
@@ -110,6 +110,21 @@ class GateState:
     stopping: str | None = None
 
 
+@dataclass
+class SharedGate:
+    """What every gate in a process towards one archive shares."""
+
+    state: GateState
+    next_at: dict[str, float] = field(default_factory=lambda: {"cdx": 0.0, "playback": 0.0})
+    """``time.monotonic()`` before which no request of that kind goes."""
+    out: int = 0
+    """Requests past the gate without an answer yet."""
+    crawlers: list = field(default_factory=list)
+
+
+_SHARED: dict[str, SharedGate] = {}
+"""Archive host → its gate, for this process."""
+
 MAX_SLOWDOWN = 4.0
 SLOWDOWN_STEP = 1.5
 
@@ -134,10 +149,14 @@ class ArchiveGate:
         self.max_pauses = settings.getint("SADEC_WAYBACK_MAX_PAUSES")
         self.breaker_failures = settings.getint("SADEC_WAYBACK_BREAKER_FAILURES")
         self.at_once = max(1, settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 1))
-        self.state = GateState()
-        self.next_at = {"cdx": 0.0, "playback": 0.0}
-        self.out = 0
-        """Requests past the gate without an answer yet."""
+        # One archive, one gate: the crawlers of several portals in one process (-a portals=)
+        # share its paces and pauses, as the archive counts them per address, not per portal.
+        self.shared = _SHARED.setdefault(
+            host_of(settings.get("SADEC_WAYBACK_URL", "")), SharedGate(state=GateState())
+        )
+        self.shared.crawlers.append(crawler)
+        self.state = self.shared.state
+        self.next_at = self.shared.next_at
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -168,7 +187,7 @@ class ArchiveGate:
             if now < state.paused_until:
                 await _sleep(min(state.paused_until - now, _TICK))
                 continue
-            if state.probing or self.out >= self.at_once:
+            if state.probing or self.shared.out >= self.at_once:
                 await _sleep(min(_TICK, self._shortest_interval() or _TICK))
                 continue
             wait = self.next_at[endpoint] - now
@@ -177,7 +196,7 @@ class ArchiveGate:
                 continue
             break
         self.next_at[endpoint] = now + self.intervals[endpoint] * state.slowdown
-        self.out += 1
+        self.shared.out += 1
         request.meta[_HELD] = True
         request.meta[_SENT_AT] = now
         if state.probe_due:
@@ -245,7 +264,7 @@ class ArchiveGate:
         return b"html" in content_type or response.body.lstrip()[:1] == b"<"
 
     def _answered(self, request: Request) -> bool:
-        self.out = max(0, self.out - 1)
+        self.shared.out = max(0, self.shared.out - 1)
         probe = bool(request.meta.pop(_PROBE, False))
         if probe:
             self.state.probing = False
@@ -286,9 +305,7 @@ class ArchiveGate:
         if state.stopping:
             return
         state.stopping = reason
-        self.crawler.sadec_stop_message = (
-            f"{why} after {self.max_pauses} pauses in a row; the next run goes on from here"
-        )
+        message = f"{why} after {self.max_pauses} pauses in a row; the next run goes on from here"
         logger.error(
             "wayback: %s after %d pauses in a row: the run stops here (%s); what it stored "
             "stays, and the next run goes on from it (docs/wayback.md, 'During a block')",
@@ -296,9 +313,11 @@ class ArchiveGate:
             self.max_pauses,
             reason,
         )
-        engine = self.crawler.engine
-        if engine is not None:
-            deferred_from_coro(engine.close_spider_async(reason=reason))
+        for crawler in self.shared.crawlers:
+            crawler.sadec_stop_message = message
+            engine = crawler.engine
+            if engine is not None and crawler.crawling:
+                deferred_from_coro(engine.close_spider_async(reason=reason))
 
     def _again(self, request: Request) -> Request:
         """The interrupted request, asked for again after the pause (not a retry)."""

@@ -153,7 +153,12 @@ class WaybackRun:
             raise ValueError(f"SADEC_WAYBACK_URL={self.archive_url!r} is not an http(s) URL")
         self.archive_host = host_of(self.archive_url)
         self.base_url = spider.base_url
-        self.portal_host = urlsplit(self.base_url).hostname
+        base = urlsplit(self.base_url)
+        self.portal_host = base.hostname
+        self.portal_origin = f"{base.scheme}://{base.netloc}"
+        self.path_prefix = base.path.rstrip("/")
+        """``/web/<site>`` for a portal served under a path of a shared host (its CDX queries
+        are confined to it), else empty."""
         self.db_path = settings.get("SADEC_DB_PATH")
         self.cdx_limit = settings.getint("SADEC_WAYBACK_CDX_LIMIT", 1000)
         self.cdx_max_pages = settings.getint("SADEC_WAYBACK_CDX_MAX_PAGES", 1000)
@@ -250,7 +255,7 @@ class WaybackRun:
                 "database, not asked for again",
                 len(self.index_state.pages),
             )
-        host = self.portal_host
+        host = f"{self.portal_host}{self.path_prefix}"
         pages = CdxQuery(
             f"{host}/",
             filters=("statuscode:200", "mimetype:text/html", f"!original:{NOT_A_PAGE}"),
@@ -426,7 +431,7 @@ class WaybackRun:
     def _read_home(self):
         pages = list({(c.timestamp, c.original): c for c in self.discovering.pages}.values())
         self.discovering.pages = pages
-        home = [c for c in pages if urlsplit(c.original).path in ("", "/")]
+        home = [c for c in pages if urlsplit(c.original).path.rstrip("/") == self.path_prefix]
         home = [c for c in home if not urlsplit(c.original).query]
         if not home:
             logger.warning("wayback: no capture of the home page; listings found by their URLs")
@@ -922,7 +927,7 @@ class WaybackRun:
         host: captures may be of ``http://`` or ``:80`` forms; links resolve the same."""
         parts = urlsplit(original)
         query = f"?{parts.query}" if parts.query else ""
-        return f"{self.base_url}{parts.path or '/'}{query}"
+        return f"{self.portal_origin}{parts.path or '/'}{query}"
 
     # --- requests for anything else ------------------------------------------------------------
     def archived_request(self, request: Request) -> Request | None:
