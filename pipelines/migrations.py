@@ -346,6 +346,29 @@ def m015_portals(db: sqlite_utils.Database) -> None:
             )
 
 
+def m016_article_portals(db: sqlite_utils.Database) -> None:
+    """``article_portals``: every portal that showed an article (the province re-posts its
+    units' news), the article itself stored once, under its owning portal's URL."""
+    db["article_portals"].create(
+        {
+            "article_url": str,
+            "portal": str,
+            "shown_url": str,
+            "first_seen_at": str,
+            "last_seen_at": str,
+        },
+        pk=("article_url", "portal"),
+        foreign_keys=[("article_url", "articles", "url")],
+        if_not_exists=True,
+    )
+    if "articles" in db.table_names():
+        db.execute(
+            "insert or ignore into article_portals "
+            "select url, portal, url, first_seen_at, last_crawled_at from articles "
+            "where portal is not null"
+        )
+
+
 MIGRATIONS: list[Migration] = [
     m001_articles,
     m002_search,
@@ -362,6 +385,7 @@ MIGRATIONS: list[Migration] = [
     m013_newest_capture,
     m014_wayback_resume,
     m015_portals,
+    m016_article_portals,
 ]
 
 

@@ -9,6 +9,7 @@ import logging
 import math
 import sqlite3
 from collections import Counter
+from urllib.parse import urlsplit
 
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
@@ -26,7 +27,7 @@ from sadec_crawler.items import (
     WaybackDiscovery,
 )
 from sadec_crawler.layout import CAPTURES, FILES, evidence_folder
-from sadec_crawler.portals import default_registry
+from sadec_crawler.portals import document_group_ids, registry_for
 from sadec_crawler.units import default_authority
 from sadec_crawler.wayback.gate import STOP_REASONS, TRY_LATER_EXIT_STATUS
 
@@ -104,7 +105,8 @@ class SQLiteStoragePipeline:
         self.stale_days = settings.getfloat("SADEC_STALE_DAYS", 45)
         self.now = incremental.parse_now(settings.get("SADEC_NOW"))
         self.base_url = (settings.get("SADEC_BASE_URL") or "").rstrip("/")
-        found = default_registry().for_url(self.base_url + "/")
+        self.registry = registry_for(settings)
+        found = self.registry.for_url(self.base_url + "/")
         self.portal = settings.get("SADEC_PORTAL") or (found.key if found else None)
         """The registered portal this run archives (``articles.portal``); None for a site
         the registry does not name (a replica without SADEC_HOST_MAP)."""
@@ -206,14 +208,11 @@ class SQLiteStoragePipeline:
         if isinstance(item, Article):
             # Derived once, by the parser; here only spelt as the archive already knows it.
             item.category = known_spelling(item.category, self.category_names)
+            shown_url = item.url
+            owner = self._owning_portal(item)
             outcome = upsert_article(self.db, item)
-            if self.portal and outcome == "new":
-                with self.db.conn:
-                    # The first portal to archive an article owns it.
-                    self.db.execute(
-                        "update articles set portal = ? where url = ? and portal is null",
-                        [self.portal, item.url],
-                    )
+            if self.portal:
+                self._record_showing(item.url, shown_url, owner, outcome)
             self.outcomes[outcome] += 1
             self.crawler.stats.inc_value(f"sadec/articles/{outcome}")
             if (
@@ -300,6 +299,50 @@ class SQLiteStoragePipeline:
             if coverage.get("_parsed", 0) >= DRIFT_SAMPLE:
                 return coverage
         return None
+
+    def _owning_portal(self, article: Article) -> str | None:
+        """The portal an article belongs to, its URL made that portal's when another portal
+        shows it (the province re-posting a ward's news): the portal whose group id its files
+        carry (``/documents/<groupId>/``), else the portal that archived it first (asset ids
+        come from the system's one counter), else this run's."""
+        if not self.portal:
+            return None
+        registry = self.registry
+        urls = [image.url for image in article.images]
+        urls += [attachment.url for attachment in article.attachments]
+        owner = next(
+            (p for g in document_group_ids(urls) if (p := registry.for_group(g)) is not None),
+            None,
+        )
+        path = urlsplit(article.url).path
+        if owner is not None and owner.key != self.portal:
+            article.url = owner.base_url + path
+            return owner.key
+        if owner is None:
+            archived = self.db.execute(
+                "select url, portal from articles where asset_id = ? and url != ? "
+                "and portal is not null and portal != ? limit 1",
+                [article.asset_id, article.url, self.portal],
+            ).fetchone()
+            if archived is not None:
+                article.url = archived[0]
+                return archived[1]
+        return self.portal
+
+    def _record_showing(self, url: str, shown_url: str, owner: str | None, outcome: str) -> None:
+        now = utc_now()
+        with self.db.conn:
+            if outcome == "new":
+                self.db.execute(
+                    "update articles set portal = ? where url = ? and portal is null",
+                    [owner or self.portal, url],
+                )
+            self.db.execute(
+                "insert into article_portals (article_url, portal, shown_url, first_seen_at, "
+                "last_seen_at) values (?, ?, ?, ?, ?) on conflict (article_url, portal) do "
+                "update set last_seen_at = excluded.last_seen_at, shown_url = excluded.shown_url",
+                [url, self.portal, shown_url, now, now],
+            )
 
     def drift_warnings(self, coverage: dict[str, float], parsed: int) -> list[str]:
         """Fields whose coverage fell sharply against an earlier run: selectors drifting."""

@@ -244,6 +244,19 @@ class Site:
         with self.lock:
             self._add(self._article_from_entry(entry, category_key, "corpus"))
 
+    def repost(self, article: Article) -> None:
+        """Show another portal's article here too, as the province re-posts its units' news:
+        the same asset id (one counter for the whole system) and the same files, kept under
+        the group of the portal that wrote it."""
+        with self.lock:
+            if article.asset_id in self.articles:
+                raise ValueError(f"duplicate asset id {article.asset_id}")
+            for files in article.media_by_block.values():
+                for media in files:
+                    self.media_by_uuid[media.uuid] = media
+            self.articles[article.asset_id] = article
+            self._invalidate()
+
     def _add_generated(self, count: int) -> None:
         """Scale articles: ids from 30,000,000 up, dates over 2015-2025, listed categories only."""
         rng = random.Random(f"extra:{self.seed}")

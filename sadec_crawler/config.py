@@ -13,7 +13,10 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import yaml
+
 from sadec_crawler.hostmap import parse_host_map
+from sadec_crawler.portals import load_registry
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -101,6 +104,14 @@ def config_problems(settings) -> list[str]:
         parse_host_map(settings.get("SADEC_HOST_MAP"))
     except ValueError as error:
         problems.append(str(error))
+    portals_file = (settings.get("SADEC_PORTALS_FILE") or "").strip()
+    if portals_file:
+        try:
+            load_registry(Path(portals_file))
+        except OSError as error:
+            problems.append(f"SADEC_PORTALS_FILE={portals_file!r}: {error.strerror or error}")
+        except (ValueError, yaml.YAMLError) as error:
+            problems.append(f"SADEC_PORTALS_FILE={portals_file!r}: {' '.join(str(error).split())}")
     level = _integer(settings.get("SADEC_WARC_GZIP_LEVEL"))
     if level is not None and not 1 <= level <= 9:
         problems.append(f"SADEC_WARC_GZIP_LEVEL={level}: a gzip level is 1 to 9")

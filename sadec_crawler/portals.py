@@ -9,6 +9,7 @@ archives with ``-a portals=sadec,sadec-p1`` or a group (``-a portals=sadec-all``
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -111,11 +112,32 @@ class PortalRegistry:
         return next((p for p in self.portals if p.group_id == group_id), None)
 
 
+DOCUMENTS_GROUP = re.compile(r"/documents/(\d+)/")
+"""Liferay's document library URLs name the site (group) that holds the file."""
+
+
+def document_group_ids(urls) -> list[int]:
+    """The group ids of ``/documents/<groupId>/…`` URLs, most frequent first (ties in order of
+    appearance): the site an article's images and attachments belong to is the site that
+    wrote it, wherever it is shown."""
+    found: dict[int, int] = {}
+    for url in urls:
+        match = DOCUMENTS_GROUP.search(urlsplit(url or "").path)
+        if match:
+            group = int(match[1])
+            found[group] = found.get(group, 0) + 1
+    return sorted(found, key=lambda group: -found[group])
+
+
 def load_registry(path: Path = PORTALS_FILE) -> PortalRegistry:
     """Read and check a registry file; ``ValueError`` with the entry at fault."""
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict) or not isinstance(data.get("portals"), list):
+        raise ValueError(f"{path.name}: expected a mapping with a 'portals:' list")
     portals = []
-    for index, entry in enumerate(data.get("portals") or []):
+    for index, entry in enumerate(data["portals"]):
+        if not isinstance(entry, dict):
+            raise ValueError(f"{path.name}: portal {index + 1} is not a mapping")
         where = f"{path.name}: portal {entry.get('key') or index + 1}"
         try:
             portal = Portal(
@@ -155,3 +177,10 @@ def load_registry(path: Path = PORTALS_FILE) -> PortalRegistry:
 @functools.cache
 def default_registry() -> PortalRegistry:
     return load_registry()
+
+
+def registry_for(settings) -> PortalRegistry:
+    """``SADEC_PORTALS_FILE`` when set (an operator's own list, with the group ids of the
+    portals it has seen), else the registry shipped with the crawler."""
+    path = settings.get("SADEC_PORTALS_FILE") if settings is not None else None
+    return load_registry(Path(path)) if path else default_registry()

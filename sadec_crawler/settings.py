@@ -14,6 +14,8 @@ SADEC_BASE_URL = "https://sadec.dongthap.gov.vn"
 # The registered portal (sadec_crawler/portals.yml) this run archives; set for each portal by
 # `-a portals=…`; empty: the portal SADEC_BASE_URL is on, if registered.
 SADEC_PORTAL = ""
+# The registry of portals; empty: sadec_crawler/portals.yml.
+SADEC_PORTALS_FILE = ""
 SADEC_DB_PATH = "archive.db"
 # Fetch the portal's pages from elsewhere, keeping the portal's URLs in the archive:
 # "https://sadec.dongthap.gov.vn=http://127.0.0.1:8765" (the demo's replica). Empty: none.

@@ -281,6 +281,9 @@ BAD_CONFIGURATIONS = [
     ({}, {"SADEC_DB_PATH": "{tmp}/notes.txt"}, "is not a SQLite database"),
     ({}, {"SADEC_WARC_DIR": "{tmp}/notes.txt"}, "is a file, not a folder"),
     ({}, {"SADEC_FILES_DIR": "{tmp}/notes.txt"}, "is a file, not a folder"),
+    ({"portals": "sadec,nowhere"}, {}, "unknown portal 'nowhere'"),
+    ({}, {"SADEC_PORTALS_FILE": "{tmp}/missing.yml"}, "SADEC_PORTALS_FILE="),
+    ({}, {"SADEC_PORTALS_FILE": "{tmp}/notes.txt"}, "SADEC_PORTALS_FILE="),
 ]
 
 

@@ -19,7 +19,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import UsageError
 
 from sadec_crawler.config import config_problems
-from sadec_crawler.portals import default_registry
+from sadec_crawler.portals import registry_for
 
 LOCKED_EXIT_STATUS = 75
 """EX_TEMPFAIL: another run is writing; cron may simply try again next time."""
@@ -164,7 +164,7 @@ class Command(ScrapyCrawlCommand):
         startup_errors: list[BaseException] = []
         portals_named = opts.spargs.pop("portals", None)
         try:
-            portals = default_registry().resolve(portals_named) if portals_named else []
+            portals = registry_for(self.settings).resolve(portals_named) if portals_named else []
         except ValueError as error:
             print(f"scrapy crawl {args[0]}: {error}", file=sys.stderr)
             self.exitcode = USAGE_EXIT_STATUS
