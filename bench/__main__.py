@@ -9,10 +9,11 @@ import os
 import sys
 import time
 
-from . import common, crawl, memory, parse, rebuild, report, requests_per_run, search
+from . import common, crawl, memory, parse, portals, rebuild, report, requests_per_run, search
 
 BENCHMARKS = {
-    module.NAME: module for module in (crawl, parse, rebuild, requests_per_run, search, memory)
+    module.NAME: module
+    for module in (crawl, parse, rebuild, requests_per_run, search, memory, portals)
 }
 
 

@@ -78,9 +78,10 @@ ORDERS = ("relevance", "newest", "oldest")
 """How the search page orders its results."""
 
 
-async def dated_search(db, query, mode, limit, offset, order, since, until):
+async def dated_search(db, query, mode, limit, offset, order, since, until, portal=None):
     """One page of results ordered by date or within dates (``since``/``until``: ISO dates,
-    inclusive), and the total count; ranked by bm25 inside the window for ``relevance``."""
+    inclusive) or on one portal (``articles.portal``), and the total count; ranked by bm25
+    inside the window for ``relevance``."""
     match = search.to_fts(query, mode)
     if match is None:
         return [], 0
@@ -92,6 +93,9 @@ async def dated_search(db, query, mode, limit, offset, order, since, until):
     if until:
         window.append("a.published_at < :until_next")
         params["until_next"] = until + "T99"  # after every time of that day
+    if portal:
+        window.append("a.portal = :portal")
+        params["portal"] = portal
     matched = f"a.asset_id in (select rowid from {fts} where {fts} match :match)"
     where = " and ".join([matched, *window])
     count_sql = f"select count(*) from articles as a where {where}"
@@ -205,12 +209,19 @@ async def search_page(datasette, request):
     page = _int_arg(request, "page", 1, 1, MAX_PAGES)
     order = request.args.get("sort") if request.args.get("sort") in ORDERS else "relevance"
     since, until = _date_arg(request, "from"), _date_arg(request, "to")
+    portals = [
+        row[0]
+        for row in await db.execute(
+            "select distinct portal from articles where portal is not null order by portal"
+        )
+    ]
+    portal = request.args.get("portal") if request.args.get("portal") in portals else None
 
     async def results(number: int):
         offset = (number - 1) * PAGE_SIZE
-        if order == "relevance" and not since and not until:
+        if order == "relevance" and not since and not until and not portal:
             return await ranked_search(db, query, mode, PAGE_SIZE, offset)
-        return await dated_search(db, query, mode, PAGE_SIZE, offset, order, since, until)
+        return await dated_search(db, query, mode, PAGE_SIZE, offset, order, since, until, portal)
 
     rows, total = await results(page)
     pages = min(MAX_PAGES, -(-total // PAGE_SIZE))
@@ -227,6 +238,7 @@ async def search_page(datasette, request):
             "sort": order,
             "from": since,
             "to": until,
+            "portal": portal,
             "page": page,
             "pages": pages,
             "total": total,
@@ -237,7 +249,12 @@ async def search_page(datasette, request):
         row["title_html"] = Markup(row["title_html"])
         row["snippet_html"] = Markup(row["snippet_html"])
 
-    kept = {"sort": order if order != "relevance" else None, "from": since, "to": until}
+    kept = {
+        "sort": order if order != "relevance" else None,
+        "from": since,
+        "to": until,
+        "portal": portal,
+    }
     kept = {key: value for key, value in kept.items() if value}
 
     def page_url(number: int) -> str:
@@ -253,6 +270,8 @@ async def search_page(datasette, request):
         "sort": order,
         "since": since or "",
         "until": until or "",
+        "portal": portal or "",
+        "portals": portals if len(portals) > 1 else [],
         "searched": search.describe_query(query, mode) if query else "",
         "hints": no_result_hints(query, mode) if query and not total else [],
         "folded_url": page_url(1).replace("mode=exact", "mode=folded"),

@@ -302,3 +302,27 @@ def test_an_article_the_province_reposts_is_stored_once_under_its_owner(tmp_path
     assert all(len(portals_of[asset_id]) == 1 for asset_id in others)
     own = {t.asset_id for t in province.truth()} - set(reposted)
     assert {by_id[i]["portal"] for i in own} == {"dongthap"}
+
+
+def test_the_search_page_searches_every_portal_or_one(several):
+    """Over real HTTP: the portal menu appears once the archive holds two portals; choosing
+    one keeps the results to its articles, and its count plus the other's is the whole."""
+    import httpx
+
+    from tests.support.reading_room import running_server
+
+    _, db_path, _ = several
+    with running_server(db_path) as base:
+        every = httpx.get(f"{base}/-/search.json", params={"q": "thành phố"}).json()
+        assert every["total"] > 0 and every["portal"] is None
+        counts = {}
+        for key in ("sadec", "sadec-p1"):
+            one = httpx.get(f"{base}/-/search.json", params={"q": "thành phố", "portal": key})
+            body = one.json()
+            assert body["portal"] == key
+            counts[key] = body["total"]
+            urls = [row["url"] for row in body["rows"]]
+            assert urls and all(u.startswith(REGISTRY.get(key).base_url + "/") for u in urls)
+        assert sum(counts.values()) == every["total"]
+        page = httpx.get(f"{base}/-/search", params={"q": "thành phố"}).text
+        assert '<select id="portal" name="portal">' in page and ">sadec-p1</option>" in page
