@@ -326,3 +326,42 @@ def test_the_search_page_searches_every_portal_or_one(several):
         assert sum(counts.values()) == every["total"]
         page = httpx.get(f"{base}/-/search", params={"q": "thành phố"}).text
         assert '<select id="portal" name="portal">' in page and ">sadec-p1</option>" in page
+
+
+def test_each_portal_keeps_its_own_incremental_state(tmp_path):
+    """A second crawl of two portals is incremental for each: neither walks everything
+    again, and neither takes the other's articles for its own."""
+    sites = {
+        "sadec": Site(seed=0),
+        "sadec-p1": Site(seed=1, id_offset=100_000_000, group_id=1_000_001),
+    }
+    servers = {key: ReplicaServer(site) for key, site in sites.items()}
+    for server in servers.values():
+        server.start()
+    try:
+        host_map = ",".join(
+            f"{REGISTRY.get(key).base_url}={server.url.rstrip('/')}"
+            for key, server in servers.items()
+        )
+        db_path = tmp_path / "archive.db"
+        runs = []
+        for _ in range(2):
+            marks = {key: len(server.requests) for key, server in servers.items()}
+            result = run_crawl(
+                REGISTRY.get("sadec").base_url,
+                db_path,
+                settings={"SADEC_HOST_MAP": host_map, "SADEC_WARC_DIR": "off"},
+                spider_args={"portals": "sadec,sadec-p1"},
+                timeout=300,
+            )
+            assert result.returncode == 0, result.stderr[-3000:]
+            runs.append({key: len(s.requests) - marks[key] for key, s in servers.items()})
+    finally:
+        for server in servers.values():
+            server.stop()
+    rows = query(db_path, "select portal, mode, articles_new, articles_seen from crawl_runs")
+    first, second = rows[:2], rows[2:]
+    assert {r["mode"] for r in first} == {"full"} and {r["mode"] for r in second} == {"incremental"}
+    assert all(r["articles_new"] == 0 for r in second)
+    for key in sites:
+        assert runs[1][key] < runs[0][key] / 2, (key, runs)
