@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,11 +45,18 @@ class ReplicaServer(BackgroundServer):
         port: int = 0,
         host: str = "127.0.0.1",
         liferay: str | None = None,
+        mounts: dict[str, Site] | None = None,
     ):
-        """``liferay``: the generation whose markup the pages wear (default: the site's)."""
+        """``liferay``: the generation whose markup the pages wear (default: the site's).
+        ``mounts``: other sites of the same Liferay served under a path of this host
+        (``{"/web/phuong-x": ward_site}``), as Liferay serves every site at ``/web/<site>``."""
         self.site = site
         self.faults = faults or fault_kinds.FaultConfig()
         self.app = App(site, self.faults, liferay)
+        self.mounts = {
+            prefix.rstrip("/"): App(mounted, self.faults, liferay)
+            for prefix, mounted in (mounts or {}).items()
+        }
         self.requests: list[RequestLogEntry] = []
         self._log_lock = threading.Lock()
         self._attempts: dict[str, int] = {}
@@ -71,7 +80,10 @@ class ReplicaServer(BackgroundServer):
         entry, attempt = self._log(handler, method)
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
-        response = self.app.handle(method, handler.path, dict(handler.headers.items()), body)
+        app, prefix, path = self._app_for(handler.path)
+        response = app.handle(method, path, dict(handler.headers.items()), body)
+        if prefix:
+            response = _under_prefix(response, prefix)
         fault = None
         if not handler.path.startswith("/__replica__/"):
             fault = self.faults.decide(handler.path, attempt, response.is_html)
@@ -82,6 +94,13 @@ class ReplicaServer(BackgroundServer):
         except (TimeoutError, BrokenPipeError, ConnectionResetError):
             handler.close_connection = True
         entry.finished = time.monotonic()
+
+    def _app_for(self, raw_path: str):
+        """(app, mount prefix or "", path within it) for a request path."""
+        for prefix, app in self.mounts.items():
+            if raw_path == prefix or raw_path.startswith((prefix + "/", prefix + "?")):
+                return app, prefix, raw_path[len(prefix) :] or "/"
+        return self.app, "", raw_path
 
     def _answer(self, handler, method, response: Response, fault, attempt, entry) -> None:
         if fault == fault_kinds.TIMEOUT:
@@ -124,3 +143,23 @@ class ReplicaServer(BackgroundServer):
             handler.close_connection = True
             return
         handler.wfile.write(response.body)
+
+
+# Liferay prefixes a site's page links with its /web/<site> path; the portal's servlets and
+# resources (/o/ modules, /c/ portal actions, /combo, /documents/, /image/) stay at the root.
+_SITE_LINK = re.compile(
+    rb"(?P<attr>(?:href|src|action)=[\"'])(?P<path>/(?!/|o/|c/|combo|documents/|image/|web/))"
+)
+
+
+def _under_prefix(response: Response, prefix: str) -> Response:
+    """A mounted site's answer with its own links under ``prefix``, as Liferay renders the
+    pages of a site served at ``/web/<site>``."""
+    headers = dict(response.headers)
+    location = headers.get("Location")
+    if location and location.startswith("/") and not location.startswith(("//", "/web/")):
+        headers["Location"] = prefix + location
+    body = response.body
+    if response.is_html:
+        body = _SITE_LINK.sub(lambda m: m["attr"] + prefix.encode() + m["path"], body)
+    return dataclasses.replace(response, body=body, headers=headers)

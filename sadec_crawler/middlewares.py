@@ -10,15 +10,17 @@ class with its own docstring and settings.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 from scrapy.downloadermiddlewares.offsite import OffsiteMiddleware
 from scrapy.downloadermiddlewares.retry import get_retry_request
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Request, Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.task import deferLater
@@ -176,3 +178,68 @@ class RedirectLoopMiddleware:
         if target.split("#", 1)[0] in chain:
             raise RedirectLoop(f"redirect loop: {request.url} redirects to {target}")
         return response
+
+
+@dataclass
+class _HostTurn:
+    out: int = 0
+    """Requests to the host sent and not yet answered, by every crawler of the process."""
+    next_at: float = 0.0
+    """``time.monotonic()`` before which no further request goes to the host."""
+
+
+_HOST_TURNS: dict[str, _HostTurn] = {}
+_HOST_HELD = "sadec_host_turn"
+
+
+class SharedHostMiddleware:
+    """One request at a time per host across every crawler of the process, with
+    ``DOWNLOAD_DELAY`` between them (``-a portals=``: each portal has its own crawler, and so
+    its own download slots, but several sites can live on one host, ``/web/<site>``).
+
+    Outermost of the middlewares (its ``process_request`` the last before the download, its
+    ``process_response``/``process_exception`` the first after it), so that a turn is always
+    handed back. Off (``NotConfigured``) for a crawl of one portal, where Scrapy's own slot
+    does this.
+    """
+
+    def __init__(self, crawler):
+        settings = crawler.settings
+        self.crawler = crawler
+        self.delay = settings.getfloat("DOWNLOAD_DELAY")
+        self.at_once = max(1, settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 1))
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        if not crawler.settings.get("SADEC_PORTAL"):
+            raise NotConfigured("one portal: Scrapy's download slot keeps the host's pace")
+        return cls(crawler)
+
+    async def process_request(self, request: Request) -> None:
+        host = urlsplit(request.url).hostname
+        if not host:
+            return None  # data: steps of a Wayback run
+        turn = _HOST_TURNS.setdefault(host, _HostTurn())
+        while True:
+            now = time.monotonic()
+            if turn.out < self.at_once and now >= turn.next_at:
+                break
+            await asyncio.sleep(min(0.05, max(0.001, turn.next_at - now)))
+        turn.out += 1
+        turn.next_at = now + self.delay
+        request.meta[_HOST_HELD] = host
+        return None
+
+    def _release(self, request: Request) -> None:
+        host = request.meta.pop(_HOST_HELD, None)
+        if host is not None:
+            turn = _HOST_TURNS[host]
+            turn.out = max(0, turn.out - 1)
+
+    def process_response(self, request: Request, response: Response):
+        self._release(request)
+        return response
+
+    def process_exception(self, request: Request, exception: BaseException):
+        self._release(request)
+        return None

@@ -152,6 +152,8 @@ DOWNLOADER_MIDDLEWARES = {
     "sadec_crawler.warc_replay.WarcReplayMiddleware": 960,
     # Outermost, so that nothing queues behind it: the web archive's paces, pauses and probes.
     "sadec_crawler.wayback.gate.ArchiveGate": 990,
+    # With -a portals=: one request at a time per host across the portals' crawlers.
+    "sadec_crawler.middlewares.SharedHostMiddleware": 995,
 }
 # Longest wait a Retry-After header can impose (seconds); backoff base for the web archive
 # (SADEC_RETRY_BACKOFF × 2^retries seconds after an error).

@@ -85,13 +85,19 @@ def absolute(base_url: str, href: str | None) -> str | None:
 
 @_memoised
 def same_site(url: str, base_url: str) -> bool:
-    """True when ``url`` is on the portal's own host (either scheme, with or without www)."""
+    """True when ``url`` is on the portal's own host (either scheme, with or without www) and,
+    for a site served under a path of a shared host (``https://host/web/<site>``), under that
+    path: the host's other sites are not this portal's."""
 
     def host(u: str) -> str:
         netloc = urlsplit(u).netloc.lower()
         return netloc[4:] if netloc.startswith("www.") else netloc
 
-    return urlsplit(url).scheme in ("http", "https") and host(url) == host(base_url)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or host(url) != host(base_url):
+        return False
+    prefix = urlsplit(base_url).path.rstrip("/")
+    return not prefix or parts.path == prefix or parts.path.startswith(prefix + "/")
 
 
 @_memoised

@@ -408,3 +408,57 @@ def test_a_rebuild_of_a_several_portal_crawl_gives_the_same_rows(tmp_path):
     assert {r["portal"] for r in query(rebuilt, sql)} == set(sites)
     shown = "select article_url, portal from article_portals order by 1, 2"
     assert query(rebuilt, shown) == query(db_path, shown)
+
+
+def test_a_site_under_web_path_of_a_shared_host_is_crawled_as_its_own_portal(tmp_path):
+    """The province's host serves the province at its root and a ward at
+    ``/web/phuongx/`` (as Liferay serves every site, and as the province serves its units
+    since the merger). ``-a portals=dongthap,phuong-x``: each portal's articles once, under its
+    own URLs; the ward's crawl keeps to its path (the province's pages its footer links to are
+    not the ward's), and the shared host gets one request at a time from both crawlers."""
+    data = yaml.safe_load(PORTALS_FILE.read_text(encoding="utf-8"))
+    data["portals"].append(
+        {
+            "key": "phuong-x",
+            "base_url": "https://dongthap.gov.vn/web/phuongx",
+            "unit": "Phường X (replica)",
+            "level": "ward",
+            "parent": "dongthap",
+            "group_id": 1_000_004,
+        }
+    )
+    registry_file = tmp_path / "portals.yml"
+    registry_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    province = Site(seed=3, id_offset=300_000_000, group_id=34223)
+    ward = Site(seed=4, id_offset=400_000_000, group_id=1_000_004)
+    db_path = tmp_path / "archive.db"
+    with ReplicaServer(province, mounts={"/web/phuongx": ward}) as server:
+        result = run_crawl(
+            REGISTRY.get("sadec").base_url,
+            db_path,
+            settings={
+                "SADEC_HOST_MAP": f"https://dongthap.gov.vn={server.url.rstrip('/')}",
+                "SADEC_PORTALS_FILE": str(registry_file),
+                "SADEC_WARC_DIR": "off",
+                "SADEC_FILES_DIR": "off",
+                "CONCURRENT_REQUESTS_PER_DOMAIN": "1",
+                "DOWNLOAD_DELAY": "0.005",
+            },
+            spider_args={"portals": "dongthap,phuong-x"},
+            timeout=300,
+        )
+        log = sorted((r.started, r.finished) for r in server.requests if r.finished)
+    assert result.returncode == 0, result.stderr[-3000:]
+    stored = query(db_path, "select asset_id, url, portal from articles")
+    assert len(stored) == len({row["asset_id"] for row in stored})
+    for key, site, base in (
+        ("dongthap", province, "https://dongthap.gov.vn/chi-tiet-bai-viet/"),
+        ("phuong-x", ward, "https://dongthap.gov.vn/web/phuongx/chi-tiet-bai-viet/"),
+    ):
+        mine = {row["asset_id"]: row["url"] for row in stored if row["portal"] == key}
+        assert sorted(mine) == sorted(t.asset_id for t in site.truth()), key
+        assert all(url.startswith(base) for url in mine.values()), key
+    runs = {r["portal"]: r for r in query(db_path, "select * from crawl_runs")}
+    assert runs["phuong-x"]["articles_seen"] == len(ward.truth()), "kept to its path"
+    for (_, end), (start, _) in zip(log, log[1:], strict=False):
+        assert start >= end - 0.002, "one request at a time on the shared host"
