@@ -315,6 +315,9 @@ class SQLiteStoragePipeline:
             None,
         )
         path = urlsplit(article.url).path
+        own_prefix = urlsplit(self.base_url).path.rstrip("/")
+        if own_prefix and path.startswith(own_prefix + "/"):
+            path = path[len(own_prefix) :]  # a /web/<site> portal showing another's article
         if owner is not None and owner.key != self.portal:
             article.url = owner.base_url + path
             return owner.key

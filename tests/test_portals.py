@@ -462,3 +462,106 @@ def test_a_site_under_web_path_of_a_shared_host_is_crawled_as_its_own_portal(tmp
     assert runs["phuong-x"]["articles_seen"] == len(ward.truth()), "kept to its path"
     for (_, end), (start, _) in zip(log, log[1:], strict=False):
         assert start >= end - 0.002, "one request at a time on the shared host"
+
+
+def test_the_city_three_wards_and_the_province_in_one_crawl(tmp_path):
+    """Issue 17's whole case in one run: the city portal, two ward portals on hosts of their
+    own (one answering 500/503 to everything), a third ward under ``/web/phuongx`` of the
+    province's host, and the province re-posting some of the city's and the wards' articles.
+    Every article that can be read is archived once, under its owner, with every portal that
+    showed it; the broken ward fails only its own part; each host gets one request at a time
+    while the hosts overlap."""
+    data = yaml.safe_load(PORTALS_FILE.read_text(encoding="utf-8"))
+    for entry in data["portals"]:
+        if entry["key"] in ("sadec-p1", "sadec-p2"):
+            entry["group_id"] = {"sadec-p1": 1_000_001, "sadec-p2": 1_000_002}[entry["key"]]
+    data["portals"].append(
+        {
+            "key": "phuong-x",
+            "base_url": "https://dongthap.gov.vn/web/phuongx",
+            "unit": "Phường X (replica)",
+            "level": "ward",
+            "parent": "sadec",
+            "group_id": 1_000_004,
+        }
+    )
+    registry_file = tmp_path / "portals.yml"
+    registry_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    sites = {
+        "sadec": Site(seed=0),
+        "sadec-p1": Site(seed=1, id_offset=100_000_000, group_id=1_000_001),
+        "sadec-p2": Site(seed=2, id_offset=200_000_000, group_id=1_000_002),
+        "phuong-x": Site(seed=4, id_offset=400_000_000, group_id=1_000_004),
+        "dongthap": Site(seed=3, id_offset=300_000_000, group_id=34223),
+    }
+    reposted = {}
+    for key in ("sadec", "sadec-p1", "phuong-x"):
+        for article in [a for a in sites[key].articles.values() if a.media_by_block][:2]:
+            sites["dongthap"].repost(article)
+            reposted[article.asset_id] = key
+    servers = {
+        "sadec": ReplicaServer(sites["sadec"]),
+        "sadec-p1": ReplicaServer(sites["sadec-p1"]),
+        "sadec-p2": ReplicaServer(sites["sadec-p2"], FaultConfig(error_rate=1.0)),
+        "dongthap": ReplicaServer(sites["dongthap"], mounts={"/web/phuongx": sites["phuong-x"]}),
+    }
+    for server in servers.values():
+        server.start()
+    try:
+        host_map = ",".join(
+            f"{REGISTRY.get(key).base_url}={server.url.rstrip('/')}"
+            for key, server in servers.items()
+        )
+        db_path = tmp_path / "archive.db"
+        result = run_crawl(
+            REGISTRY.get("sadec").base_url,
+            db_path,
+            settings={
+                "SADEC_HOST_MAP": host_map,
+                "SADEC_PORTALS_FILE": str(registry_file),
+                "SADEC_WARC_DIR": "off",
+                "CONCURRENT_REQUESTS_PER_DOMAIN": "1",
+                "DOWNLOAD_DELAY": "0.01",
+                "RETRY_TIMES": "1",
+                "SADEC_RETRY_BACKOFF": "0.05",
+            },
+            spider_args={"portals": "sadec,sadec-p1,sadec-p2,phuong-x,dongthap"},
+            timeout=300,
+        )
+    finally:
+        for server in servers.values():
+            server.stop()
+    assert result.returncode == 1
+    failed = [line for line in result.stderr.splitlines() if "portal " in line and "failed" in line]
+    assert len(failed) == 1 and "portal sadec-p2 (" in failed[0], failed
+    stored = query(db_path, "select asset_id, url, portal from articles")
+    ids = [row["asset_id"] for row in stored]
+    assert len(ids) == len(set(ids)), "each article once"
+    readable = {
+        t.asset_id for key, site in sites.items() if key != "sadec-p2" for t in site.truth()
+    }
+    assert set(ids) == readable
+    by_id = {row["asset_id"]: row for row in stored}
+    bases = {entry["key"]: entry["base_url"] for entry in data["portals"]}
+    for asset_id, owner in reposted.items():
+        assert by_id[asset_id]["portal"] == owner
+        assert by_id[asset_id]["url"].startswith(bases[owner] + "/chi-tiet-bai-viet/")
+    shown = query(
+        db_path,
+        "select a.asset_id, p.portal from article_portals p "
+        "join articles a on a.url = p.article_url",
+    )
+    portals_of: dict[int, set] = {}
+    for row in shown:
+        portals_of.setdefault(row["asset_id"], set()).add(row["portal"])
+    assert all(portals_of[i] == {owner, "dongthap"} for i, owner in reposted.items())
+    runs = {row["portal"]: row for row in query(db_path, "select * from crawl_runs")}
+    assert runs["sadec-p2"]["exit_status"] == 1
+    assert all(runs[key]["exit_status"] == 0 for key in runs if key != "sadec-p2")
+    spans = []
+    for key, server in servers.items():
+        timed = sorted((r.started, r.finished) for r in server.requests if r.finished)
+        for (_, end), (start, _) in zip(timed, timed[1:], strict=False):
+            assert start >= end - 0.002, f"{key}: two requests at once"
+        spans.append((timed[0][0], timed[-1][1]))
+    assert max(s for s, _ in spans) < min(e for _, e in spans), "the hosts overlap in time"
