@@ -16,6 +16,7 @@ from sadec_crawler.units import default_authority
 
 from .document_refs import backfill as backfill_document_refs
 from .hashing import stored_content_hash
+from .portal_registry import sync_portals
 from .search_index import reindex_all
 from .unit_names import sync_units
 
@@ -369,6 +370,12 @@ def m016_article_portals(db: sqlite_utils.Database) -> None:
         )
 
 
+def m017_portals_table(db: sqlite_utils.Database) -> None:
+    """``portals``: the registry's portals (unit, level, parent, group id, successors, and
+    whether each entry was verified), beside ``articles.portal``."""
+    sync_portals(db, default_registry())
+
+
 MIGRATIONS: list[Migration] = [
     m001_articles,
     m002_search,
@@ -386,6 +393,7 @@ MIGRATIONS: list[Migration] = [
     m014_wayback_resume,
     m015_portals,
     m016_article_portals,
+    m017_portals_table,
 ]
 
 

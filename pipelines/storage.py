@@ -45,6 +45,7 @@ from .database import (
     upsert_article,
     utc_now,
 )
+from .portal_registry import sync_portals
 from .unit_names import sync_units
 from .validate import field_coverage
 
@@ -133,8 +134,9 @@ class SQLiteStoragePipeline:
     def open_spider(self, spider=None):
         self.db = open_database(self.db_path)
         with self.db.conn:
-            # units.yml may have learnt aliases since the last run.
+            # units.yml may have learnt aliases since the last run, portals.yml new portals.
             refiled = sync_units(self.db, default_authority())
+            sync_portals(self.db, self.registry)
         if refiled:
             logger.info("units: %d articles filed under a unit's canonical name", refiled)
         self.category_names = known_category_names(self.db)

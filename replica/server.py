@@ -32,7 +32,10 @@ class RequestLogEntry:
     started: float = 0.0
     """``time.monotonic()`` when the request arrived."""
     finished: float = 0.0
-    """``time.monotonic()`` when its answer was written (0 while it is being served)."""
+    """``time.monotonic()`` when its answer was ready and being sent (0 while it is being
+    made): taken before the body is written, as a client cannot send its next request before
+    it has the body, while a thread that noted the time after writing could be scheduled late
+    and seem to overlap it."""
 
 
 class ReplicaServer(BackgroundServer):
@@ -93,7 +96,7 @@ class ReplicaServer(BackgroundServer):
             handler.wfile.flush()
         except (TimeoutError, BrokenPipeError, ConnectionResetError):
             handler.close_connection = True
-        entry.finished = time.monotonic()
+        entry.finished = entry.finished or time.monotonic()
 
     def _app_for(self, raw_path: str):
         """(app, mount prefix or "", path within it) for a request path."""
@@ -134,6 +137,7 @@ class ReplicaServer(BackgroundServer):
             handler.send_header("Connection", "close")
         handler.end_headers()
         entry.status = response.status
+        entry.finished = time.monotonic()
         if method == "HEAD" or response.status == 304:
             return
         if truncate:

@@ -565,3 +565,22 @@ def test_the_city_three_wards_and_the_province_in_one_crawl(tmp_path):
             assert start >= end - 0.002, f"{key}: two requests at once"
         spans.append((timed[0][0], timed[-1][1]))
     assert max(s for s, _ in spans) < min(e for _, e in spans), "the hosts overlap in time"
+
+
+def test_the_archive_says_whose_portal_each_was_and_whether_it_was_verified(several):
+    _, db_path, _ = several
+    portals = {row["key"]: row for row in query(db_path, "select * from portals")}
+    assert len(portals) == len(REGISTRY.portals)
+    assert portals["sadec"]["verified"] == 1 and portals["sadec"]["group_id"] == 481527
+    assert portals["sadec-p1"]["verified"] == 0 and portals["sadec-p1"]["parent"] == "sadec"
+    assert "Phường Tân Quy" in portals["sadec"]["successors"]
+    assert portals["sadec"]["successors_verified"] == 0
+    joined = query(
+        db_path,
+        "select p.unit, count(*) as n from articles a join portals p on p.key = a.portal "
+        "group by p.unit order by p.unit",
+    )
+    assert {row["unit"] for row in joined} == {
+        REGISTRY.get("sadec").unit,
+        REGISTRY.get("sadec-p1").unit,
+    }
