@@ -5,6 +5,7 @@ server per portal, each portal's host mapped to its server with ``SADEC_HOST_MAP
 from __future__ import annotations
 
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,22 @@ BROKEN = "sadec-p2"
 """Answers 500 or 503 to every request for the whole run."""
 
 
+@contextmanager
+def serving_portals(servers: dict[str, ReplicaServer]):
+    """Start one replica server per portal; yield the ``SADEC_HOST_MAP`` that sends each
+    registered portal's host to its server; stop them all."""
+    for server in servers.values():
+        server.start()
+    try:
+        yield ",".join(
+            f"{REGISTRY.get(key).base_url}={server.url.rstrip('/')}"
+            for key, server in servers.items()
+        )
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
 def query(db_path: Path, sql: str, params=()) -> list[dict]:
     conn = sqlite3.connect(db_path)
     conn.row_factory = sqlite3.Row
@@ -117,13 +134,7 @@ def several(tmp_path_factory):
         key: ReplicaServer(site, FaultConfig(error_rate=1.0) if key == BROKEN else None)
         for key, site in WARDS.items()
     }
-    for server in servers.values():
-        server.start()
-    try:
-        host_map = ",".join(
-            f"{REGISTRY.get(key).base_url}={server.url.rstrip('/')}"
-            for key, server in servers.items()
-        )
+    with serving_portals(servers) as host_map:
         db_path = tmp_path_factory.mktemp("portals") / "archive.db"
         result = run_crawl(
             REGISTRY.get("sadec").base_url,
@@ -139,9 +150,6 @@ def several(tmp_path_factory):
             spider_args={"portals": ",".join(WARDS)},
             timeout=300,
         )
-    finally:
-        for server in servers.values():
-            server.stop()
     return result, db_path, {key: list(server.requests) for key, server in servers.items()}
 
 
@@ -256,13 +264,7 @@ def test_an_article_the_province_reposts_is_stored_once_under_its_owner(tmp_path
     registry_file = tmp_path / "portals.yml"
     registry_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     servers = {key: ReplicaServer(site) for key, site in sites.items()}
-    for server in servers.values():
-        server.start()
-    try:
-        host_map = ",".join(
-            f"{REGISTRY.get(key).base_url}={server.url.rstrip('/')}"
-            for key, server in servers.items()
-        )
+    with serving_portals(servers) as host_map:
         db_path = tmp_path / "archive.db"
         result = run_crawl(
             REGISTRY.get("sadec").base_url,
@@ -275,9 +277,6 @@ def test_an_article_the_province_reposts_is_stored_once_under_its_owner(tmp_path
             spider_args={"portals": "sadec,sadec-p1,dongthap"},
             timeout=300,
         )
-    finally:
-        for server in servers.values():
-            server.stop()
     assert result.returncode == 0, result.stderr[-3000:]
     stored = query(db_path, "select asset_id, url, portal from articles")
     ids = [row["asset_id"] for row in stored]
@@ -336,13 +335,7 @@ def test_each_portal_keeps_its_own_incremental_state(tmp_path):
         "sadec-p1": Site(seed=1, id_offset=100_000_000, group_id=1_000_001),
     }
     servers = {key: ReplicaServer(site) for key, site in sites.items()}
-    for server in servers.values():
-        server.start()
-    try:
-        host_map = ",".join(
-            f"{REGISTRY.get(key).base_url}={server.url.rstrip('/')}"
-            for key, server in servers.items()
-        )
+    with serving_portals(servers) as host_map:
         db_path = tmp_path / "archive.db"
         runs = []
         for _ in range(2):
@@ -356,9 +349,6 @@ def test_each_portal_keeps_its_own_incremental_state(tmp_path):
             )
             assert result.returncode == 0, result.stderr[-3000:]
             runs.append({key: len(s.requests) - marks[key] for key, s in servers.items()})
-    finally:
-        for server in servers.values():
-            server.stop()
     rows = query(db_path, "select portal, mode, articles_new, articles_seen from crawl_runs")
     first, second = rows[:2], rows[2:]
     assert {r["mode"] for r in first} == {"full"} and {r["mode"] for r in second} == {"incremental"}
@@ -379,13 +369,7 @@ def test_a_rebuild_of_a_several_portal_crawl_gives_the_same_rows(tmp_path):
         "sadec-p1": Site(seed=1, id_offset=100_000_000, group_id=1_000_001),
     }
     servers = {key: ReplicaServer(site) for key, site in sites.items()}
-    for server in servers.values():
-        server.start()
-    try:
-        host_map = ",".join(
-            f"{REGISTRY.get(key).base_url}={server.url.rstrip('/')}"
-            for key, server in servers.items()
-        )
+    with serving_portals(servers) as host_map:
         db_path = tmp_path / "crawl" / "archive.db"
         result = run_crawl(
             REGISTRY.get("sadec").base_url,
@@ -395,9 +379,6 @@ def test_a_rebuild_of_a_several_portal_crawl_gives_the_same_rows(tmp_path):
             timeout=300,
         )
         assert result.returncode == 0, result.stderr[-3000:]
-    finally:
-        for server in servers.values():
-            server.stop()
     rebuilt = tmp_path / "rebuilt" / "archive.db"
     assert (
         rebuild(db_path.parent / "captures", rebuilt, scrapy=[sys.executable, "-m", "scrapy"]) == 0
@@ -505,13 +486,7 @@ def test_the_city_three_wards_and_the_province_in_one_crawl(tmp_path):
         "sadec-p2": ReplicaServer(sites["sadec-p2"], FaultConfig(error_rate=1.0)),
         "dongthap": ReplicaServer(sites["dongthap"], mounts={"/web/phuongx": sites["phuong-x"]}),
     }
-    for server in servers.values():
-        server.start()
-    try:
-        host_map = ",".join(
-            f"{REGISTRY.get(key).base_url}={server.url.rstrip('/')}"
-            for key, server in servers.items()
-        )
+    with serving_portals(servers) as host_map:
         db_path = tmp_path / "archive.db"
         result = run_crawl(
             REGISTRY.get("sadec").base_url,
@@ -528,9 +503,6 @@ def test_the_city_three_wards_and_the_province_in_one_crawl(tmp_path):
             spider_args={"portals": "sadec,sadec-p1,sadec-p2,phuong-x,dongthap"},
             timeout=300,
         )
-    finally:
-        for server in servers.values():
-            server.stop()
     assert result.returncode == 1
     failed = [line for line in result.stderr.splitlines() if "portal " in line and "failed" in line]
     assert len(failed) == 1 and "portal sadec-p2 (" in failed[0], failed
