@@ -17,6 +17,26 @@ from sadec.local import run_crawl
 from sadec_crawler.portals import PORTALS_FILE, default_registry, load_registry
 
 REGISTRY = default_registry()
+PHUONG_X = {
+    "key": "phuong-x",
+    "base_url": "https://dongthap.gov.vn/web/phuongx",
+    "unit": "Phường X (replica)",
+    "level": "ward",
+    "parent": "dongthap",
+    "group_id": 1_000_004,
+}
+"""A ward's site under a path of the province's host, as the replica mounts it."""
+
+
+def shipped_registry() -> dict:
+    """The registry file shipped with the crawler, as data to change in a test."""
+    return yaml.safe_load(PORTALS_FILE.read_text(encoding="utf-8"))
+
+
+def write_registry(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "portals.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
 
 
 # --- The registry --------------------------------------------------------------------------------
@@ -62,16 +82,15 @@ def test_urls_and_group_ids_find_their_portal():
     ],
 )
 def test_a_bad_registry_entry_is_refused_with_its_key(tmp_path, change, message):
-    data = yaml.safe_load(PORTALS_FILE.read_text(encoding="utf-8"))
+    data = shipped_registry()
     data["portals"][2].update(change)
-    path = tmp_path / "portals.yml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    path = write_registry(tmp_path, data)
     with pytest.raises(ValueError, match=message):
         load_registry(path)
 
 
 def test_a_path_prefix_confines_a_portal_to_its_site(tmp_path):
-    data = yaml.safe_load(PORTALS_FILE.read_text(encoding="utf-8"))
+    data = shipped_registry()
     data["portals"].append(
         {
             "key": "phuong-sadec",
@@ -81,8 +100,7 @@ def test_a_path_prefix_confines_a_portal_to_its_site(tmp_path):
             "parent": "dongthap",
         }
     )
-    path = tmp_path / "portals.yml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    path = write_registry(tmp_path, data)
     registry = load_registry(path)
     ward = registry.get("phuong-sadec")
     assert ward.owns("https://dongthap.gov.vn/web/phuongsadec/tin-tuc")
@@ -259,10 +277,9 @@ def test_an_article_the_province_reposts_is_stored_once_under_its_owner(tmp_path
     sites = {"sadec": city, "sadec-p1": ward, "dongthap": province}
     # The ward's group id, as an operator registers it once seen (the shipped registry has
     # none for the wards): the owner of a re-post is told by it.
-    data = yaml.safe_load(PORTALS_FILE.read_text(encoding="utf-8"))
+    data = shipped_registry()
     next(p for p in data["portals"] if p["key"] == "sadec-p1")["group_id"] = 1_000_001
-    registry_file = tmp_path / "portals.yml"
-    registry_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    registry_file = write_registry(tmp_path, data)
     servers = {key: ReplicaServer(site) for key, site in sites.items()}
     with serving_portals(servers) as host_map:
         db_path = tmp_path / "archive.db"
@@ -397,19 +414,9 @@ def test_a_site_under_web_path_of_a_shared_host_is_crawled_as_its_own_portal(tmp
     since the merger). ``-a portals=dongthap,phuong-x``: each portal's articles once, under its
     own URLs; the ward's crawl keeps to its path (the province's pages its footer links to are
     not the ward's), and the shared host gets one request at a time from both crawlers."""
-    data = yaml.safe_load(PORTALS_FILE.read_text(encoding="utf-8"))
-    data["portals"].append(
-        {
-            "key": "phuong-x",
-            "base_url": "https://dongthap.gov.vn/web/phuongx",
-            "unit": "Phường X (replica)",
-            "level": "ward",
-            "parent": "dongthap",
-            "group_id": 1_000_004,
-        }
-    )
-    registry_file = tmp_path / "portals.yml"
-    registry_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    data = shipped_registry()
+    data["portals"].append(PHUONG_X)
+    registry_file = write_registry(tmp_path, data)
     province = Site(seed=3, id_offset=300_000_000, group_id=34223)
     ward = Site(seed=4, id_offset=400_000_000, group_id=1_000_004)
     db_path = tmp_path / "archive.db"
@@ -452,22 +459,12 @@ def test_the_city_three_wards_and_the_province_in_one_crawl(tmp_path):
     Every article that can be read is archived once, under its owner, with every portal that
     showed it; the broken ward fails only its own part; each host gets one request at a time
     while the hosts overlap."""
-    data = yaml.safe_load(PORTALS_FILE.read_text(encoding="utf-8"))
+    data = shipped_registry()
     for entry in data["portals"]:
         if entry["key"] in ("sadec-p1", "sadec-p2"):
             entry["group_id"] = {"sadec-p1": 1_000_001, "sadec-p2": 1_000_002}[entry["key"]]
-    data["portals"].append(
-        {
-            "key": "phuong-x",
-            "base_url": "https://dongthap.gov.vn/web/phuongx",
-            "unit": "Phường X (replica)",
-            "level": "ward",
-            "parent": "sadec",
-            "group_id": 1_000_004,
-        }
-    )
-    registry_file = tmp_path / "portals.yml"
-    registry_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    data["portals"].append(PHUONG_X)
+    registry_file = write_registry(tmp_path, data)
     sites = {
         "sadec": Site(seed=0),
         "sadec-p1": Site(seed=1, id_offset=100_000_000, group_id=1_000_001),

@@ -122,7 +122,7 @@ class Command(ScrapyCrawlCommand):
             startup_errors.extend(errors)
         return crawlers
 
-    def _portals_exit_status(self, name, crawlers, startup_errors) -> int:
+    def _portals_exit_status(self, name, crawlers) -> int:
         """0 when every portal's run did its job; else one line per portal that did not, and
         1 (or 75 when every failure was a web archive asking the runs to wait)."""
         failures = []
@@ -184,7 +184,7 @@ class Command(ScrapyCrawlCommand):
             if lock:
                 lock.close()
         if portals:
-            self.exitcode = self._portals_exit_status(args[0], crawlers, startup_errors)
+            self.exitcode = self._portals_exit_status(args[0], crawlers)
             return
         if startup_errors and not getattr(crawler, "sadec_exit_status", None):
             # A spider argument or a component's setting refused at start: its message is the

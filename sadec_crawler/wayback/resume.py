@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -48,16 +49,27 @@ class StoredState:
     """:func:`capture_key` of the captures an earlier run found listed but not playable."""
 
 
-def load_stored_state(db_path: str | Path | None) -> StoredState:
-    """Read the archive's articles and versions; an absent database is an empty archive."""
-    state = StoredState()
+@contextmanager
+def _read_only(db_path: str | Path | None):
+    """(connection, table names) of the archive opened read-only (the storage pipeline owns
+    writes and migrations); an absent database reads as an empty one."""
     path = Path(db_path) if db_path else None
     if path is None or not path.exists():
-        return state
+        yield None, set()
+        return
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     try:
         tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
+        yield conn, tables
+    finally:
+        conn.close()
+
+
+def load_stored_state(db_path: str | Path | None) -> StoredState:
+    """Read the archive's articles and versions; an absent database is an empty archive."""
+    state = StoredState()
+    with _read_only(db_path) as (conn, tables):
         if "articles" not in tables:
             return state
         columns = {r[1] for r in conn.execute("pragma table_info(articles)")}
@@ -90,8 +102,6 @@ def load_stored_state(db_path: str | Path | None) -> StoredState:
                 capture = capture_of(row["url"])
                 if capture:
                     state.unplayable.add(capture_key(*capture))
-    finally:
-        conn.close()
     return state
 
 
@@ -116,13 +126,7 @@ def load_index_state(db_path: str | Path | None, discovery_key: str) -> IndexSta
     stopped early) kept for ``discovery_key``; nothing once a Wayback run has finished since,
     as a later run must see captures made in between."""
     state = IndexState()
-    path = Path(db_path) if db_path else None
-    if path is None or not path.exists():
-        return state
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    try:
-        tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
+    with _read_only(db_path) as (conn, tables):
         if not {"crawl_runs", "wayback_index_pages", "wayback_discoveries"} <= tables:
             return state
         finished = conn.execute(
@@ -150,8 +154,6 @@ def load_index_state(db_path: str | Path | None, discovery_key: str) -> IndexSta
                     "listings": listings,
                     "home_read": bool(found["home_read"]),
                 }
-    finally:
-        conn.close()
     return state
 
 
