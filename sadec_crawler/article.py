@@ -46,14 +46,15 @@ def build_article(
     extract = extract_article(page.html, page_url, base_url, page=page.parsed)
     if extract.body_html is None:
         raise NotAnArticle(f"no article body ({page.fetched_url}): selectors matched nothing")
-    body = clean_body(extract.body_html, page_url, extract.title)
+    body = clean_body(extract.body_html, page_url, extract.title, extract.body_node)
     for later in page.continuation_html:
         # Each page of a multi-page article is its own page of the site's template: cleaned
         # alone, then joined (the byline closes the last page).
         continued = extract_article(later, page_url, base_url)
         if continued.body_html is None:
             raise NotAnArticle(f"a later page has no article body ({page.fetched_url})")
-        body = join_bodies(body, clean_body(continued.body_html, page_url, extract.title))
+        cleaned = clean_body(continued.body_html, page_url, extract.title, continued.body_node)
+        body = join_bodies(body, cleaned)
     if not body.text:
         raise NotAnArticle(f"empty article body ({page.fetched_url})")
     listing = page.listing

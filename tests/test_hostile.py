@@ -158,11 +158,22 @@ SCRIPT_LINKS = {name for name in HANDWRITTEN if "link" in name and "NUL" not in 
 link is an inert relative one."""
 
 
+def clean_parsed(wrapped: str):
+    """``clean_body`` as the crawl calls it: on the body element of a parsed page."""
+    from sadec_crawler.pages import parse_html
+
+    page = parse_html(f"<html><body>{wrapped}</body></html>", read_only=True)
+    node = page.css("div.journal-content-article")[0]
+    return clean_body(node.get(), PAGE_URL, node=node.root)
+
+
 @pytest.mark.parametrize("name", sorted(HANDWRITTEN))
 def test_handwritten_attack_is_disarmed(name):
     fragment = HANDWRITTEN[name]
+    wrapped = f'<div class="journal-content-article">{fragment}</div>'
     for cleaned in (
-        clean_body(f'<div class="journal-content-article">{fragment}</div>', PAGE_URL).html,
+        clean_body(wrapped, PAGE_URL).html,
+        clean_parsed(wrapped).html,
         sanitise(fragment),
     ):
         assert unsafe_parts(cleaned) == [], (name, cleaned[:300])
@@ -266,12 +277,17 @@ def check_fragment(fragment: str) -> None:
     html5ever, by sanitising it again) reads as safe with the same text: markup that parses
     into something else the second time is how mutation XSS starts."""
     EXAMPLES_TRIED["fragments"] += 1
-    body = clean_body(f'<div class="journal-content-article">{fragment}</div>', PAGE_URL)
-    assert unsafe_parts(body.html) == [], (fragment, body.html)
-    again = sanitise(body.html)
-    assert unsafe_parts(again) == [] and letters(again) == letters(body.html), (fragment, again)
-    for ref in [*body.images, *body.attachments]:
-        assert urlsplit(ref.url).scheme in ("http", "https"), ref
+    wrapped = f'<div class="journal-content-article">{fragment}</div>'
+    # As rebuilt from HTML, and as crawled: from the body element of the parsed page.
+    for body in (clean_body(wrapped, PAGE_URL), clean_parsed(wrapped)):
+        assert unsafe_parts(body.html) == [], (fragment, body.html)
+        again = sanitise(body.html)
+        assert unsafe_parts(again) == [] and letters(again) == letters(body.html), (
+            fragment,
+            again,
+        )
+        for ref in [*body.images, *body.attachments]:
+            assert urlsplit(ref.url).scheme in ("http", "https"), ref
     sanitised = sanitise(fragment)
     assert unsafe_parts(sanitised) == [], (fragment, sanitised)
 

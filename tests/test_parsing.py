@@ -469,3 +469,42 @@ def test_a_later_page_of_a_results_line_gives_the_same_last_page():
     bar = '<div class="pagination-bar"><p class="pagination-results">{}</p></div>'
     assert pager_last_page(parse_html(bar.format("Hiển thị 21 - 23 của 23 kết quả.")), 3) == 3
     assert pager_last_page(parse_html(bar.format("Hiển thị 11 - 20 của 1.250 kết quả.")), 2) == 125
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in PAGES.glob("article_*.html")))
+def test_a_page_parses_the_same_from_its_utf8_body_as_from_its_text(name):
+    from lxml import etree
+
+    from sadec_crawler.pages import parse_html
+
+    text = page(name)
+    from_text = etree.tostring(parse_html(text, read_only=True).root, encoding="unicode")
+    from_body = etree.tostring(parse_html(text.encode(), read_only=True).root, encoding="unicode")
+    assert from_body == from_text
+    # A page that declares another charset is still read as the bytes it is.
+    declared = text.replace("<head>", '<head><meta charset="windows-1252">', 1).encode()
+    body_text = parse_html(text, read_only=True).css("body ::text").getall()
+    assert parse_html(declared, read_only=True).css("body ::text").getall() == body_text
+
+
+def test_invalid_utf8_in_a_body_costs_one_character_not_the_page():
+    from sadec_crawler.pages import parse_html
+
+    body = "<p>Sa Đéc</p><p>x\ufffdy</p><p>Tân Quy</p>".encode().replace("\ufffd".encode(), b"\xff")
+    assert parse_html(body, read_only=True).css("p::text").getall() == [
+        "Sa Đéc",
+        "x\ufffdy",
+        "Tân Quy",
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in PAGES.glob("article_*.html")))
+def test_a_body_cleaned_from_the_parsed_page_equals_one_cleaned_from_its_html(name):
+    from sadec_crawler.body import clean_body
+    from sadec_crawler.pages import extract_article
+
+    extract = extract_article(page(name), CANONICAL + "1", BASE)
+    from_html = clean_body(extract.body_html, CANONICAL + "1", extract.title)
+    from_node = clean_body(extract.body_html, CANONICAL + "1", extract.title, extract.body_node)
+    assert from_node == from_html
+    assert from_node.text and from_node.html
