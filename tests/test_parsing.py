@@ -508,3 +508,27 @@ def test_a_body_cleaned_from_the_parsed_page_equals_one_cleaned_from_its_html(na
     from_node = clean_body(extract.body_html, CANONICAL + "1", extract.title, extract.body_node)
     assert from_node == from_html
     assert from_node.text and from_node.html
+
+
+def test_the_class_precheck_never_hides_a_match():
+    """``_may_match`` may say yes wrongly, never no: over every element of every saved page as
+    a scope, each selector list it guards finds nothing wherever it says no."""
+    from sadec_crawler import selectors
+    from sadec_crawler.pages import _may_match, parse_html
+
+    guarded = (
+        selectors.ARTICLE_DATE_LINE,
+        selectors.LISTING_ENTRY_DATE,
+        selectors.LISTING_ENTRY_SUMMARY,
+    )
+    said_no = said_yes = 0
+    for path in sorted(PAGES.glob("*.html")):
+        document = parse_html(path.read_text(encoding="utf-8"), read_only=True)
+        for scope in document.css("body, body *"):
+            for queries in guarded:
+                if _may_match(scope, queries):
+                    said_yes += 1
+                else:
+                    said_no += 1
+                    assert not any(scope.css(query) for query in queries), (path.name, queries)
+    assert said_no > 500 and said_yes > 100  # both answers were put to the test
