@@ -16,9 +16,9 @@ from sadec_crawler.units import default_authority
 
 from .document_refs import backfill as backfill_document_refs
 from .hashing import stored_content_hash
-from .portal_registry import sync_portals
+from .portal_registry import ensure_portals_table, sync_portals
 from .search_index import reindex_all
-from .unit_names import sync_units
+from .unit_names import create_unit_articles_view, sync_units
 
 Migration = Callable[[sqlite_utils.Database], None]
 
@@ -376,6 +376,47 @@ def m017_portals_table(db: sqlite_utils.Database) -> None:
     sync_portals(db, default_registry())
 
 
+def m018_portal_handoffs(db: sqlite_utils.Database) -> None:
+    """``portal_handoffs``: links one registered portal's pages gave to another registered
+    portal's pages, kept until the crawl of the portal they belong to requests them as its own
+    (``handled_at``, ``handled_run_id``): in the same run when it is part of it, else in its
+    next one (sadec_crawler/handoffs.py)."""
+    db["portal_handoffs"].create(
+        {
+            "url": str,
+            "to_portal": str,
+            "from_portal": str,
+            "kind": str,
+            "asset_id": int,
+            "found_on": str,
+            "found_at": str,
+            "found_run_id": int,
+            "handled_at": str,
+            "handled_run_id": int,
+        },
+        pk=("url", "to_portal"),
+        if_not_exists=True,
+    )
+    db["portal_handoffs"].create_index(["to_portal", "handled_at"], if_not_exists=True)
+
+
+def m019_learnt_group_ids(db: sqlite_utils.Database) -> None:
+    """``portals.learnt_group_id`` (with how many of the articles a portal showed agreed, and
+    when): the Liferay group learnt from a portal's own pages when the registry names none
+    (pipelines/ownership.py); ``portals.canonical_unit``: its unit in units.yml."""
+    ensure_portals_table(db)
+    sync_portals(db, default_registry())
+
+
+def m020_unit_successors(db: sqlite_utils.Database) -> None:
+    """``units`` says which units took over from those that ended with the July 2025 merger
+    (``successors``, ``successors_verified``, ``successors_via``) and whether each entry was
+    verified; the ``unit_articles`` view files every article under its byline's unit and its
+    portal's unit."""
+    sync_units(db, default_authority())
+    create_unit_articles_view(db)
+
+
 MIGRATIONS: list[Migration] = [
     m001_articles,
     m002_search,
@@ -394,6 +435,9 @@ MIGRATIONS: list[Migration] = [
     m015_portals,
     m016_article_portals,
     m017_portals_table,
+    m018_portal_handoffs,
+    m019_learnt_group_ids,
+    m020_unit_successors,
 ]
 
 

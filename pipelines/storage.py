@@ -21,8 +21,10 @@ from sadec_crawler.items import (
     ArticleGone,
     ArticleUnchanged,
     CrawlError,
+    HandoffTaken,
     IndexPage,
     ListingEntry,
+    PortalHandoff,
     SitePage,
     WaybackDiscovery,
 )
@@ -45,6 +47,7 @@ from .database import (
     upsert_article,
     utc_now,
 )
+from .ownership import group_owners, learn_group_ids, reassign_owners
 from .portal_registry import sync_portals
 from .unit_names import sync_units
 from .validate import field_coverage
@@ -137,6 +140,7 @@ class SQLiteStoragePipeline:
             # units.yml may have learnt aliases since the last run, portals.yml new portals.
             refiled = sync_units(self.db, default_authority())
             sync_portals(self.db, self.registry)
+        self.group_owners = group_owners(self.db, self.registry)
         if refiled:
             logger.info("units: %d articles filed under a unit's canonical name", refiled)
         self.category_names = known_category_names(self.db)
@@ -247,6 +251,15 @@ class SQLiteStoragePipeline:
                     {"run_id": self.run_id, "made_at": utc_now(), **dataclasses.asdict(item)},
                     pk="discovery_key",
                 )
+        elif isinstance(item, PortalHandoff):
+            self._record_handoff(item)
+        elif isinstance(item, HandoffTaken):
+            with self.db.conn:
+                self.db.execute(
+                    "update portal_handoffs set handled_at = ?, handled_run_id = ? "
+                    "where url = ? and to_portal = ? and handled_at is null",
+                    [utc_now(), self.run_id, item.url, item.to_portal],
+                )
         elif isinstance(item, ListingEntry):
             if apply_listing_entry(self.db, item):
                 self.crawler.stats.inc_value("sadec/articles/listing_merged")
@@ -302,18 +315,45 @@ class SQLiteStoragePipeline:
                 return coverage
         return None
 
+    def _record_handoff(self, handoff: PortalHandoff) -> None:
+        """Keep a link to another portal for that portal's crawl (``portal_handoffs``); one
+        found again keeps its first finding, handled or not."""
+        with self.db.conn:
+            self.db.execute(
+                "insert into portal_handoffs (url, to_portal, from_portal, kind, asset_id, "
+                "found_on, found_at, found_run_id) values (?, ?, ?, ?, ?, ?, ?, ?) "
+                "on conflict (url, to_portal) do nothing",
+                [
+                    handoff.url,
+                    handoff.to_portal,
+                    handoff.from_portal,
+                    handoff.kind,
+                    handoff.asset_id,
+                    handoff.found_on,
+                    utc_now(),
+                    self.run_id,
+                ],
+            )
+        self.crawler.stats.inc_value("sadec/handoffs/recorded")
+
     def _owning_portal(self, article: Article) -> str | None:
         """The portal an article belongs to, its URL made that portal's when another portal
         shows it (the province re-posting a ward's news): the portal whose group id its files
-        carry (``/documents/<groupId>/``), else the portal that archived it first (asset ids
-        come from the system's one counter), else this run's."""
+        carry (``/documents/<groupId>/``; registered, or learnt from the portals' pages by
+        :mod:`pipelines.ownership`), else the portal that archived it first (asset ids come
+        from the system's one counter), else this run's. Articles first stored under the wrong
+        portal move to their owner at the end of the run that learns its group."""
         if not self.portal:
             return None
         registry = self.registry
         urls = [image.url for image in article.images]
         urls += [attachment.url for attachment in article.attachments]
         owner = next(
-            (p for g in document_group_ids(urls) if (p := registry.for_group(g)) is not None),
+            (
+                registry.get(key)
+                for group in document_group_ids(urls)
+                if (key := self.group_owners.get(group)) is not None
+            ),
             None,
         )
         path = urlsplit(article.url).path
@@ -348,6 +388,25 @@ class SQLiteStoragePipeline:
                 "update set last_seen_at = excluded.last_seen_at, shown_url = excluded.shown_url",
                 [url, self.portal, shown_url, now, now],
             )
+
+    def _settle_owners(self) -> None:
+        """Learn each portal's group id from what the archive now holds, and move articles
+        stored under a portal that is not their owner (pipelines.ownership)."""
+        try:
+            with self.db.conn:
+                if not self.db.conn.in_transaction:
+                    self.db.execute("begin")
+                learnt = learn_group_ids(self.db, utc_now())
+                moved = reassign_owners(self.db, self.registry)
+        except sqlite3.Error as error:
+            logger.error("ownership not settled: %s", error)
+            return
+        if learnt.get(self.portal):
+            logger.info(
+                "portal %s: group id %d learnt from its pages", self.portal, learnt[self.portal]
+            )
+        if moved:
+            logger.info("ownership: %d articles moved to the portal that owns them", moved)
 
     def drift_warnings(self, coverage: dict[str, float], parsed: int) -> list[str]:
         """Fields whose coverage fell sharply against an earlier run: selectors drifting."""
@@ -404,6 +463,8 @@ class SQLiteStoragePipeline:
         if self.progress is not None and self.progress.running:
             self.progress.stop()
         self.record_progress()  # the captures' last figures, then the summary below
+        if self.portal:
+            self._settle_owners()
         fixed = fix_uppercase_categories(self.db)
         stats = self.crawler.stats.get_stats()
         validation = getattr(self.crawler, "sadec_validation", None)

@@ -278,3 +278,37 @@ class WaybackDiscovery:
     them (the fields of :class:`ListingEntry`)."""
     home_read: bool
     """Whether a home-page capture was read."""
+
+
+@dataclass
+class PortalHandoff:
+    """A link found on one registered portal's page that belongs to another registered portal
+    (``sadec_crawler/portals.yml``), kept in ``portal_handoffs`` until that portal's crawl
+    requests it as its own."""
+
+    url: str
+    """The link: for an article with its asset id, the owning portal's canonical article URL
+    (:func:`sadec_crawler.urls.canonical_article_url` on that portal's base); else as found,
+    without its fragment."""
+    to_portal: str
+    """Key of the portal the link belongs to (host and ``/web/<site>`` path)."""
+    from_portal: str
+    """Key of the portal whose page showed the link."""
+    kind: str
+    """``article`` (an Asset Publisher article route) or ``page`` (any other page of it)."""
+    asset_id: int | None
+    """The article's asset entry id when the link carries it; None for url-title links and
+    pages."""
+    found_on: str
+    """URL of the page the link was found on."""
+
+
+@dataclass
+class HandoffTaken:
+    """A hand-off the portal it was given to has requested as its own (or already held):
+    ``portal_handoffs.handled_at`` is set."""
+
+    url: str
+    """As :attr:`PortalHandoff.url`."""
+    to_portal: str
+    """As :attr:`PortalHandoff.to_portal`: the portal whose crawl took it."""

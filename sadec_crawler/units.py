@@ -3,6 +3,10 @@
 The names and their aliases are data (``sadec_crawler/units.yml``); this module reads them and
 matches a byline's unit against them (pure: text in, name out). The raw text is kept beside the
 canonical name (``Article.unit_raw``), so nothing a page said is lost.
+
+The same authority files each portal's unit (``portals.yml`` ``unit``: "Phường 1" is
+"UBND phường 1"), and says which units took over from those that ended with the July 2025
+merger (``successors``), and whether that was ever verified.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ class Unit:
     name: str
     """The canonical name, as facets and charts show it."""
     level: str | None = None
-    """``city``, ``city office``, ``city unit``, ``party``, ``ward`` or ``commune``."""
+    """``province``, ``city``, ``district``, ``town``, ``city office``, ``city unit``,
+    ``party``, ``ward`` or ``commune``."""
     parent: str | None = None
     aliases: tuple[str, ...] = ()
     """Other names bylines use for it."""
@@ -38,6 +43,15 @@ class Unit:
     """ISO date from which the office existed under this name, when known."""
     valid_to: str | None = None
     """ISO date until which it did, when known."""
+    successors: tuple[str, ...] = ()
+    """Units (canonical names of this file) that took over its area or work when it ended."""
+    successors_verified: bool = False
+    """True only when ``successors`` were checked against an official source."""
+    verified: bool = False
+    """True only when the unit was seen named on a verified portal's pages; False when its
+    name comes from a list or a host name."""
+    source: str | None = None
+    """Where the entry, or its successors, come from."""
 
 
 def match_key(text: str) -> str:
@@ -78,6 +92,28 @@ class UnitAuthority:
     def knows(self, raw: str | None) -> bool:
         return bool(raw) and match_key(raw) in self.by_key
 
+    def get(self, name: str) -> Unit | None:
+        """The unit ``name`` (or any of its aliases) names, if the file has it."""
+        return self.by_key.get(match_key(name)) if name else None
+
+    def successors_of(self, name: str) -> tuple[tuple[str, ...], bool, str | None]:
+        """``(successors, verified, via)`` of a unit: its own, or, for one that ended and names
+        none (a city office, a ward of the city), those of the nearest unit above it that
+        does, named in ``via``. Nothing for a unit still in being or whose successors are not
+        known."""
+        unit = self.get(name)
+        via = None
+        seen: set[str] = set()
+        while unit is not None and unit.name not in seen:
+            seen.add(unit.name)
+            if unit.successors:
+                return unit.successors, unit.successors_verified, via
+            if not unit.valid_to or not unit.parent:
+                break
+            unit = self.get(unit.parent)
+            via = unit.name if unit is not None else None
+        return (), False, None
+
 
 def _date(value) -> str | None:
     if value is None or value == "":
@@ -102,6 +138,10 @@ def load_units(path: Path = UNITS_FILE) -> UnitAuthority:
             aliases=tuple(clean_inline(a) for a in entry.get("aliases") or ()),
             valid_from=_date(entry.get("valid_from")),
             valid_to=_date(entry.get("valid_to")),
+            successors=tuple(clean_inline(name) for name in entry.get("successors") or ()),
+            successors_verified=bool(entry.get("successors_verified", False)),
+            verified=bool(entry.get("verified", False)),
+            source=entry.get("source"),
         )
         authority.units.append(unit)
         for name in (unit.name, *unit.aliases):
@@ -112,6 +152,12 @@ def load_units(path: Path = UNITS_FILE) -> UnitAuthority:
                     f"{path.name}: {name!r} of {unit.name!r} matches {other.name!r} too"
                 )
             authority.by_key[key] = unit
+    for unit in authority.units:
+        for name in (*unit.successors, *filter(None, [unit.parent])):
+            if match_key(name) not in authority.by_key:
+                raise ValueError(
+                    f"{path.name}: {unit.name!r} names {name!r}, not a unit of the file"
+                )
     return authority
 
 

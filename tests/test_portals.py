@@ -553,3 +553,289 @@ def test_the_archive_says_whose_portal_each_was_and_whether_it_was_verified(seve
         REGISTRY.get("sadec").unit,
         REGISTRY.get("sadec-p1").unit,
     }
+
+
+# --- Links to another portal, handed to it ----------------------------------------------------
+HANDED_ID = 99_001
+"""The corpus id of a ward article no page of the ward links to (its asset id: plus the
+ward's offset)."""
+
+
+def city_linking_to_a_ward_article() -> tuple[Site, Site, str]:
+    """The city and ward 1; the ward has an article no page of its own links to (unlisted, in
+    no related block), and one of the city's articles links to it in its body. Returns the
+    sites and the ward article's canonical URL."""
+    city = Site(seed=0)
+    ward = Site(seed=1, id_offset=100_000_000, group_id=1_000_001)
+    ward.add_article(
+        {
+            "asset_id": HANDED_ID,
+            "title": "Phường 1 ra quân tổng vệ sinh môi trường khu dân cư",
+            "date": "2025-03-20",
+            "body": [
+                "Ngày 20/3/2025, Phường 1 tổ chức ra quân tổng vệ sinh môi trường tại các "
+                "khóm, khu dân cư trên địa bàn phường.",
+                "Đoàn viên, hội viên và người dân cùng thu gom rác thải, phát quang bụi rậm.",
+            ],
+            "byline": {
+                "text": "Minh Thư, UBND phường 1",
+                "author": "Minh Thư",
+                "unit": "UBND phường 1",
+            },
+            "page": {"listed": False},
+        },
+        "tin-tuc-su-kien",
+    )
+    ward_url = (
+        f"{REGISTRY.get('sadec-p1').base_url}/chi-tiet-bai-viet/-/asset_publisher/"
+        f"{ward.config['detail_instance']}/content/id/{100_000_000 + HANDED_ID}"
+    )
+    city.add_article(
+        {
+            "asset_id": 99_002,
+            "title": "Thành phố Sa Đéc phát động phong trào vệ sinh môi trường",
+            "date": "2025-03-21",
+            "body": [
+                "Ngày 21/3/2025, UBND thành phố Sa Đéc phát động phong trào vệ sinh môi trường "
+                "trong các phường, xã.",
+                {
+                    "raw": f'<p>Xem thêm: <a href="{ward_url}">Phường 1 ra quân tổng vệ sinh '
+                    "môi trường</a></p>"
+                },
+            ],
+        },
+        "tin-tuc-su-kien",
+    )
+    return city, ward, ward_url
+
+
+def handoff_crawl(db_path: Path, host_map: str, portals: str):
+    result = run_crawl(
+        REGISTRY.get("sadec").base_url,
+        db_path,
+        settings={"SADEC_HOST_MAP": host_map, "SADEC_WARC_DIR": "off", "SADEC_FILES_DIR": "off"},
+        spider_args={"portals": portals},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def requests_for(server: ReplicaServer, asset_id: int) -> list:
+    return [
+        r for r in server.requests if r.path_with_query.split("?")[0].endswith(f"/id/{asset_id}")
+    ]
+
+
+def test_a_link_to_another_portal_in_the_run_is_handed_to_it(tmp_path):
+    """``-a portals=sadec,sadec-p1``: the city's article links to a ward article that no page of
+    the ward links to. The city's crawl does not fetch it (not its own) and does not drop it:
+    it hands it to the ward, whose crawl, in the same run, requests it as its own and archives
+    it under the ward's URL; the hand-off is marked handled by the ward's run."""
+    city, ward, ward_url = city_linking_to_a_ward_article()
+    handed_id = 100_000_000 + HANDED_ID
+    servers = {"sadec": ReplicaServer(city), "sadec-p1": ReplicaServer(ward)}
+    with serving_portals(servers) as host_map:
+        db_path = tmp_path / "archive.db"
+        handoff_crawl(db_path, host_map, "sadec,sadec-p1")
+        assert len(requests_for(servers["sadec-p1"], handed_id)) == 1
+        assert not requests_for(servers["sadec"], handed_id)
+    stored = query(db_path, "select url, portal from articles where asset_id = ?", [handed_id])
+    assert stored == [{"url": ward_url, "portal": "sadec-p1"}]
+    shown = query(db_path, "select portal from article_portals where article_url = ?", [ward_url])
+    assert shown == [{"portal": "sadec-p1"}]
+    runs = {r["portal"]: r["id"] for r in query(db_path, "select id, portal from crawl_runs")}
+    handoffs = query(db_path, "select * from portal_handoffs")
+    assert [(h["url"], h["to_portal"], h["from_portal"], h["kind"]) for h in handoffs] == [
+        (ward_url, "sadec-p1", "sadec", "article")
+    ]
+    assert handoffs[0]["asset_id"] == handed_id
+    assert handoffs[0]["found_run_id"] == runs["sadec"]
+    assert handoffs[0]["handled_at"] and handoffs[0]["handled_run_id"] == runs["sadec-p1"]
+    assert "/content/id/99002" in handoffs[0]["found_on"]
+
+
+def test_a_link_to_a_portal_not_in_the_run_is_kept_for_its_next_run(tmp_path):
+    """The city crawled alone keeps the link to the ward's article (pending, not fetched);
+    the ward's next crawl, alone, takes it at its start and archives it as its own."""
+    city, ward, ward_url = city_linking_to_a_ward_article()
+    handed_id = 100_000_000 + HANDED_ID
+    servers = {"sadec": ReplicaServer(city), "sadec-p1": ReplicaServer(ward)}
+    with serving_portals(servers) as host_map:
+        db_path = tmp_path / "archive.db"
+        handoff_crawl(db_path, host_map, "sadec")
+        pending = query(db_path, "select * from portal_handoffs")
+        assert [(h["url"], h["to_portal"], h["handled_at"]) for h in pending] == [
+            (ward_url, "sadec-p1", None)
+        ]
+        assert not servers["sadec-p1"].requests, "the city's crawl never fetched the ward's"
+        assert not query(db_path, "select 1 from articles where asset_id = ?", [handed_id])
+        handoff_crawl(db_path, host_map, "sadec-p1")
+        assert len(requests_for(servers["sadec-p1"], handed_id)) == 1
+    stored = query(db_path, "select url, portal from articles where asset_id = ?", [handed_id])
+    assert stored == [{"url": ward_url, "portal": "sadec-p1"}]
+    ward_run = query(db_path, "select id from crawl_runs where portal = 'sadec-p1'")[0]["id"]
+    handled = query(db_path, "select handled_at, handled_run_id from portal_handoffs")
+    assert handled[0]["handled_at"] and handled[0]["handled_run_id"] == ward_run
+
+
+def test_links_to_a_site_under_web_path_of_this_host_are_handed_to_it(tmp_path):
+    """The province's page links to the ward site under its own host's ``/web/phuongx``: the
+    parsers take it for the province's (same host, no path of its own); the hand-off rule
+    gives it to the ward, and the province's crawl leaves it alone."""
+    from sadec_crawler.handoffs import PortalLinks
+
+    data = shipped_registry()
+    data["portals"].append(PHUONG_X)
+    registry = load_registry(write_registry(tmp_path, data))
+    province = PortalLinks(registry, registry.get("dongthap"))
+    ward_article = (
+        "/web/phuongx/chi-tiet-bai-viet/-/asset_publisher/1mOzUrGkrdAE/content/id/400000123"
+    )
+    page = (
+        f'<a href="{ward_article}?redirect=%2F">x</a> <a href="/web/phuongx/tin-tuc">y</a>'
+        '<a href="/tin-tuc">z</a> <a href="https://dongthap.gov.vn/">home</a>'
+        '<a href="https://p1.sadec.dongthap.gov.vn/">ward 1 home</a>'
+    )
+    found = province.handoffs(page, "https://dongthap.gov.vn/tin-tuc")
+    assert [(h.url, h.to_portal, h.kind, h.asset_id) for h in found] == [
+        (f"https://dongthap.gov.vn{ward_article}", "phuong-x", "article", 400000123),
+        ("https://dongthap.gov.vn/web/phuongx/tin-tuc", "phuong-x", "page", None),
+    ]
+    assert province.is_nested_elsewhere(f"https://dongthap.gov.vn{ward_article}")
+    assert not province.is_nested_elsewhere("https://dongthap.gov.vn/tin-tuc")
+
+
+# --- Ownership learnt from the portals' own pages ------------------------------------------------
+def test_ownership_is_learnt_when_the_registry_has_no_group_ids(tmp_path):
+    """No group id in the registry, and the province (which re-posts four of the city's
+    articles) crawled first, alone: it archives them first, under its own URLs, as nothing yet
+    tells whose they are. The city's crawl then learns each portal's group from its own pages
+    (the group most of the articles it showed keep their files under) and moves the re-posts
+    to the city, their owner, with every portal that showed them kept."""
+    city = Site(seed=0)
+    province = Site(seed=3, id_offset=300_000_000, group_id=34223)
+    with_files = [a for a in city.articles.values() if a.media_by_block and a.listed]
+    reposted = {a.asset_id for a in with_files[:4]}
+    for article in with_files[:4]:
+        province.repost(article)
+    data = shipped_registry()
+    for entry in data["portals"]:
+        entry.pop("group_id", None)
+    registry_file = write_registry(tmp_path, data)
+    servers = {"sadec": ReplicaServer(city), "dongthap": ReplicaServer(province)}
+    db_path = tmp_path / "archive.db"
+    with serving_portals(servers) as host_map:
+        for portals in ("dongthap", "sadec"):
+            result = run_crawl(
+                REGISTRY.get("sadec").base_url,
+                db_path,
+                settings={
+                    "SADEC_HOST_MAP": host_map,
+                    "SADEC_WARC_DIR": "off",
+                    "SADEC_PORTALS_FILE": str(registry_file),
+                },
+                spider_args={"portals": portals},
+                timeout=300,
+            )
+            assert result.returncode == 0, result.stderr[-3000:]
+            if portals == "dongthap":
+                first = query(db_path, "select asset_id, portal from articles")
+                assert {r["portal"] for r in first if r["asset_id"] in reposted} == {"dongthap"}
+    learnt = {
+        r["key"]: r
+        for r in query(db_path, "select * from portals where learnt_group_id is not null")
+    }
+    assert learnt["sadec"]["learnt_group_id"] == city.group_id
+    assert learnt["dongthap"]["learnt_group_id"] == 34223
+    assert learnt["dongthap"]["learnt_group_articles"] < learnt["dongthap"]["learnt_group_of"]
+    stored = query(db_path, "select asset_id, url, portal from articles")
+    assert len(stored) == len({r["asset_id"] for r in stored}), "each article once"
+    by_id = {r["asset_id"]: r for r in stored}
+    for asset_id in reposted:
+        assert by_id[asset_id]["portal"] == "sadec"
+        assert by_id[asset_id]["url"].startswith(REGISTRY.get("sadec").base_url + "/")
+        images = query(
+            db_path, "select url from images where article_url = ?", [by_id[asset_id]["url"]]
+        )
+        attachments = query(
+            db_path, "select url from attachments where article_url = ?", [by_id[asset_id]["url"]]
+        )
+        assert images or attachments, "its files moved with it"
+        shown = query(
+            db_path,
+            "select portal, shown_url from article_portals where article_url = ?",
+            [by_id[asset_id]["url"]],
+        )
+        assert {r["portal"] for r in shown} == {"sadec", "dongthap"}
+        province_shown = next(r["shown_url"] for r in shown if r["portal"] == "dongthap")
+        assert province_shown.startswith(REGISTRY.get("dongthap").base_url + "/")
+    own = {t.asset_id for t in province.truth()} - reposted
+    assert {by_id[i]["portal"] for i in own} == {"dongthap"}
+    assert not query(
+        db_path, "select * from article_portals where article_url not in (select url from articles)"
+    )
+
+
+# --- The unit authority per portal, before and after the merger ----------------------------------
+def test_every_portal_unit_is_a_unit_of_the_authority():
+    from sadec_crawler.units import default_authority
+
+    authority = default_authority()
+    for portal in REGISTRY.portals:
+        assert authority.knows(portal.unit), portal.key
+    city = authority.get(REGISTRY.get("sadec").unit)
+    assert city.successors == ("UBND phường Sa Đéc", "UBND phường Tân Quy", "UBND phường An Hiệp")
+    assert not city.successors_verified
+    ward = authority.get(REGISTRY.get("sadec-p1").unit)
+    assert ward.name == "UBND phường 1" and ward.valid_to == "2025-06-30"
+    assert authority.successors_of(ward.name) == (city.successors, False, city.name)
+    assert authority.successors_of(REGISTRY.get("laivung").unit) == ((), False, None)
+
+
+def test_the_reading_room_files_each_portal_under_its_unit_and_says_what_followed(several):
+    """Over real HTTP: ``units`` gives a unit's level, parent, end, successors and whether they
+    were verified; ``unit_articles?unit=…`` lists a unit's articles across portals (the ward
+    portal's own, filed by portal)."""
+    import httpx
+
+    from tests.support.reading_room import running_server
+
+    _, db_path, _ = several
+    ward_count = query(db_path, "select count(*) as n from articles where portal = 'sadec-p1'")
+    with running_server(db_path) as base:
+        units = httpx.get(
+            f"{base}/archive/units.json", params={"name": "UBND phường 1", "_shape": "array"}
+        ).json()
+        assert len(units) == 1
+        ward = units[0]
+        assert (ward["level"], ward["parent"], ward["valid_to"]) == (
+            "ward",
+            "UBND thành phố Sa Đéc",
+            "2025-06-30",
+        )
+        assert "UBND phường Tân Quy" in ward["successors"]
+        assert ward["successors_verified"] == 0 and ward["verified"] == 0
+        assert ward["successors_via"] == "UBND thành phố Sa Đéc"
+        portals = httpx.get(
+            f"{base}/archive/portals.json", params={"key": "sadec-p1", "_shape": "array"}
+        ).json()
+        assert portals[0]["canonical_unit"] == "UBND phường 1"
+        filed = httpx.get(
+            f"{base}/archive/unit_articles.json",
+            params={
+                "unit": "UBND phường 1",
+                "filed_by": "portal",
+                "_shape": "array",
+                "_size": "max",
+            },
+        ).json()
+        assert len(filed) == ward_count[0]["n"] > 0
+        assert {row["portal"] for row in filed} == {"sadec-p1"}
+        city = httpx.get(
+            f"{base}/archive/unit_articles.json",
+            params={"unit": "UBND thành phố Sa Đéc", "filed_by": "portal", "_size": "0"},
+        ).json()
+        city_count = query(db_path, "select count(*) as n from articles where portal = 'sadec'")
+        assert city["filtered_table_rows_count"] == city_count[0]["n"]
+        page = httpx.get(f"{base}/archive/unit_articles", params={"unit": "UBND phường 1"})
+        assert page.status_code == 200 and "UBND phường 1" in page.text

@@ -16,7 +16,7 @@ from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Request, TextResponse
 
-from sadec_crawler import incremental
+from sadec_crawler import handoffs, incremental
 from sadec_crawler.compact import DigestSet, IntSet
 from sadec_crawler.dates import parse_date
 from sadec_crawler.failures import describe as describe_failure
@@ -26,6 +26,7 @@ from sadec_crawler.items import (
     ArticlePage,
     ArticleUnchanged,
     CrawlError,
+    HandoffTaken,
     ListingEntry,
     SitePage,
 )
@@ -39,6 +40,7 @@ from sadec_crawler.pages import (
     parse_html,
     quick_title,
 )
+from sadec_crawler.portals import registry_for
 from sadec_crawler.selectors import (
     ARTICLE_BODY,
     SOFT_404_MARKERS,
@@ -53,6 +55,8 @@ from sadec_crawler.wayback.run import WaybackRun
 # articles of a 20,000-article site were all waiting in memory at once.
 PRIORITY_HOME, PRIORITY_LISTING, PRIORITY_ENTRY, PRIORITY_RELATED = 100, 50, 10, 0
 PRIORITY_LISTED = 60
+STEP_SLOT = "sadec-steps"
+"""The download slot of step requests (``data:``, nothing fetched): undelayed."""
 
 
 def utc_now() -> str:
@@ -119,6 +123,11 @@ class SadecSpider(scrapy.Spider):
         self.listing_overlap: dict[tuple[str, str], int] = {}
         self.swept_known = False
         self.listed_new = IntSet()  # asset ids, and the URLs of entries not identified
+        self.portal_key: str | None = None
+        """The registered portal this crawl archives, when it is one (hand-offs need it)."""
+        self.portal_links: handoffs.PortalLinks | None = None
+        self.handed_off: set[tuple[str, str]] = set()  # (url, to_portal) yielded this run
+        self.taken_handoffs: set[str] = set()  # URLs handed to this portal, requested this run
         # Scrapy reads each callback's source (inspect + ast) to warn about generators that
         # return a value, and caches the answer under a weak reference to the callback: a
         # bound method made afresh for each request dies with it, so the cache never hit and
@@ -146,6 +155,7 @@ class SadecSpider(scrapy.Spider):
         spider.url_titles = UrlTitles(base_url)
         spider.allowed_domains = [parts.hostname]
         spider._plan(crawler.settings)
+        spider._plan_handoffs(crawler)
         crawler.signals.connect(spider.on_idle, signal=signals.spider_idle)
         return spider
 
@@ -165,6 +175,33 @@ class SadecSpider(scrapy.Spider):
         for line in plan.notes:
             self.logger.info(line)
 
+    def _plan_handoffs(self, crawler) -> None:
+        """Links to other registered portals are handed to them (sadec_crawler.handoffs), and
+        links handed to this one are taken, when this crawl is of a registered portal's live
+        site. With ``-a portals=`` the crawlers of the process wait for each other at the end,
+        so that a link found late by one is still taken by another in the same run."""
+        if self.source != "live":
+            return  # a capture's links are found through the web archive's index
+        settings = crawler.settings
+        registry = registry_for(settings)
+        key = settings.get("SADEC_PORTAL")
+        own = registry.get(key) if key else registry.for_url(self.base_url + "/")
+        if own is None:
+            return
+        self.portal_key = own.key
+        self.portal_links = handoffs.PortalLinks(registry, own)
+        if key:
+            # Counted from the spider's opening, not its making: a crawler that failed to open
+            # never closes, and the others would wait for it for ever.
+            crawler.signals.connect(self._crawl_started, signal=signals.spider_opened)
+            crawler.signals.connect(self._crawl_finished, signal=signals.spider_closed)
+
+    def _crawl_started(self, spider=None) -> None:
+        handoffs.crawler_started(self.portal_key)
+
+    def _crawl_finished(self, spider=None, reason: str = "") -> None:
+        handoffs.crawler_finished(self.portal_key)
+
     async def start(self):
         if self.source == "wayback":
             # The web archive's captures, not the portal (sadec_crawler.wayback.run).
@@ -183,6 +220,9 @@ class SadecSpider(scrapy.Spider):
             known = self.archive.articles[asset_id]
             self.requested_assets.add(asset_id)
             yield self._known_article_request(known, PRIORITY_ENTRY)
+        step = self._handoffs_step()
+        if step is not None:
+            yield step
 
     def _known_article_request(self, known: incremental.KnownArticle, priority: int) -> Request:
         """A conditional request for an archived article: 304 when it has not changed."""
@@ -213,6 +253,8 @@ class SadecSpider(scrapy.Spider):
         for url in discovery_links(response.text, response.url, self.base_url):
             if repr(listing_key(url)) in self.requested_listing_pages:
                 continue
+            if self.portal_links is not None and self.portal_links.is_nested_elsewhere(url):
+                continue  # a site under /web/<site> of this host: handed to it, not walked
             if self.mode == "incremental" and url in self.archive.other_pages:
                 continue  # held no listing last time; full runs look again
             self.requested_listing_pages.add(repr(listing_key(url)))
@@ -234,6 +276,7 @@ class SadecSpider(scrapy.Spider):
             yield CrawlError(url, "parse_error", f"listing entry on {response.url}: {message}")
         if not from_home:
             stats.inc_value("sadec/pages/listing" if page.is_listing else "sadec/pages/other")
+        yield from self._hand_off(response.text, response.url)
         if not from_home and listing_key(response.url)[2] == 1:
             yield SitePage(response.request.url, "listing" if page.is_listing else "other")
         follow_pages = self._new_listing_content(response.url, page.entries)
@@ -404,6 +447,8 @@ class SadecSpider(scrapy.Spider):
             return
         if link.asset_id in self.requested_assets:
             return
+        if self.portal_links is not None and self.portal_links.is_nested_elsewhere(link.url):
+            return  # an article of a site under /web/<site> of this host: handed to it
         known = self.archive.articles.get(link.asset_id)
         if known is not None and self.mode == "incremental" and not known.gone_at and not recheck:
             return  # archived, and neither recent nor due for re-validation
@@ -432,9 +477,22 @@ class SadecSpider(scrapy.Spider):
             return
         # One stage per idle: the deferred related articles first, as they teach titles that
         # url-title links are matched against, and requested_assets the sweep relies on.
-        stages = (self._schedule_related, self._schedule_url_titles, self._sweep_known_articles)
+        stages = (
+            self._schedule_related,
+            self._schedule_url_titles,
+            self._schedule_handoffs,
+            self._sweep_known_articles,
+        )
         for stage in stages:
             if stage():
+                if self.portal_key:
+                    handoffs.set_busy(self.portal_key, True)
+                raise DontCloseSpider
+        if self.portal_key:
+            handoffs.set_busy(self.portal_key, False)
+            if handoffs.others_busy(self.portal_key):
+                # Another portal's crawler may yet hand this one a link: Scrapy asks again
+                # at its next heartbeat (5 s), when the hand-offs are looked for once more.
                 raise DontCloseSpider
 
     def _schedule_related(self) -> int:
@@ -446,6 +504,84 @@ class SadecSpider(scrapy.Spider):
                 self.crawler.engine.crawl(request)
                 scheduled += 1
         return scheduled
+
+    def _schedule_handoffs(self) -> int:
+        """Take the links other portals have handed to this one since it last looked."""
+        step = self._handoffs_step()
+        if step is None:
+            return 0
+        self.crawler.engine.crawl(step)
+        return 1
+
+    def _handoffs_step(self) -> Request | None:
+        """A request that fetches nothing (``data:``), whose callback takes the links handed
+        to this portal and not yet taken (read from the archive, read-only): the spider writes
+        nothing itself, and only a callback's items reach the pipelines."""
+        if self.portal_key is None:
+            return None
+        pending = [
+            handoff
+            for handoff in handoffs.pending_handoffs(
+                self.settings["SADEC_DB_PATH"], self.portal_key
+            )
+            if handoff.url not in self.taken_handoffs
+        ]
+        if not pending:
+            return None
+        self.taken_handoffs.update(handoff.url for handoff in pending)
+        return Request(
+            "data:,",
+            callback=self.take_handoffs,
+            cb_kwargs={"pending": pending},
+            dont_filter=True,
+            meta={
+                "allow_offsite": True,
+                "dont_obey_robotstxt": True,
+                "download_slot": STEP_SLOT,
+                "autothrottle_dont_adjust_delay": True,
+            },
+        )
+
+    def take_handoffs(self, response, pending: list[handoffs.Handoff]):
+        """Request each handed link as this portal's own: an article by its canonical URL and
+        asset id (or its url-title), any other page as a page that may hold a listing; each
+        hand-off is then marked handled (an article already archived needs no request)."""
+        self.logger.info(
+            "taking %d links other portals handed to %s", len(pending), self.portal_key
+        )
+        self.crawler.stats.inc_value("sadec/handoffs/taken", len(pending))
+        for handoff in pending:
+            yield HandoffTaken(handoff.url, self.portal_key)
+            if handoff.kind == handoffs.ARTICLE:
+                link = parse_article_link(handoff.url)
+                found = FoundArticleLink(
+                    handoff.url,
+                    handoff.url if handoff.asset_id else None,
+                    handoff.asset_id,
+                    link.url_title if link else None,
+                )
+                yield from self._article_request(found, PRIORITY_RELATED, defer=False)
+                continue
+            key = repr(listing_key(handoff.url))
+            if key not in self.requested_listing_pages:
+                self.requested_listing_pages.add(key)
+                yield Request(
+                    handoff.url,
+                    callback=self.parse_listing,
+                    errback=self.on_error,
+                    priority=PRIORITY_LISTING,
+                )
+
+    def _hand_off(self, text: str, page_url: str):
+        """A hand-off for each link of the page to another registered portal, once a run."""
+        if self.portal_links is None:
+            return
+        for handoff in self.portal_links.handoffs(text, page_url):
+            key = (handoff.url, handoff.to_portal)
+            if key not in self.handed_off:
+                self.handed_off.add(key)
+                self.crawler.stats.inc_value("sadec/handoffs/found")
+                yield handoff
 
     def _sweep_known_articles(self) -> int:
         """A full run ends by checking the archived articles it was not led to: the site no
@@ -503,6 +639,7 @@ class SadecSpider(scrapy.Spider):
         if self._soft_404(page):
             yield from self._after_soft_404(response, known)
             return
+        yield from self._hand_off(response.text, response.url)
         link = parse_article_link(response.url)
         if asset_id is None:
             asset_id = asset_id_of(page)
