@@ -32,6 +32,9 @@ _HREF = re.compile(r"""href\s*=\s*["']([^"'<>\s]+)["']""", re.IGNORECASE)
 """Every link target of a page, read from its text: a second parse of a 180 KB page to find a
 handful of links to other portals would cost more than the page's own parsing saves."""
 
+_LONGEST_HREF = 2000
+"""Characters looked back from a mention for the ``href`` it belongs to."""
+
 _SERVLETS = ("/c/", "/o/", "/combo", "/image/", "/documents/", "/api/")
 """Liferay's servlet and resource paths: never a page of a portal's news."""
 
@@ -90,13 +93,8 @@ class PortalLinks:
         """The links of a page (its HTML ``text``) that belong to another registered portal,
         each once, as hand-offs: article links in that portal's canonical form, other pages as
         linked. A portal's home page is left out: its own crawl always starts there."""
-        if not self._mentions.search(text):
-            return []
         found: dict[tuple[str, str], PortalHandoff] = {}
-        for match in _HREF.finditer(text):
-            href = match[1]
-            if not self._mentions.search(href):
-                continue  # a link of this portal's own, or off the province's system
+        for href in self._hrefs_mentioning_others(text):
             url = absolute(page_url, html.unescape(href))
             if not url or urlsplit(url).scheme not in ("http", "https"):
                 continue
@@ -108,6 +106,21 @@ class PortalLinks:
             if handoff is not None:
                 found.setdefault((handoff.url, handoff.to_portal), handoff)
         return list(found.values())
+
+    def _hrefs_mentioning_others(self, text: str) -> list[str]:
+        """Link targets naming another portal's host or ``/web/<site>`` path: each mention
+        found in the text, then the ``href`` around it (a page has a few such mentions among
+        hundreds of links; reading every link cost 2 ms of a city page, this 0.2 ms)."""
+        hrefs, starts = [], set()
+        for mention in self._mentions.finditer(text):
+            start = text.rfind("href", max(0, mention.start() - _LONGEST_HREF), mention.start())
+            if start < 0 or start in starts:
+                continue
+            match = _HREF.match(text, start)
+            if match is not None and match.end() >= mention.end():
+                starts.add(start)
+                hrefs.append(match[1])
+        return hrefs
 
     def _handoff(self, url: str, owner: Portal, page_url: str) -> PortalHandoff | None:
         link = parse_article_link(url)
