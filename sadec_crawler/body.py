@@ -53,7 +53,10 @@ _BLOCK_TAGS = {
     "caption",
     "hr",
 }
-_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+_INVISIBLE_OR_CONTROL = re.compile(
+    "[\u200b\u200c\u200d\u2060\ufeff\u00ad" + CONTROL_CHARACTERS.pattern[1:-1] + "]"
+)
+"""Zero-width characters and soft hyphens pasted from Word, and C0/C1 controls."""
 
 
 @dataclass
@@ -167,27 +170,36 @@ def _next_block(block: Tag) -> Tag | None:
     return None
 
 
+def _first_descendant(tag: Tag, name: str) -> Tag | None:
+    """``tag.find(name)`` without the cost of a BeautifulSoup filter."""
+    return next((n for n in tag.descendants if isinstance(n, Tag) and n.name == name), None)
+
+
 def _caption_for(img: Tag, root: Tag) -> Tag | None:
-    figure = img.find_parent("figure")
-    if figure is not None and figure.find("figcaption"):
-        return figure.find("figcaption")
-    cell = img.find_parent(["td", "th"])
+    figure = _ancestor(img, ("figure",))
+    caption = _first_descendant(figure, "figcaption") if figure is not None else None
+    if caption is not None:
+        return caption
+    cell = _ancestor(img, ("td", "th"))
     if cell is not None and not _text(cell):
         # Image tables: the photo in one row, its caption in the next.
-        row = cell.find_parent("tr")
+        row = _ancestor(cell, ("tr",))
         following = row.find_next_sibling("tr") if row is not None else None
-        if following is not None and not following.find("img"):
+        if following is not None and not _contains(following, ("img",)):
             text = _text(following)
             if text and len(text) <= css.CAPTION_MAX_CHARS:
                 return following
     block = _block_of(img, root)
-    if block is not img and _text(block) and len(_text(block)) <= css.CAPTION_MAX_CHARS:
-        # <p><img><br><em>caption</em></p>: the caption shares the image's paragraph.
-        return block
+    if block is not img:
+        text = _text_if_short(block, css.CAPTION_MAX_CHARS)
+        if text:
+            # <p><img><br><em>caption</em></p>: the caption shares the image's paragraph.
+            return block
     candidate = _next_block(block)
-    if candidate is None or candidate.find("img") or not _text(candidate):
+    if candidate is None or _contains(candidate, ("img",)):
         return None
-    if len(_text(candidate)) > css.CAPTION_MAX_CHARS:
+    text = _text_if_short(candidate, css.CAPTION_MAX_CHARS)
+    if not text:
         return None
     if (
         _italic(candidate)
@@ -320,12 +332,23 @@ def _starts_with_any(text: str, prefixes: tuple[str, ...]) -> str | None:
     return next((p for p in prefixes if folded.startswith(p.casefold())), None)
 
 
+def _text_starts_with(tag: Tag, prefix: str) -> bool:
+    """``_text(tag).startswith(prefix)``, reading only as much of the text as it takes."""
+    parts: list[str] = []
+    for string in tag.strings:
+        parts.append(string)
+        text = clean_inline("".join(parts))
+        if len(text) > len(prefix):
+            return text.startswith(prefix)
+    return clean_inline("".join(parts)).startswith(prefix)
+
+
 def _related_block(node: Tag, root: Tag) -> Tag:
     """The largest element around a related-list heading that is still the related list."""
     heading = _text(node)
     block = node
     while block.parent is not None and block.parent is not root:
-        if not _text(block.parent).startswith(heading):
+        if not _text_starts_with(block.parent, heading):
             break
         block = block.parent
     return block
@@ -423,13 +446,13 @@ def clean_body(
             id(block) for block in _leaf_blocks(root) if _PUSHED_RIGHT.match(block.get_text(""))
         }
     for string in [n for n in root.descendants if isinstance(n, NavigableString)]:
-        replaced = _INVISIBLE.sub("", CONTROL_CHARACTERS.sub("", str(string))).replace(
-            "\u00a0", " "
-        )
+        replaced = _INVISIBLE_OR_CONTROL.sub("", str(string)).replace("\u00a0", " ")
         if replaced != string:
             string.replace_with(replaced)
 
-    for anchor in [t for t in _tags(root) if t.name == "a"]:
+    tags = _tags(root)
+    anchors = [t for t in tags if t.name == "a"]
+    for anchor in anchors:
         href = absolute(page_url, anchor.get("href"))
         if href and urlsplit(href).scheme in SAFE_URL_SCHEMES:
             anchor["href"] = href
@@ -438,7 +461,7 @@ def clean_body(
 
     images: list[ImageRef] = []
     caption_blocks: set[int] = set()
-    for img in [t for t in _tags(root) if t.name == "img"]:
+    for img in [t for t in tags if t.name == "img"]:
         src = absolute(page_url, img.get("src") or img.get("data-src"))
         if not src or not _plausible_image(src):
             img.decompose()
@@ -454,7 +477,7 @@ def clean_body(
 
     attachments: list[AttachmentRef] = []
     seen_files: set[str] = set()
-    for anchor in [t for t in _tags(root) if t.name == "a" and t.get("href") is not None]:
+    for anchor in [t for t in anchors if t.get("href") is not None]:
         link_text = _text(anchor)
         name = _attachment_name(anchor["href"], link_text)
         if name and anchor["href"] not in seen_files:

@@ -663,7 +663,22 @@ def may_hold_template(body_html: str, title: str | None) -> bool:
     # The title opening an element's text, as a template heading prints it: its start, up
     # to a character HTML may escape.
     probe = re.split("[\"'&<>]", title or "", maxsplit=1)[0][:40]
-    return len(probe) < 10 or re.search(">\\s*" + re.escape(probe), body_html) is not None
+    return len(probe) < 10 or _opens_an_element(body_html, probe)
+
+
+def _opens_an_element(html: str, text: str) -> bool:
+    """Whether ``text`` occurs in ``html`` right after a tag's ``>`` (whitespace between
+    allowed). Plain string search: a pattern made of each title compiled a regular
+    expression per article, 0.1 ms each."""
+    start = html.find(text)
+    while start != -1:
+        before = start - 1
+        while before >= 0 and html[before].isspace():
+            before -= 1
+        if before >= 0 and html[before] == ">":
+            return True
+        start = html.find(text, start + 1)
+    return False
 
 
 def _template_texts(body: Selector | None, title: str | None = None) -> list[str]:

@@ -532,3 +532,23 @@ def test_the_class_precheck_never_hides_a_match():
                     said_no += 1
                     assert not any(scope.css(query) for query in queries), (path.name, queries)
     assert said_no > 500 and said_yes > 100  # both answers were put to the test
+
+
+@pytest.mark.parametrize(
+    ("html", "found"),
+    [
+        ("<h3>Sa Đéc triển khai</h3>", True),
+        ("<h3>\n   Sa Đéc triển khai</h3>", True),
+        ("<p>Hôm nay Sa Đéc triển khai</p>", False),
+        ("<p>x</p> Sa Đéc triển khai", True),
+        ("Sa Đéc triển khai", False),
+        ("<p>Hôm nay Sa Đéc triển khai</p><b> Sa Đéc triển khai</b>", True),
+    ],
+)
+def test_a_title_opening_an_element_is_told_from_one_inside_a_sentence(html, found):
+    import re
+
+    from sadec_crawler.pages import _opens_an_element
+
+    assert _opens_an_element(html, "Sa Đéc triển khai") is found
+    assert (re.search(">\\s*" + re.escape("Sa Đéc triển khai"), html) is not None) is found
