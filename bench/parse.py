@@ -14,8 +14,16 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
+import io
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from replica import Site
@@ -33,6 +41,8 @@ NAME = "parse"
 QUICK_ARGS = ["--articles", "70", "--repetitions", "1"]
 BASE = "https://sadec.dongthap.gov.vn"
 GOAL_RATIO = 5.0
+BATCH = 24
+"""Pages each parser reads in its turn."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +53,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="6.2,7.0,7.4",
         help="Liferay generations whose pages are parsed (comma-separated)",
     )
+    parser.add_argument(
+        "--against",
+        metavar="REV",
+        help="also time the parser of git revision REV, in this process, interleaved (what a "
+        "change to the parser gained, measured side by side)",
+    )
+
+
+def parser_at(revision: str):
+    """``build_article`` of the project as it was at ``revision``: its ``sadec_crawler``
+    package taken from git into a temporary folder under another name, so that both
+    versions run in one process (its parsing modules import each other relatively)."""
+    folder = Path(tempfile.mkdtemp(prefix="sadec-bench-parser-"))
+    name = "sadec_crawler_at_" + re.sub(r"\W", "_", revision)
+    try:
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", revision, "sadec_crawler"],
+            cwd=common.PROJECT_ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout
+    except subprocess.CalledProcessError as error:
+        message = error.stderr.decode().strip()
+        raise SystemExit(f"bench parse: --against {revision}: {message}") from None
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        # The "data" filter where this Python has it (3.11.4+): files of this repository only.
+        options = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tar.extractall(folder, **options)
+    (folder / "sadec_crawler").rename(folder / name)
+    sys.path.insert(0, str(folder))
+    return importlib.import_module(f"{name}.article").build_article
 
 
 @dataclass
@@ -142,14 +183,16 @@ class Clock:
         return time.process_time() - self.cpu, time.perf_counter() - self.wall
 
 
-def run_ours(pages: list[SavedArticle]) -> tuple[tuple[float, float], list]:
+def run_ours(pages: list[SavedArticle], parse=build_article) -> tuple[tuple[float, float], list]:
     items = [article_page(saved) for saved in pages]
-    gc.collect()
     clock = Clock()
-    articles = [build_article(item, BASE) for item in items]
-    elapsed = clock.stop()
-    # What storage does after a crawl (fix_uppercase_categories): labels printed in capitals
-    # take the mixed-case spelling seen on other articles.
+    articles = [parse(item, BASE) for item in items]
+    return clock.stop(), articles
+
+
+def fix_uppercase_categories(articles: list) -> None:
+    """What storage does after a crawl (``fix_uppercase_categories``): labels printed in
+    capitals take the mixed-case spelling seen on other articles."""
     names = {
         a.category.casefold(): a.category
         for a in articles
@@ -158,13 +201,11 @@ def run_ours(pages: list[SavedArticle]) -> tuple[tuple[float, float], list]:
     for article in articles:
         if article.category:
             article.category = names.get(article.category.casefold(), article.category)
-    return elapsed, articles
 
 
 def run_trafilatura(pages) -> tuple[tuple[float, float], list]:
     import trafilatura
 
-    gc.collect()
     clock = Clock()
     texts = [
         "\n".join(trafilatura.extract(page, url=BASE + s.truth.url) or "" for page in s.pages)
@@ -186,37 +227,59 @@ def run(args) -> dict:
     # Imports, compiled patterns and caches warmed for both before anything is timed.
     run_trafilatura(pages[:30])
     run_ours(pages[:30])
-    timings: dict[str, list[float]] = {"sadec": [], "trafilatura": []}
-    wall: dict[str, list[float]] = {"sadec": [], "trafilatura": []}
+    earlier = parser_at(args.against) if args.against else None
+    if earlier is not None:
+        run_ours(pages[:30], earlier)
+    names = ["sadec", "trafilatura"] + ([f"sadec@{args.against}"] if earlier else [])
+    timings: dict[str, list[float]] = {name: [] for name in names}
+    wall: dict[str, list[float]] = {name: [] for name in names}
     wrong: dict[str, int] = {}
     wrong_examples: list[str] = []
     wrong_articles = 0
     trafilatura_found = trafilatura_snippets = 0
-    for rep, name in common.interleaved(list(timings), args.repetitions):
-        if name == "sadec":
-            (elapsed, elapsed_wall), articles = run_ours(pages)
-            if rep == 0:
-                for saved, article in zip(pages, articles, strict=True):
-                    truth = saved.truth
-                    fields = mismatches(truth, article)
-                    wrong_articles += bool(fields)
-                    for field in fields:
-                        wrong[field] = wrong.get(field, 0) + 1
-                        if len(wrong_examples) < 10:
-                            wrong_examples.append(f"{saved.generation} {truth.asset_id}: {field}")
-        else:
-            (elapsed, elapsed_wall), texts = run_trafilatura(pages)
-            if rep == 0:
-                for saved, text in zip(pages, texts, strict=True):
-                    must = saved.truth.must_contain
-                    trafilatura_snippets += len(must)
-                    trafilatura_found += sum(1 for snippet in must if snippet in (text or ""))
-        timings[name].append(elapsed)
-        wall[name].append(elapsed_wall)
-        common.progress(
-            f"  rep {rep + 1} {name:>11}: {len(pages) / elapsed:7.1f} articles per CPU second, "
-            f"{len(pages) / elapsed_wall:7.1f} per second of wall time"
-        )
+
+    def parse_with(name: str, batch: list[SavedArticle]):
+        if name == "trafilatura":
+            return run_trafilatura(batch)
+        return run_ours(batch, build_article if name == "sadec" else earlier)
+
+    for rep in range(args.repetitions):
+        cpu = dict.fromkeys(names, 0.0)
+        elapsed_wall = dict.fromkeys(names, 0.0)
+        outputs: dict[str, list] = {name: [] for name in names}
+        gc.collect()
+        # Parsers take turns on small batches of pages, in an order that rotates: this
+        # machine's speed drifts by a quarter within seconds (another guest on the same
+        # core), and a whole pass of one parser, then of the other, saw different machines.
+        for index, start in enumerate(range(0, len(pages), BATCH)):
+            batch = pages[start : start + BATCH]
+            shift = (index + rep) % len(names)
+            for name in names[shift:] + names[:shift]:
+                (batch_cpu, batch_wall), parsed = parse_with(name, batch)
+                cpu[name] += batch_cpu
+                elapsed_wall[name] += batch_wall
+                outputs[name].extend(parsed)
+        if rep == 0:
+            fix_uppercase_categories(outputs["sadec"])
+            for saved, article in zip(pages, outputs["sadec"], strict=True):
+                truth = saved.truth
+                fields = mismatches(truth, article)
+                wrong_articles += bool(fields)
+                for field in fields:
+                    wrong[field] = wrong.get(field, 0) + 1
+                    if len(wrong_examples) < 10:
+                        wrong_examples.append(f"{saved.generation} {truth.asset_id}: {field}")
+            for saved, text in zip(pages, outputs["trafilatura"], strict=True):
+                must = saved.truth.must_contain
+                trafilatura_snippets += len(must)
+                trafilatura_found += sum(1 for snippet in must if snippet in (text or ""))
+        for name in names:
+            timings[name].append(cpu[name])
+            wall[name].append(elapsed_wall[name])
+            common.progress(
+                f"  rep {rep + 1} {name:>11}: {len(pages) / cpu[name]:7.1f} articles per CPU "
+                f"second, {len(pages) / elapsed_wall[name]:7.1f} per second of wall time"
+            )
     rates = {name: [len(pages) / t for t in values] for name, values in timings.items()}
     ratios = [s / t for s, t in zip(rates["sadec"], rates["trafilatura"], strict=True)]
     ratio = common.median(ratios)
@@ -240,6 +303,27 @@ def run(args) -> dict:
             f"{trafilatura_found}/{trafilatura_snippets} snippets",
         ),
     ]
+    against = None
+    if earlier is not None:
+        name = f"sadec@{args.against}"
+        gains = [s / e for s, e in zip(rates["sadec"], rates[name], strict=True)]
+        earlier_ratios = [e / t for e, t in zip(rates[name], rates["trafilatura"], strict=True)]
+        rows.append(
+            (
+                f"build_article at {args.against}",
+                common.median(rates[name]),
+                1000 / common.median(rates[name]),
+                f"{common.median(earlier_ratios):.2f}×",
+                "",
+            )
+        )
+        against = {
+            "revision": args.against,
+            "articles_per_cpu_s": [round(r, 1) for r in rates[name]],
+            "ratio_to_trafilatura": round(common.median(earlier_ratios), 2),
+            "speed_up_per_rep": [round(g, 2) for g in gains],
+            "speed_up": round(common.median(gains), 2),
+        }
     common.table(
         ["parser", "articles/CPU s", "CPU ms/article", "ratio", "correct"],
         rows,
@@ -254,6 +338,12 @@ def run(args) -> dict:
         + ", ".join(f"{r:.2f}" for r in wall_ratios)
         + ")"
     )
+    if against is not None:
+        print(
+            f"against {args.against}: {against['speed_up']:.2f}× as fast (per repetition "
+            + ", ".join(f"{g:.2f}" for g in against["speed_up_per_rep"])
+            + ")"
+        )
     met = ratio >= GOAL_RATIO and not wrong
     print(
         f"\ngoal ≥ {GOAL_RATIO}× trafilatura with every article correct: "
@@ -285,5 +375,6 @@ def run(args) -> dict:
         "wrong_fields": wrong,
         "wrong_examples": wrong_examples,
         "trafilatura_snippets_found": [trafilatura_found, trafilatura_snippets],
+        "against": against,
         "goal": {"ratio": GOAL_RATIO, "all_correct": not wrong, "met": met},
     }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import re
+from contextlib import contextmanager
 
 from .body import clean_body, join_bodies
 from .dates import choose_published
@@ -37,10 +39,35 @@ def category_display(raw: str | None, known_names: dict[str, str] | None = None)
     return name
 
 
+@contextmanager
+def _collector_paused():
+    """The cyclic garbage collector held off while one article is parsed: a page's lxml tree
+    and its body's BeautifulSoup tree are thousands of young objects the collector walks
+    again and again while they are alive, then refcounting frees them (the soup's cycles
+    are broken by ``clean_body`` itself). 3.55 → 3.12 ms an article, the two timed by turns
+    on batches of 24 of ``python -m bench parse``'s pages. Anything cyclic left behind is
+    collected at the collector's next run; a caller that turned it off keeps it off."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def build_article(
     page: ArticlePage, base_url: str, known_categories: dict[str, str] | None = None
 ) -> Article:
     """Parse and clean one article page. Raises :class:`NotAnArticle` when it has no body."""
+    with _collector_paused():
+        return _build_article(page, base_url, known_categories)
+
+
+def _build_article(
+    page: ArticlePage, base_url: str, known_categories: dict[str, str] | None
+) -> Article:
     # Links resolve against the portal URL, never a web archive's playback URL.
     page_url = page.page_url or page.fetched_url or page.url
     extract = extract_article(page.html, page_url, base_url, page=page.parsed)

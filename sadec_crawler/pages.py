@@ -455,13 +455,7 @@ def _header_title(scope: Selector) -> str | None:
             back = header.css(css.ARTICLE_HEADER_BACK_LINK)
             if not back:
                 continue  # a plain ``div.h2`` of some template, not Liferay's header
-            skip = {node.root for node in back}
-            texts = [
-                str(text)
-                for text in header.root.xpath(".//text()")
-                if not any(parent in skip for parent in _text_parents(text))
-            ]
-            text = clean_inline(" ".join(texts))
+            text = clean_inline(" ".join(_texts_outside(header.root, {n.root for n in back})))
             match = _NULL_HEADER.match(text)
             text = match["title"] if match else text
             if text and not _is_chrome(text):
@@ -469,12 +463,22 @@ def _header_title(scope: Selector) -> str | None:
     return None
 
 
-def _text_parents(text) -> list:
-    parent = text.getparent()
-    if parent is None:
-        return []
-    start = parent.getparent() if text.is_tail else parent
-    return [start, *start.iterancestors()] if start is not None else []
+def _texts_outside(root: etree._Element, skip: set) -> list[str]:
+    """The text nodes under ``root`` in document order (``.//text()``) but those inside an
+    element of ``skip`` (their tails stay: they are the parent's text)."""
+    texts: list[str] = []
+
+    def add(element: etree._Element) -> None:
+        if element.text and isinstance(element.tag, str):
+            texts.append(element.text)
+        for child in element:
+            if child not in skip:
+                add(child)
+            if child.tail:
+                texts.append(child.tail)
+
+    add(root)
+    return texts
 
 
 def _title(page: Selector, scope: Selector) -> tuple[str | None, str | None]:

@@ -552,3 +552,30 @@ def test_a_title_opening_an_element_is_told_from_one_inside_a_sentence(html, fou
 
     assert _opens_an_element(html, "Sa Đéc triển khai") is found
     assert (re.search(">\\s*" + re.escape("Sa Đéc triển khai"), html) is not None) is found
+
+
+def test_parsing_leaves_the_garbage_collector_as_it_found_it():
+    import gc
+
+    from sadec_crawler.article import NotAnArticle
+
+    assert gc.isenabled()
+    assert article("article_stock.html", 9312400).title
+    assert gc.isenabled()
+    broken = ArticlePage(
+        url=CANONICAL + "1",
+        asset_id=1,
+        fetched_url=CANONICAL + "1",
+        http_status=200,
+        fetched_at="2026-01-01T00:00:00Z",
+        html="<html><body><p>no article here</p></body></html>",
+    )
+    with pytest.raises(NotAnArticle):
+        build_article(broken, BASE)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        article("article_stock.html", 9312400)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
