@@ -240,8 +240,22 @@ def _attachment_name(url: str, link_text: str) -> str | None:
     return None
 
 
-def _paragraphs(node: Tag) -> list[str]:
+def _block_holders(root: Tag) -> set[int]:
+    """Ids of the elements under ``root`` (and of ``root``) that hold a block element."""
+    holders: set[int] = set()
+    for tag in _tags(root):
+        if tag.name in _BLOCK_TAGS:
+            parent = tag.parent
+            while parent is not None and id(parent) not in holders:
+                holders.add(id(parent))
+                parent = parent.parent
+    return holders
+
+
+def _paragraphs(node: Tag, holders: set[int] | None = None) -> list[str]:
     """Readable text of a node: one entry per paragraph, table rows as ``cell | cell``."""
+    if holders is None:
+        holders = _block_holders(node)
     out: list[str] = []
     inline: list[str] = []
 
@@ -265,9 +279,9 @@ def _paragraphs(node: Tag) -> list[str]:
                 row_text = " | ".join(cell for cell in cells if cell)
                 if row_text:
                     out.append(row_text)
-        elif child.name in _BLOCK_TAGS or _contains(child, _BLOCK_TAGS):
+        elif child.name in _BLOCK_TAGS or id(child) in holders:
             flush()
-            out.extend(_paragraphs(child))
+            out.extend(_paragraphs(child, holders))
         else:
             inline.append(child.get_text(""))
     flush()

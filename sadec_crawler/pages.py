@@ -113,15 +113,24 @@ class ArticleExtract:
     date_line_raw: str | None
     body_html: str | None
     """Outer HTML of the body node, untouched."""
-    asset_anchor: int | None
-    """The asset entry id the page prints (``span.asset-anchor#<id>``, or the 6.2/7.0
-    ``div.asset-content`` id): see :func:`asset_id_of`."""
     page: Selector | None = field(default=None, repr=False, compare=False)
     """The parsed page."""
+    portlet: Selector | None = field(default=None, repr=False, compare=False)
+    """The Asset Publisher portlet holding the body (the page when none is found)."""
     body_node: etree._Element | None = field(default=None, repr=False, compare=False)
     """The body's element in ``page`` (``body_html`` is its serialisation)."""
     page_url: str = field(default="", repr=False, compare=False)
     base_url: str = field(default="", repr=False, compare=False)
+
+    @cached_property
+    def asset_anchor(self) -> int | None:
+        """The asset entry id the page prints (``span.asset-anchor#<id>``, or the 6.2/7.0
+        ``div.asset-content`` id): see :func:`asset_id_of`. Read on first use: only a web
+        archive's captures need it, to check that a capture shows the article asked for."""
+        if self.page is None:
+            return None
+        portlet = self.portlet if self.portlet is not None else self.page
+        return asset_id_of(portlet) or asset_id_of(self.page)
 
     @cached_property
     def article_links(self) -> list[FoundArticleLink]:
@@ -769,8 +778,8 @@ def extract_article(
         date_line_raw=_date_line(scope, body, title, header),
         body_html=body_html,
         body_node=body.root if body is not None else None,
-        asset_anchor=asset_id_of(scope) or asset_id_of(page),
         page=page,
+        portlet=scope,
         page_url=page_url,
         base_url=base_url,
     )

@@ -259,6 +259,65 @@ def test_wayback_per_portal_through_one_shared_gate(tmp_path):
         assert mine == replica.captured_ids(), key
 
 
+def test_wayback_keeps_one_article_once_under_its_owner_across_portals(tmp_path):
+    """The province's captures include its re-posts of three city articles (same asset ids,
+    files under the city's group): read from the web archive with ``-a portals=sadec,
+    dongthap -a source=wayback``, each article is stored once, the re-posts under the city,
+    with both portals in ``article_portals``, as a live crawl of the two would store them."""
+    from replica.wayback import WaybackReplica
+
+    city_site = Site(seed=0)
+    province_site = Site(seed=3, id_offset=300_000_000, group_id=34223)
+    with_files = [a for a in city_site.articles.values() if a.media_by_block and a.listed]
+    for article in with_files[:3]:
+        province_site.repost(article)
+    city = WaybackReplica(city_site)
+    province = WaybackReplica(province_site, host=REGISTRY.get("dongthap").host)
+    from_city, from_province = city.captured_ids(), province.captured_ids()
+    city.absorb(province)
+    db_path = tmp_path / "archive.db"
+    with city:
+        result = run_crawl(
+            REGISTRY.get("sadec").base_url,
+            db_path,
+            settings={
+                "SADEC_WAYBACK_URL": city.url.rstrip("/"),
+                "SADEC_MAX_ERRORS": "1000",
+                "SADEC_FILES_DIR": "off",
+                "SADEC_WARC_DIR": "off",
+            },
+            spider_args={"portals": "sadec,dongthap", "source": "wayback"},
+            timeout=300,
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    stored = query(db_path, "select asset_id, portal, url from articles")
+    ids = [row["asset_id"] for row in stored]
+    assert len(ids) == len(set(ids)), "each article once"
+    reposted = {a.asset_id for a in with_files[:3]} & from_province
+    assert reposted, "the archive holds captures of the re-posts"
+    by_id = {row["asset_id"]: row for row in stored}
+    assert set(ids) == from_city | from_province
+    for asset_id in reposted:
+        assert by_id[asset_id]["portal"] == "sadec"
+        assert by_id[asset_id]["url"].startswith(REGISTRY.get("sadec").base_url + "/")
+    shown = query(
+        db_path,
+        "select a.asset_id, p.portal from article_portals p join articles a "
+        "on a.url = p.article_url",
+    )
+    portals_of: dict[int, set] = {}
+    for row in shown:
+        portals_of.setdefault(row["asset_id"], set()).add(row["portal"])
+    # A re-post the archive also holds from the city was shown by both; one it holds only
+    # from the province, by the province alone, and it is still the city's.
+    for asset_id in reposted:
+        expected = {"dongthap"} | ({"sadec"} if asset_id in from_city else set())
+        assert portals_of[asset_id] == expected, (asset_id, portals_of[asset_id])
+    assert reposted & from_city, "a re-post is in the archive from both portals"
+    own = from_province - {a.asset_id for a in with_files[:3]}
+    assert own and {by_id[i]["portal"] for i in own} == {"dongthap"}
+
+
 # --- One article once ----------------------------------------------------------------------------
 def test_an_article_the_province_reposts_is_stored_once_under_its_owner(tmp_path):
     """The province portal re-posts four of the city's articles and two of a ward's (same
