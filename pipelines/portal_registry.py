@@ -17,6 +17,8 @@ import sqlite_utils
 from sadec_crawler.portals import PortalRegistry
 from sadec_crawler.units import UnitAuthority, default_authority
 
+from .schema import ensure_table
+
 REGISTRY_COLUMNS = {
     "key": "text primary key",
     "base_url": "text",
@@ -45,16 +47,7 @@ LEARNT_COLUMNS = {
 
 def ensure_portals_table(db: sqlite_utils.Database) -> None:
     """``portals`` with every column of this version (older archives get the new ones)."""
-    columns = {**REGISTRY_COLUMNS, **LEARNT_COLUMNS}
-    db.execute(
-        "create table if not exists portals ("
-        + ", ".join(f"{name} {kind}" for name, kind in columns.items())
-        + ")"
-    )
-    present = {row[1] for row in db.execute("pragma table_info(portals)")}
-    for name, kind in columns.items():
-        if name not in present:
-            db.execute(f"alter table portals add column {name} {kind}")
+    ensure_table(db, "portals", {**REGISTRY_COLUMNS, **LEARNT_COLUMNS})
 
 
 def sync_portals(

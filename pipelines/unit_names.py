@@ -13,6 +13,8 @@ import sqlite_utils
 
 from sadec_crawler.units import UnitAuthority
 
+from .schema import ensure_table
+
 UNIT_COLUMNS = {
     "name": "text primary key",
     "level": "text",
@@ -43,15 +45,7 @@ portal's articles and the city's articles signed by the ward)."""
 
 def ensure_units_table(db: sqlite_utils.Database) -> None:
     """``units`` with every column of this version (older archives get the new ones)."""
-    db.execute(
-        "create table if not exists units ("
-        + ", ".join(f"{name} {kind}" for name, kind in UNIT_COLUMNS.items())
-        + ")"
-    )
-    present = {row[1] for row in db.execute("pragma table_info(units)")}
-    for name, kind in UNIT_COLUMNS.items():
-        if name not in present:
-            db.execute(f"alter table units add column {name} {kind}")
+    ensure_table(db, "units", UNIT_COLUMNS)
 
 
 def create_unit_articles_view(db: sqlite_utils.Database) -> None:

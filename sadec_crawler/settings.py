@@ -97,10 +97,7 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 1
 DOWNLOAD_DELAY = 1.0
 # A Wayback run's steps between captures, and the step that takes the links other portals
 # handed to this one, fetch nothing (data: URLs): no delay for them.
-DOWNLOAD_SLOTS = {
-    "sadec-wayback-steps": {"delay": 0, "concurrency": 8, "randomize_delay": False},
-    "sadec-steps": {"delay": 0, "concurrency": 1, "randomize_delay": False},
-}
+DOWNLOAD_SLOTS = {"sadec-steps": {"delay": 0, "concurrency": 8, "randomize_delay": False}}
 DOWNLOAD_DELAY_JITTER = 0.5
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 1.0

@@ -214,6 +214,24 @@ def test_one_request_at_a_time_per_host_while_hosts_overlap(several):
 
 
 # --- The web archive, per portal -----------------------------------------------------------------
+def wayback_crawl(archive, db_path: Path, portals: str, **settings: str):
+    """``scrapy crawl sadec -a portals=… -a source=wayback`` against a replica of the web
+    archive (files and WARC captures off)."""
+    return run_crawl(
+        REGISTRY.get("sadec").base_url,
+        db_path,
+        settings={
+            "SADEC_WAYBACK_URL": archive.url.rstrip("/"),
+            "SADEC_MAX_ERRORS": "1000",
+            "SADEC_FILES_DIR": "off",
+            "SADEC_WARC_DIR": "off",
+            **settings,
+        },
+        spider_args={"portals": portals, "source": "wayback"},
+        timeout=300,
+    )
+
+
 def test_wayback_per_portal_through_one_shared_gate(tmp_path):
     """Two portals' captures in one archive (as the Internet Archive holds them), read with
     ``-a portals=sadec,sadec-p1 -a source=wayback``: each portal's index queries name its own
@@ -229,20 +247,13 @@ def test_wayback_per_portal_through_one_shared_gate(tmp_path):
     city.block_after = 1.0
     db_path = tmp_path / "archive.db"
     with city:
-        result = run_crawl(
-            REGISTRY.get("sadec").base_url,
+        result = wayback_crawl(
+            city,
             db_path,
-            settings={
-                "SADEC_WAYBACK_URL": city.url.rstrip("/"),
-                "SADEC_MAX_ERRORS": "1000",
-                "SADEC_FILES_DIR": "off",
-                "SADEC_WARC_DIR": "off",
-                "CONCURRENT_REQUESTS_PER_DOMAIN": "1",
-                "SADEC_WAYBACK_CDX_PER_MINUTE": "120",
-                "SADEC_WAYBACK_PLAYBACK_PER_MINUTE": "1200",
-            },
-            spider_args={"portals": "sadec,sadec-p1", "source": "wayback"},
-            timeout=300,
+            "sadec,sadec-p1",
+            CONCURRENT_REQUESTS_PER_DOMAIN="1",
+            SADEC_WAYBACK_CDX_PER_MINUTE="120",
+            SADEC_WAYBACK_PLAYBACK_PER_MINUTE="1200",
         )
         requests = [r for r in city.requests if r.kind in ("cdx", "playback")]
     assert result.returncode == 0, result.stderr[-3000:]
@@ -277,18 +288,7 @@ def test_wayback_keeps_one_article_once_under_its_owner_across_portals(tmp_path)
     city.absorb(province)
     db_path = tmp_path / "archive.db"
     with city:
-        result = run_crawl(
-            REGISTRY.get("sadec").base_url,
-            db_path,
-            settings={
-                "SADEC_WAYBACK_URL": city.url.rstrip("/"),
-                "SADEC_MAX_ERRORS": "1000",
-                "SADEC_FILES_DIR": "off",
-                "SADEC_WARC_DIR": "off",
-            },
-            spider_args={"portals": "sadec,dongthap", "source": "wayback"},
-            timeout=300,
-        )
+        result = wayback_crawl(city, db_path, "sadec,dongthap")
     assert result.returncode == 0, result.stderr[-3000:]
     stored = query(db_path, "select asset_id, portal, url from articles")
     ids = [row["asset_id"] for row in stored]

@@ -45,6 +45,7 @@ from sadec_crawler.selectors import (
     ARTICLE_BODY,
     SOFT_404_MARKERS,
 )
+from sadec_crawler.steps import step_request
 from sadec_crawler.textnorm import slugify
 from sadec_crawler.urls import canonical_article_url, listing_key, parse_article_link
 from sadec_crawler.wayback.run import WaybackRun
@@ -55,8 +56,6 @@ from sadec_crawler.wayback.run import WaybackRun
 # articles of a 20,000-article site were all waiting in memory at once.
 PRIORITY_HOME, PRIORITY_LISTING, PRIORITY_ENTRY, PRIORITY_RELATED = 100, 50, 10, 0
 PRIORITY_LISTED = 60
-STEP_SLOT = "sadec-steps"
-"""The download slot of step requests (``data:``, nothing fetched): undelayed."""
 
 
 def utc_now() -> str:
@@ -537,18 +536,7 @@ class SadecSpider(scrapy.Spider):
         if not pending:
             return None
         self.taken_handoffs.update(handoff.url for handoff in pending)
-        return Request(
-            "data:,",
-            callback=self.take_handoffs,
-            cb_kwargs={"pending": pending},
-            dont_filter=True,
-            meta={
-                "allow_offsite": True,
-                "dont_obey_robotstxt": True,
-                "download_slot": STEP_SLOT,
-                "autothrottle_dont_adjust_delay": True,
-            },
-        )
+        return step_request(self.take_handoffs, {"pending": pending})
 
     def take_handoffs(self, response, pending: list[handoffs.Handoff]):
         """Request each handed link as this portal's own: an article by its canonical URL and

@@ -51,6 +51,7 @@ from ..pages import (
     extract_listing,
     parse_html,
 )
+from ..steps import step_request
 from ..textnorm import clean_inline, slugify
 from ..urls import absolute, canonical_article_url, parse_article_link, strip_session
 from ..warc import exception_kind
@@ -87,8 +88,6 @@ NOT_A_PAGE = ".*(/-/asset_publisher/|/documents/|/o/).*"
 """Captures the pages query leaves out: articles (queried apart), files and theme assets."""
 DISCOVERY_STATE_KEY = "sadec_wayback_discovery"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-STEP_SLOT = "sadec-wayback-steps"
-"""The download slot of step requests (``data:``), apart from the archive's and undelayed."""
 ANSWERED_STATUSES = list(range(400, 600))
 """Statuses the run's callbacks read themselves (after Scrapy's retries): an archived 404 is a
 finding, a 5xx a failed capture; redirects are still followed."""
@@ -756,18 +755,7 @@ class WaybackRun:
         """A request that fetches nothing (``data:``), for a callback to run: how work that
         yields items is done when no response of the archive is at hand."""
         self.crawler.stats.inc_value("sadec/wayback/steps")
-        return Request(
-            "data:,",
-            callback=callback,
-            cb_kwargs=cb_kwargs,
-            dont_filter=True,
-            meta={
-                "allow_offsite": True,
-                "dont_obey_robotstxt": True,
-                "download_slot": STEP_SLOT,
-                "autothrottle_dont_adjust_delay": True,
-            },
-        )
+        return step_request(callback, cb_kwargs)
 
     def on_prefetched(self, response: Response, chain: Chain):
         capture = chain.plan.captures[chain.position]
