@@ -304,20 +304,19 @@ class ParsedElementTreeBuilder(HTMLTreeBuilder):
     def feed(self, markup: etree._Element) -> None:
         soup = self.soup
         start, end, data = soup.handle_starttag, soup.handle_endtag, soup.handle_data
-
-        def add(node: etree._Element) -> None:
-            start(node.tag, None, None, {name: nfc(value) for name, value in node.items()})
-            if node.text:
-                data(nfc(node.text))
-            for child in node:
-                # Comments and processing instructions are dropped; the text after them stays.
-                if isinstance(child.tag, str):
-                    add(child)
-                if child.tail:
-                    data(nfc(child.tail))
-            end(node.tag)
-
-        add(markup)
+        # A walk, not a recursion: a hostile body may nest deeper than Python's stack.
+        events = etree.iterwalk(markup, events=("start", "end", "comment", "pi"))
+        for event, node in events:
+            if event == "start":
+                start(node.tag, None, None, {name: nfc(value) for name, value in node.items()})
+                if node.text:
+                    data(nfc(node.text))
+                continue
+            if event == "end":
+                end(node.tag)
+            # Comments and processing instructions are dropped; the text after them stays.
+            if node.tail and node is not markup:
+                data(nfc(node.tail))
         soup.endData()
 
 

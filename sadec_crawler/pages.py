@@ -200,7 +200,7 @@ def _may_match(scope: Selector, queries: tuple[str, ...]) -> bool:
 
 def _first_text(scope: Selector, queries: tuple[str, ...]) -> tuple[str | None, str | None]:
     if not _may_match(scope, queries):
-        return None, None  # one query instead of one per selector when none matches
+        return None, None  # no query run when none of their classes is there
     for query in queries:
         for node in scope.css(query):
             text = clean_inline(" ".join(_texts(node)))
