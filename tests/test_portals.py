@@ -137,6 +137,19 @@ def serving_portals(servers: dict[str, ReplicaServer]):
             server.stop()
 
 
+def portals_showing(db_path: Path) -> dict[int, set[str]]:
+    """Each archived article's asset id → the portals ``article_portals`` says showed it."""
+    rows = query(
+        db_path,
+        "select a.asset_id, p.portal from article_portals p "
+        "join articles a on a.url = p.article_url",
+    )
+    portals: dict[int, set[str]] = {}
+    for row in rows:
+        portals.setdefault(row["asset_id"], set()).add(row["portal"])
+    return portals
+
+
 def query(db_path: Path, sql: str, params=()) -> list[dict]:
     conn = sqlite3.connect(db_path)
     conn.row_factory = sqlite3.Row
@@ -300,14 +313,7 @@ def test_wayback_keeps_one_article_once_under_its_owner_across_portals(tmp_path)
     for asset_id in reposted:
         assert by_id[asset_id]["portal"] == "sadec"
         assert by_id[asset_id]["url"].startswith(REGISTRY.get("sadec").base_url + "/")
-    shown = query(
-        db_path,
-        "select a.asset_id, p.portal from article_portals p join articles a "
-        "on a.url = p.article_url",
-    )
-    portals_of: dict[int, set] = {}
-    for row in shown:
-        portals_of.setdefault(row["asset_id"], set()).add(row["portal"])
+    portals_of = portals_showing(db_path)
     # A re-post the archive also holds from the city was shown by both; one it holds only
     # from the province, by the province alone, and it is still the city's.
     for asset_id in reposted:
@@ -363,14 +369,7 @@ def test_an_article_the_province_reposts_is_stored_once_under_its_owner(tmp_path
     for asset_id, owner in reposted.items():
         assert by_id[asset_id]["portal"] == owner
         assert by_id[asset_id]["url"].startswith(REGISTRY.get(owner).base_url + "/")
-    shown = query(
-        db_path,
-        "select a.asset_id, p.portal from article_portals p join articles a "
-        "on a.url = p.article_url",
-    )
-    portals_of: dict[int, set] = {}
-    for row in shown:
-        portals_of.setdefault(row["asset_id"], set()).add(row["portal"])
+    portals_of = portals_showing(db_path)
     for asset_id, owner in reposted.items():
         assert portals_of[asset_id] == {owner, "dongthap"}
     others = set(ids) - set(reposted)
@@ -574,14 +573,7 @@ def test_the_city_three_wards_and_the_province_in_one_crawl(tmp_path):
     for asset_id, owner in reposted.items():
         assert by_id[asset_id]["portal"] == owner
         assert by_id[asset_id]["url"].startswith(bases[owner] + "/chi-tiet-bai-viet/")
-    shown = query(
-        db_path,
-        "select a.asset_id, p.portal from article_portals p "
-        "join articles a on a.url = p.article_url",
-    )
-    portals_of: dict[int, set] = {}
-    for row in shown:
-        portals_of.setdefault(row["asset_id"], set()).add(row["portal"])
+    portals_of = portals_showing(db_path)
     assert all(portals_of[i] == {owner, "dongthap"} for i, owner in reposted.items())
     runs = {row["portal"]: row for row in query(db_path, "select * from crawl_runs")}
     assert runs["sadec-p2"]["exit_status"] == 1
