@@ -182,6 +182,36 @@ def _needed_classes(queries: tuple[str, ...]) -> frozenset[str] | None:
     return frozenset(needed)
 
 
+@lru_cache(maxsize=256)
+def _query_classes(query: str) -> frozenset[str]:
+    """Every class name ``query`` requires of some element (``.a .b.c, .a.d`` → a): a page
+    that lacks one cannot match. Names under ``:not()`` require nothing."""
+    required = None
+    for selector in cssselect.parse(query):
+        names: set[str] = set()
+        stack = [selector.parsed_tree]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, cssselect.parser.Class):
+                names.add(node.class_name)
+            if isinstance(node, cssselect.parser.CombinedSelector):
+                stack += [node.selector, node.subselector]
+            elif not isinstance(node, cssselect.parser.Element):
+                stack.append(getattr(node, "selector", None))
+            stack = [n for n in stack if n is not None]
+        required = names if required is None else required & names
+    return frozenset(required or ())
+
+
+_CLASS_VALUES = etree.XPath("//@class", smart_strings=False)
+
+
+def page_classes(page: Selector) -> frozenset[str]:
+    """Every class name on ``page``'s document, in one XPath query (0.2 ms for a 176 KB
+    portal page, about what one class selector costs over the whole page)."""
+    return frozenset(" ".join(_CLASS_VALUES(page.root)).split())
+
+
 def _may_match(scope: Selector, queries: tuple[str, ...]) -> bool:
     """False only when no query of ``queries`` can match under ``scope``: one walk of the
     scope's class attributes in Python, where libxml2 evaluates each query's class test
@@ -227,12 +257,42 @@ def _resolve_article(href: str | None, page_url: str, base_url: str) -> FoundArt
     return FoundArticleLink(url, canonical, link.asset_id, link.url_title)
 
 
-def find_article_links(scope: Selector, page_url: str, base_url: str) -> list[FoundArticleLink]:
+class _PageLinks:
+    """The links of one page, each ``href`` resolved once: a listing page repeats its menus
+    and links each entry two or three times (image, title, read-more), and reading its
+    entries asks again which article the links around each one lead to."""
+
+    def __init__(self, page_url: str, base_url: str):
+        self.page_url = page_url
+        self.base_url = base_url
+        self._articles: dict[str | None, FoundArticleLink | None] = {}
+
+    def article(self, href: str | None) -> FoundArticleLink | None:
+        try:
+            return self._articles[href]
+        except KeyError:
+            link = self._articles[href] = _resolve_article(href, self.page_url, self.base_url)
+            return link
+
+    def key(self, href: str | None) -> str | None:
+        """The article ``href`` leads to (canonical URL, else the link), None for others."""
+        link = self.article(href)
+        return (link.canonical or link.url) if link else None
+
+
+_HREFS = etree.XPath("descendant-or-self::a/@href", smart_strings=False)
+"""``a::attr(href)`` as parsel translates it, without a parsel Selector per link."""
+
+
+def find_article_links(
+    scope: Selector, page_url: str, base_url: str, links: _PageLinks | None = None
+) -> list[FoundArticleLink]:
     """Article links in ``scope``, first occurrence of each target kept."""
+    links = links or _PageLinks(page_url, base_url)
     seen: set[str] = set()
     found = []
-    for href in scope.css("a::attr(href)").getall():
-        link = _resolve_article(href, page_url, base_url)
+    for href in _HREFS(scope.root):
+        link = links.article(href)
         if link is None:
             continue
         key = link.canonical or link.url
@@ -269,7 +329,7 @@ def _portlet_scopes(page: Selector) -> list[Selector]:
     return [page]
 
 
-def _entry_node(link_node, key: str, page_url: str, base_url: str, stop_nodes: set):
+def _entry_node(link_node, key: str, links: _PageLinks, stop_nodes: set):
     """Climb from an entry's link to the largest ancestor that links to this article only."""
     node = link_node
     while True:
@@ -279,12 +339,9 @@ def _entry_node(link_node, key: str, page_url: str, base_url: str, stop_nodes: s
         classes = set((node.get("class") or "").split())
         if node.tag in css.LISTING_ENTRY_TAGS or classes & css.LISTING_ENTRY_CLASSES:
             return node
-        targets = set()
-        for href in parent.xpath(".//a/@href"):
-            other = _resolve_article(href, page_url, base_url)
-            if other:
-                targets.add(other.canonical or other.url)
-        if targets != {key} or any("_cur=" in (h or "") for h in parent.xpath(".//a/@href")):
+        hrefs = [a.get("href") for a in parent.iterdescendants("a") if a.get("href") is not None]
+        targets = {links.key(href) for href in hrefs} - {None}
+        if targets != {key} or any("_cur=" in href for href in hrefs):
             return node
         node = parent
 
@@ -351,10 +408,13 @@ def _merge(kept: ListingEntry, other: ListingEntry) -> None:
 def extract_listing(html: str, page_url: str, base_url: str) -> ListingPage:
     """Entries and pagination of a listing page (any of the documented templates)."""
     page = parse_html(html)
-    result = ListingPage(article_links=find_article_links(page, page_url, base_url))
+    links = _PageLinks(page_url, base_url)
+    result = ListingPage(article_links=find_article_links(page, page_url, base_url, links))
     current_key = listing_key(page_url)
     seen_pages = {current_key}
-    for href in page.css("a::attr(href)").getall():
+    for href in dict.fromkeys(_HREFS(page.root)):
+        if not href or "cur" not in href:
+            continue  # not a pagination link: none without a ``_<ns>_cur`` parameter
         url = absolute(page_url, href)
         if not url or not same_site(url, base_url) or pagination_param(url) is None:
             continue
@@ -370,7 +430,7 @@ def extract_listing(html: str, page_url: str, base_url: str) -> ListingPage:
         for container in css.PAGINATION_CONTAINERS:
             stop_nodes.update(s.root for s in scope.css(container))
         for anchor in scope.css("a[href]"):
-            link = _resolve_article(anchor.attrib.get("href"), page_url, base_url)
+            link = links.article(anchor.attrib.get("href"))
             if link is None or any(
                 ancestor in stop_nodes
                 for ancestor in anchor.root.iterancestors()
@@ -380,7 +440,7 @@ def extract_listing(html: str, page_url: str, base_url: str) -> ListingPage:
             key = link.canonical or link.url
             if any(ancestor in entry_nodes for ancestor in anchor.root.iterancestors()):
                 continue  # a second link of an entry already read (image, read-more)
-            node = _entry_node(anchor.root, key, page_url, base_url, stop_nodes)
+            node = _entry_node(anchor.root, key, links, stop_nodes)
             entry_nodes.add(node)
             try:
                 entry = _entry_from_node(node, link, page_url)
@@ -407,12 +467,17 @@ def _count(text: str) -> int:
 def pager_last_page(page: Selector, current: int) -> int | None:
     """The last page number the pager of ``page`` (page ``current`` of its listing) states,
     from its page selector or, failing that, from its results line; None when neither says."""
+    present = page_classes(page)
     for selector in css.PAGER_PAGE_OF_TEXT:
+        if not _query_classes(selector) <= present:
+            continue
         for text in page.css(selector + " ::text").getall():
             match = _PAGE_OF.search(clean_inline(text))
             if match and _count(match[1]) <= _count(match[2]):
                 return _count(match[2])
     for selector in css.PAGER_RESULTS_TEXT:
+        if not _query_classes(selector) <= present:
+            continue
         text = clean_inline(" ".join(page.css(selector + " ::text").getall()))
         match = _RESULTS.search(text)
         if not match:
@@ -476,17 +541,18 @@ def _texts_outside(root: etree._Element, skip: set) -> list[str]:
     """The text nodes under ``root`` in document order (``.//text()``) but those inside an
     element of ``skip`` (their tails stay: they are the parent's text)."""
     texts: list[str] = []
-
-    def add(element: etree._Element) -> None:
-        if element.text and isinstance(element.tag, str):
-            texts.append(element.text)
-        for child in element:
-            if child not in skip:
-                add(child)
-            if child.tail:
-                texts.append(child.tail)
-
-    add(root)
+    # A walk, not a nested function calling itself: such a closure is a reference cycle,
+    # which kept each page's whole lxml tree alive until the cyclic collector ran.
+    walk = etree.iterwalk(root, events=("start", "end"))
+    for event, element in walk:
+        if event == "start":
+            if element in skip:
+                walk.skip_subtree()  # its end still comes, with its tail
+                continue
+            if element.text and isinstance(element.tag, str):
+                texts.append(element.text)
+        elif element is not root and element.tail:
+            texts.append(element.tail)
     return texts
 
 
