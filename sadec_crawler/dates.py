@@ -83,9 +83,19 @@ def find_dates(text: str | None) -> list[ParsedDate]:
 
 
 def parse_date(text: str | None) -> ParsedDate | None:
-    """The first valid date in ``text``, or None."""
-    dates = find_dates(text)
-    return dates[0] if dates else None
+    """The first valid date in ``text``, or None (what ``find_dates(text)[0]`` is, without
+    reading every date of a long text: a body is searched for its first one)."""
+    text = clean_inline(text)
+    first: tuple[int, ParsedDate] | None = None
+    for pattern in (_NUMERIC_DATE, _WORDY_DATE):
+        for match in pattern.finditer(text):
+            if first is not None and match.start() >= first[0]:
+                break  # no earlier date from this pattern
+            parsed = _build(match)
+            if parsed:
+                first = (match.start(), parsed)
+                break
+    return first[1] if first else None
 
 
 @dataclass(frozen=True)

@@ -559,13 +559,15 @@ def _texts_outside(root: etree._Element, skip: set) -> list[str]:
 def _title(page: Selector, scope: Selector) -> tuple[str | None, str | None]:
     """The article's own title, from the most specific source the page offers; ``scope`` is
     the article's portlet (searched before the rest of the page)."""
+    # The portlet's own title or header before anything elsewhere on the page: another
+    # portlet's full content is another article's (and the page-wide search is skipped on
+    # 6.2/7.0 pages, whose portlet has the header).
     for where in _scopes(page, scope):
         for query in css.ARTICLE_TITLE:
             for node in where.css(query):
                 text = _node_text(node)
                 if text and not _is_chrome(text):
                     return text, "asset-title"
-    for where in _scopes(page, scope):
         header = _header_title(where)
         if header:
             return header, "header"

@@ -1,6 +1,8 @@
 """Dates in every form site-spec §4 lists, and the ranking of date sources."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sadec_crawler.dates import choose_published, find_dates, parse_date
 
@@ -68,3 +70,30 @@ def test_time_of_another_day_is_not_borrowed():
 
 def test_no_source_gives_none():
     assert choose_published(None, "", "không có ngày") is None
+
+
+_DATE_PARTS = [
+    "ngày 12 tháng 6 năm 2025",
+    "12/06/2025",
+    "31/02/2024",
+    "10:30 12/6/2025",
+    "1/1/1980",
+    "05-07-2023 lúc 9g30 SA",
+    "13/13/2020",
+    "Ngày 3 tháng 13 năm 2021",
+    "7.3.2022",
+    "2025",
+    "/",
+    " ",
+    "\n\n",
+    "văn bản",
+]
+
+
+@given(st.lists(st.sampled_from(_DATE_PARTS), max_size=8))
+def test_parse_date_is_the_first_of_find_dates(parts):
+    """``parse_date`` stops at the first valid date; it must be the one ``find_dates`` lists
+    first, invalid dates and both spellings mixed."""
+    text = "".join(parts)
+    dates = find_dates(text)
+    assert parse_date(text) == (dates[0] if dates else None)
