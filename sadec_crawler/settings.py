@@ -57,6 +57,8 @@ SADEC_WAYBACK_CDX_TIMEOUT = 120
 SADEC_CONTACT_URL = "https://github.com/sadec-archive/sadec-archive"
 # A progress line every this many seconds.
 SADEC_PROGRESS_INTERVAL = 30.0
+# Allocations between two runs of the cyclic garbage collector (0 = Python's default, 700).
+SADEC_GC_THRESHOLD = 10_000
 # Warn when a field's coverage falls by more than this share against the previous run.
 SADEC_COVERAGE_DROP = 0.2
 
@@ -174,6 +176,8 @@ EXTENSIONS = {
     # Scrapy's remote console listens on a port during every crawl; cron runs need none.
     "scrapy.extensions.telnet.TelnetConsole": None,
     "sadec_crawler.progress.CrawlReport": 500,
+    # The cyclic collector less often: parsing leaves it nothing to find (collector.py).
+    "sadec_crawler.collector.CollectorThreshold": 0,
 }
 
 FEED_EXPORT_ENCODING = "utf-8"

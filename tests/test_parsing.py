@@ -630,3 +630,23 @@ def test_reading_a_listing_leaves_no_garbage_for_the_cyclic_collector(name):
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_the_crawl_runs_the_collector_less_often_and_gives_the_thresholds_back():
+    import gc
+
+    from scrapy.exceptions import NotConfigured
+    from scrapy.utils.test import get_crawler
+
+    from sadec_crawler.collector import CollectorThreshold
+
+    before = gc.get_threshold()
+    extension = CollectorThreshold.from_crawler(get_crawler(settings_dict={}))
+    extension.engine_started()
+    try:
+        assert gc.get_threshold() == (10_000, *before[1:])
+    finally:
+        extension.engine_stopped()
+    assert gc.get_threshold() == before
+    with pytest.raises(NotConfigured):
+        CollectorThreshold.from_crawler(get_crawler(settings_dict={"SADEC_GC_THRESHOLD": "0"}))
