@@ -265,10 +265,18 @@ def _paragraphs(node: Tag, holders: set[int] | None = None) -> list[str]:
             out.append(text)
         inline.clear()
 
-    for child in node.children:
-        if isinstance(child, Comment):
+    # A walk with a stack of the blocks entered, not a recursion: a body nested a thousand
+    # elements deep (a pasted document can be) ran out of Python's stack and lost the article.
+    # A block's text starts and ends a paragraph, as the text around it does.
+    entered = [iter(node.children)]
+    while entered:
+        child = next(entered[-1], None)
+        if child is None:
+            entered.pop()
+            flush()
+        elif isinstance(child, Comment):
             continue
-        if isinstance(child, NavigableString):
+        elif isinstance(child, NavigableString):
             inline.append(str(child))
         elif child.name == "br":
             inline.append(" ")
@@ -281,10 +289,9 @@ def _paragraphs(node: Tag, holders: set[int] | None = None) -> list[str]:
                     out.append(row_text)
         elif child.name in _BLOCK_TAGS or id(child) in holders:
             flush()
-            out.extend(_paragraphs(child, holders))
+            entered.append(iter(child.children))
         else:
             inline.append(child.get_text(""))
-    flush()
     return out
 
 

@@ -641,3 +641,19 @@ def test_why_the_home_page_was_not_read_is_said_and_recorded(tmp_path, kind, sai
     errors = query(tmp_path / "archive.db", "select url, message from crawl_errors")
     assert errors == [{"url": portal.url + "/", "message": said}]
     record("red-team", **{f"case_17_{kind}": f"exit 1, 1 error recorded: {said}"})
+
+
+@pytest.mark.parametrize("depth", [50, 1000, 1900])
+def test_a_body_nested_deep_keeps_its_text(depth):
+    """Pasted documents nest elements deep: the text is read with a walk, not a recursion
+    that ran out of Python's stack at about a thousand levels and lost the article. (libxml2
+    itself keeps no more than about 2,000 levels of a page.)"""
+    html = (
+        '<div class="journal-content-article">'
+        + "<div><span>" * (depth // 2)
+        + "<p>Đoạn văn sâu nhất.</p>"
+        + "</span></div>" * (depth // 2)
+        + "<p>Đoạn văn sau cùng.</p></div>"
+    )
+    body = clean_body(html, PAGE_URL, None)
+    assert body.text.split("\n\n") == ["Đoạn văn sâu nhất.", "Đoạn văn sau cùng."]
