@@ -534,6 +534,39 @@ def test_the_class_precheck_never_hides_a_match():
     assert said_no > 500 and said_yes > 100  # both answers were put to the test
 
 
+def test_the_page_class_precheck_never_hides_a_match():
+    """A page that lacks a class a selector requires (``_query_classes``) has no match for
+    it: checked for every CSS selector of ``selectors.py`` on every saved page, and on
+    selectors that combine, group and negate classes."""
+    import cssselect
+
+    from sadec_crawler import selectors
+    from sadec_crawler.pages import _page_classes, _query_classes, parse_html
+
+    queries = {
+        query
+        for value in vars(selectors).values()
+        for query in (value if isinstance(value, tuple) else (value,))
+        if isinstance(query, str) and "." in query
+    }
+    queries |= {".a .b.c, .a.d", "div:not(.asset-full-content) p", "li.x > a.y ~ span"}
+    assert _query_classes(".a .b.c, .a.d") == {"a"}
+    assert _query_classes("div:not(.hide) p.intro") == {"intro"}
+    skipped = 0
+    for path in sorted(PAGES.glob("*.html")):
+        page = parse_html(path.read_text(encoding="utf-8"), read_only=True)
+        present = _page_classes(page)
+        for query in sorted(queries):
+            try:
+                required = _query_classes(query)
+            except cssselect.SelectorError:
+                continue  # a pattern or a text of selectors.py, not a CSS selector
+            if not required <= present:
+                skipped += 1
+                assert not page.css(query), (path.name, query)
+    assert skipped > 50  # the precheck said no often enough to be put to the test
+
+
 @pytest.mark.parametrize(
     ("html", "found"),
     [
