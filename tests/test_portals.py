@@ -137,6 +137,20 @@ def serving_portals(servers: dict[str, ReplicaServer]):
             server.stop()
 
 
+def portals_crawl(db_path: Path, host_map: str, portals: str, **settings: str):
+    """``scrapy crawl sadec -a portals=…`` with the registered hosts sent to replica servers
+    (``host_map``, from :func:`serving_portals`); it must exit 0."""
+    result = run_crawl(
+        REGISTRY.get("sadec").base_url,
+        db_path,
+        settings={"SADEC_HOST_MAP": host_map, **settings},
+        spider_args={"portals": portals},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
 def portals_showing(db_path: Path) -> dict[int, set[str]]:
     """Each archived article's asset id → the portals ``article_portals`` says showed it."""
     rows = query(
@@ -348,18 +362,13 @@ def test_an_article_the_province_reposts_is_stored_once_under_its_owner(tmp_path
     servers = {key: ReplicaServer(site) for key, site in sites.items()}
     with serving_portals(servers) as host_map:
         db_path = tmp_path / "archive.db"
-        result = run_crawl(
-            REGISTRY.get("sadec").base_url,
+        portals_crawl(
             db_path,
-            settings={
-                "SADEC_HOST_MAP": host_map,
-                "SADEC_WARC_DIR": "off",
-                "SADEC_PORTALS_FILE": str(registry_file),
-            },
-            spider_args={"portals": "sadec,sadec-p1,dongthap"},
-            timeout=300,
+            host_map,
+            "sadec,sadec-p1,dongthap",
+            SADEC_WARC_DIR="off",
+            SADEC_PORTALS_FILE=str(registry_file),
         )
-    assert result.returncode == 0, result.stderr[-3000:]
     stored = query(db_path, "select asset_id, url, portal from articles")
     ids = [row["asset_id"] for row in stored]
     assert len(ids) == len(set(ids)), "each article once"
@@ -415,14 +424,7 @@ def test_each_portal_keeps_its_own_incremental_state(tmp_path):
         runs = []
         for _ in range(2):
             marks = {key: len(server.requests) for key, server in servers.items()}
-            result = run_crawl(
-                REGISTRY.get("sadec").base_url,
-                db_path,
-                settings={"SADEC_HOST_MAP": host_map, "SADEC_WARC_DIR": "off"},
-                spider_args={"portals": "sadec,sadec-p1"},
-                timeout=300,
-            )
-            assert result.returncode == 0, result.stderr[-3000:]
+            portals_crawl(db_path, host_map, "sadec,sadec-p1", SADEC_WARC_DIR="off")
             runs.append({key: len(s.requests) - marks[key] for key, s in servers.items()})
     rows = query(db_path, "select portal, mode, articles_new, articles_seen from crawl_runs")
     first, second = rows[:2], rows[2:]
@@ -446,14 +448,7 @@ def test_a_rebuild_of_a_several_portal_crawl_gives_the_same_rows(tmp_path):
     servers = {key: ReplicaServer(site) for key, site in sites.items()}
     with serving_portals(servers) as host_map:
         db_path = tmp_path / "crawl" / "archive.db"
-        result = run_crawl(
-            REGISTRY.get("sadec").base_url,
-            db_path,
-            settings={"SADEC_HOST_MAP": host_map, "SADEC_FILES_DIR": "off"},
-            spider_args={"portals": "sadec,sadec-p1"},
-            timeout=300,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
+        portals_crawl(db_path, host_map, "sadec,sadec-p1", SADEC_FILES_DIR="off")
     rebuilt = tmp_path / "rebuilt" / "archive.db"
     assert (
         rebuild(db_path.parent / "captures", rebuilt, scrapy=[sys.executable, "-m", "scrapy"]) == 0
@@ -661,14 +656,7 @@ def city_linking_to_a_ward_article() -> tuple[Site, Site, str]:
 
 
 def handoff_crawl(db_path: Path, host_map: str, portals: str):
-    result = run_crawl(
-        REGISTRY.get("sadec").base_url,
-        db_path,
-        settings={"SADEC_HOST_MAP": host_map, "SADEC_WARC_DIR": "off", "SADEC_FILES_DIR": "off"},
-        spider_args={"portals": portals},
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    portals_crawl(db_path, host_map, portals, SADEC_WARC_DIR="off", SADEC_FILES_DIR="off")
 
 
 def requests_for(server: ReplicaServer, asset_id: int) -> list:
@@ -777,18 +765,13 @@ def test_ownership_is_learnt_when_the_registry_has_no_group_ids(tmp_path):
     db_path = tmp_path / "archive.db"
     with serving_portals(servers) as host_map:
         for portals in ("dongthap", "sadec"):
-            result = run_crawl(
-                REGISTRY.get("sadec").base_url,
+            portals_crawl(
                 db_path,
-                settings={
-                    "SADEC_HOST_MAP": host_map,
-                    "SADEC_WARC_DIR": "off",
-                    "SADEC_PORTALS_FILE": str(registry_file),
-                },
-                spider_args={"portals": portals},
-                timeout=300,
+                host_map,
+                portals,
+                SADEC_WARC_DIR="off",
+                SADEC_PORTALS_FILE=str(registry_file),
             )
-            assert result.returncode == 0, result.stderr[-3000:]
             if portals == "dongthap":
                 first = query(db_path, "select asset_id, portal from articles")
                 assert {r["portal"] for r in first if r["asset_id"] in reposted} == {"dongthap"}
