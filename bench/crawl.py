@@ -232,6 +232,12 @@ def run(args) -> dict:
         rows,
         title,
     )
+    parts = cpu_parts(summary) if args.breakdown else None
+    if parts:
+        print(
+            "\nCPU a page by part (medians above; the crawl's own process, the writer process "
+            "apart): " + ", ".join(f"{name} {value:.1f} ms" for name, value in parts.items())
+        )
     ratio = summary["full"]["ratio_to_fetch"]
     print(
         f"\nfull vs naive soup: {common.median(full_vs_soup):.2f}× faster; "
@@ -254,8 +260,30 @@ def run(args) -> dict:
         "page_sizes": sizes,
         "variants": summary,
         "full_vs_soup": round(common.median(full_vs_soup), 2),
+        "cpu_ms_per_page_by_part": parts,
         "goal": {"full_to_fetch_ratio": GOAL_RATIO, "met": ratio >= GOAL_RATIO},
     }
+
+
+def cpu_parts(summary: dict) -> dict[str, float]:
+    """CPU a page of each part of the crawl, from the variants that leave one part out: what
+    the crawl's own process spends (the writer process's share taken out) beyond the variant
+    without that part."""
+
+    def own(name: str) -> float:
+        variant = summary[name]
+        return variant["cpu_ms_per_page"] - variant["writer_cpu_ms_per_page"]
+
+    parts = {
+        "fetching (Scrapy)": own("fetch"),
+        "parse and clean": own("full-parse-only") - own("fetch"),
+        "store": own("full-store-only") - own("full-parse-only"),
+        "file downloads": own("full-nowarc") - own("full-store-only"),
+        "WARC captures, crawl's process": own("full-nofiles") - own("full-store-only"),
+        "WARC captures, writer process": summary["full-nofiles"]["writer_cpu_ms_per_page"],
+        "both kinds of evidence, crawl's process": own("full") - own("full-store-only"),
+    }
+    return {name: round(value, 2) for name, value in parts.items()}
 
 
 def _count_articles(db: Path) -> int:
