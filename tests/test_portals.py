@@ -607,10 +607,14 @@ HANDED_ID = 99_001
 ward's offset)."""
 
 
-def city_linking_to_a_ward_article() -> tuple[Site, Site, str]:
+HANDED_ASSET_ID = 100_000_000 + HANDED_ID
+"""The ward article only a city article links to, as the ward's site numbers it."""
+
+
+def city_linking_to_a_ward_article() -> tuple[dict[str, ReplicaServer], str]:
     """The city and ward 1; the ward has an article no page of its own links to (unlisted, in
-    no related block), and one of the city's articles links to it in its body. Returns the
-    sites and the ward article's canonical URL."""
+    no related block), and one of the city's articles links to it in its body. Returns a
+    replica server for each (not started) and the ward article's canonical URL."""
     city = Site(seed=0)
     ward = Site(seed=1, id_offset=100_000_000, group_id=1_000_001)
     ward.add_article(
@@ -634,7 +638,7 @@ def city_linking_to_a_ward_article() -> tuple[Site, Site, str]:
     )
     ward_url = (
         f"{REGISTRY.get('sadec-p1').base_url}/chi-tiet-bai-viet/-/asset_publisher/"
-        f"{ward.config['detail_instance']}/content/id/{100_000_000 + HANDED_ID}"
+        f"{ward.config['detail_instance']}/content/id/{HANDED_ASSET_ID}"
     )
     city.add_article(
         {
@@ -652,7 +656,7 @@ def city_linking_to_a_ward_article() -> tuple[Site, Site, str]:
         },
         "tin-tuc-su-kien",
     )
-    return city, ward, ward_url
+    return {"sadec": ReplicaServer(city), "sadec-p1": ReplicaServer(ward)}, ward_url
 
 
 def handoff_crawl(db_path: Path, host_map: str, portals: str):
@@ -670,15 +674,15 @@ def test_a_link_to_another_portal_in_the_run_is_handed_to_it(tmp_path):
     the ward links to. The city's crawl does not fetch it (not its own) and does not drop it:
     it hands it to the ward, whose crawl, in the same run, requests it as its own and archives
     it under the ward's URL; the hand-off is marked handled by the ward's run."""
-    city, ward, ward_url = city_linking_to_a_ward_article()
-    handed_id = 100_000_000 + HANDED_ID
-    servers = {"sadec": ReplicaServer(city), "sadec-p1": ReplicaServer(ward)}
+    servers, ward_url = city_linking_to_a_ward_article()
     with serving_portals(servers) as host_map:
         db_path = tmp_path / "archive.db"
         handoff_crawl(db_path, host_map, "sadec,sadec-p1")
-        assert len(requests_for(servers["sadec-p1"], handed_id)) == 1
-        assert not requests_for(servers["sadec"], handed_id)
-    stored = query(db_path, "select url, portal from articles where asset_id = ?", [handed_id])
+        assert len(requests_for(servers["sadec-p1"], HANDED_ASSET_ID)) == 1
+        assert not requests_for(servers["sadec"], HANDED_ASSET_ID)
+    stored = query(
+        db_path, "select url, portal from articles where asset_id = ?", [HANDED_ASSET_ID]
+    )
     assert stored == [{"url": ward_url, "portal": "sadec-p1"}]
     shown = query(db_path, "select portal from article_portals where article_url = ?", [ward_url])
     assert shown == [{"portal": "sadec-p1"}]
@@ -687,7 +691,7 @@ def test_a_link_to_another_portal_in_the_run_is_handed_to_it(tmp_path):
     assert [(h["url"], h["to_portal"], h["from_portal"], h["kind"]) for h in handoffs] == [
         (ward_url, "sadec-p1", "sadec", "article")
     ]
-    assert handoffs[0]["asset_id"] == handed_id
+    assert handoffs[0]["asset_id"] == HANDED_ASSET_ID
     assert handoffs[0]["found_run_id"] == runs["sadec"]
     assert handoffs[0]["handled_at"] and handoffs[0]["handled_run_id"] == runs["sadec-p1"]
     assert "/content/id/99002" in handoffs[0]["found_on"]
@@ -696,9 +700,7 @@ def test_a_link_to_another_portal_in_the_run_is_handed_to_it(tmp_path):
 def test_a_link_to_a_portal_not_in_the_run_is_kept_for_its_next_run(tmp_path):
     """The city crawled alone keeps the link to the ward's article (pending, not fetched);
     the ward's next crawl, alone, takes it at its start and archives it as its own."""
-    city, ward, ward_url = city_linking_to_a_ward_article()
-    handed_id = 100_000_000 + HANDED_ID
-    servers = {"sadec": ReplicaServer(city), "sadec-p1": ReplicaServer(ward)}
+    servers, ward_url = city_linking_to_a_ward_article()
     with serving_portals(servers) as host_map:
         db_path = tmp_path / "archive.db"
         handoff_crawl(db_path, host_map, "sadec")
@@ -707,10 +709,12 @@ def test_a_link_to_a_portal_not_in_the_run_is_kept_for_its_next_run(tmp_path):
             (ward_url, "sadec-p1", None)
         ]
         assert not servers["sadec-p1"].requests, "the city's crawl never fetched the ward's"
-        assert not query(db_path, "select 1 from articles where asset_id = ?", [handed_id])
+        assert not query(db_path, "select 1 from articles where asset_id = ?", [HANDED_ASSET_ID])
         handoff_crawl(db_path, host_map, "sadec-p1")
-        assert len(requests_for(servers["sadec-p1"], handed_id)) == 1
-    stored = query(db_path, "select url, portal from articles where asset_id = ?", [handed_id])
+        assert len(requests_for(servers["sadec-p1"], HANDED_ASSET_ID)) == 1
+    stored = query(
+        db_path, "select url, portal from articles where asset_id = ?", [HANDED_ASSET_ID]
+    )
     assert stored == [{"url": ward_url, "portal": "sadec-p1"}]
     ward_run = query(db_path, "select id from crawl_runs where portal = 'sadec-p1'")[0]["id"]
     handled = query(db_path, "select handled_at, handled_run_id from portal_handoffs")
