@@ -58,8 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("text", "bytes"),
         default="text",
         help="what both parsers are given: each page as text (str, the default) or as the "
-        "UTF-8 bytes a response holds (what the spider hands the parser; trafilatura reads "
-        "bytes faster too); with --against, REV's parser must read bytes",
+        "UTF-8 bytes a response holds (what the spider hands the parser); with --against, "
+        "REV's parser must read bytes",
     )
     parser.add_argument(
         "--against",

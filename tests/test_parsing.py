@@ -665,7 +665,7 @@ def test_reading_a_listing_leaves_no_garbage_for_the_cyclic_collector(name):
         gc.enable()
 
 
-def test_the_crawl_runs_the_collector_less_often_and_gives_the_thresholds_back():
+def test_the_collector_threshold_is_set_for_a_crawl_and_given_back_after():
     import gc
 
     from scrapy.exceptions import NotConfigured

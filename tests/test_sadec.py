@@ -227,3 +227,13 @@ def test_second_crawl_of_unchanged_site_changes_nothing_but_crawl_times(replica,
         "select articles_new, articles_unchanged from crawl_runs order by id"
     ).fetchall()
     assert runs == [(len(first), 0), (0, len(first))]
+
+
+def test_the_crawl_runs_the_cyclic_collector_less_often(crawl_result):
+    """The real crawl runs with ``SADEC_GC_THRESHOLD`` (``sadec_crawler/collector.py``):
+    its stats say so, and the collector ran a few times a hundred pages, not several times
+    a page as with Python's threshold of 700."""
+    _, _, result, requests = crawl_result
+    stats = dict(re.findall(r"'(sadec/gc/\w+)': (\d+)", result.stderr))
+    assert stats["sadec/gc/threshold"] == "10000", stats
+    assert int(stats["sadec/gc/collections"]) < len(requests), (stats, len(requests))
