@@ -4,25 +4,18 @@
 decompression middlewares, so it sees each response as transferred: 3xx and 5xx answers, and
 bodies still content-encoded. Each exchange becomes a ``request`` and a ``response`` record
 that point at each other (``WARC-Concurrent-To``); a fetch that fails without any response
-becomes a ``request`` and a ``metadata`` record naming the failure. Every file starts with a
-``warcinfo`` record, and every record is its own gzip member, flushed at once: a killed crawl
-leaves all earlier records readable.
+becomes a ``request`` and a ``metadata`` record naming the failure. The files themselves
+(rotation, gzip members, the writer process) are :mod:`sadec_crawler.warc_files`'.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import http
 import importlib.metadata
-import io
 import json
 import logging
-import multiprocessing
-import resource
 import socket
 import uuid
-import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -35,18 +28,19 @@ from twisted.internet import error as twisted_error
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
 
-from .items import Capture
 from .layout import evidence_folder
+from .warc_files import (
+    DEFAULT_GZIP_LEVEL,
+    DEFAULT_MAX_BYTES,
+    ExchangeParts,
+    FailureParts,
+    ProcessWarcWriter,
+    RotatingWarcWriter,
+    warc_date,
+)
 
 logger = logging.getLogger(__name__)
-
-WARC_SUFFIX = ".warc.gz"
-DEFAULT_MAX_BYTES = 100_000_000
-DEFAULT_GZIP_LEVEL = 3
-"""zlib level of each record's gzip member. On portal pages level 3 gives files 9 % larger
-than level 9 (warcio's fixed choice) in a third of the time; level 6 is no smaller than 9."""
 
 SETTINGS_RECORDED = (
     "USER_AGENT",
@@ -71,13 +65,6 @@ spider may have changed it."""
 
 SENT_AT_META = "sadec_warc_sent_at"
 """Request meta key: when the request passed this middleware on its way out."""
-
-
-def warc_date(moment: dt.datetime | None = None) -> str:
-    """``WARC-Date`` in UTC with microseconds (WARC/1.1 allows them; they order a crawl's
-    records exactly, which ``sadec rebuild`` relies on)."""
-    moment = moment or dt.datetime.now(dt.UTC)
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def reason_phrase(status: int) -> str:
@@ -160,56 +147,12 @@ def exception_kind(exception: BaseException) -> str:
     return name
 
 
-def warc_fields(fields: dict[str, str]) -> bytes:
-    """``application/warc-fields`` content: one ``name: value`` line each, on one line."""
-    return "".join(
-        f"{name}: {' '.join(str(value).split())}\r\n" for name, value in fields.items()
-    ).encode("utf-8")
-
-
 def failure_fields(exception: BaseException) -> dict[str, str]:
     """What a ``metadata`` record says about a fetch that got no response."""
     return {
         "fetch-error": exception_kind(exception),
         "fetch-error-message": f"{type(exception).__name__}: {exception}"[:500],
     }
-
-
-def new_record_id() -> str:
-    """A fresh ``WARC-Record-ID``."""
-    return f"<urn:uuid:{uuid.uuid4()}>"
-
-
-class LevelledWARCWriter(WARCWriter):
-    """warcio's writer, each record its own gzip member at a chosen compression level."""
-
-    def __init__(self, filebuf, gzip_level: int = DEFAULT_GZIP_LEVEL, **kwargs):
-        super().__init__(filebuf, gzip=False, **kwargs)
-        self.gzip_level = gzip_level
-
-    def write_record(self, record, params=None):
-        buffer = io.BytesIO()
-        self._write_warc_record(buffer, record)
-        compressor = zlib.compressobj(self.gzip_level, zlib.DEFLATED, zlib.MAX_WBITS + 16)
-        self.out.write(compressor.compress(buffer.getbuffer()) + compressor.flush())
-        self.out.flush()
-
-
-@dataclass
-class ExchangeParts:
-    """What the records of one exchange are made of, taken from Scrapy's objects (picklable,
-    so that another process can write them)."""
-
-    request_url: str
-    request_body: bytes
-    request_headers: StatusAndHeaders
-    response_url: str
-    response_body: bytes
-    response_headers: StatusAndHeaders
-    ip_address: str | None
-    is_file: bool
-    sent_at: str | None
-    received_at: str
 
 
 def exchange_parts(request: Request, response: Response, sent_at: str | None) -> ExchangeParts:
@@ -227,18 +170,6 @@ def exchange_parts(request: Request, response: Response, sent_at: str | None) ->
     )
 
 
-@dataclass
-class FailureParts:
-    """What the records of a fetch without a response are made of (picklable)."""
-
-    request_url: str
-    request_body: bytes
-    request_headers: StatusAndHeaders
-    fields: dict[str, str]
-    sent_at: str | None
-    failed_at: str
-
-
 def failure_parts(request: Request, exception: BaseException, sent_at: str | None):
     return FailureParts(
         request_url=request.url,
@@ -248,247 +179,6 @@ def failure_parts(request: Request, exception: BaseException, sent_at: str | Non
         sent_at=sent_at,
         failed_at=warc_date(),
     )
-
-
-def warc_file_name(started: dt.datetime, serial: int) -> str:
-    """``sadec-20250101T120000Z-00001.warc.gz``: sorts by crawl start, then by rotation."""
-    return f"sadec-{started.strftime('%Y%m%dT%H%M%SZ')}-{serial:05d}{WARC_SUFFIX}"
-
-
-@dataclass
-class RotatingWarcWriter:
-    """Writes records into ``folder``, starting a new file past ``max_bytes``; each file opens
-    with a ``warcinfo`` record made of ``info``."""
-
-    folder: Path
-    max_bytes: int = DEFAULT_MAX_BYTES
-    info: dict[str, str] = field(default_factory=dict)
-    gzip_level: int = DEFAULT_GZIP_LEVEL
-    started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
-    serial: int = 0
-    files_written: list[str] = field(default_factory=list)
-    _file: io.BufferedWriter | None = field(default=None, repr=False)
-    _writer: WARCWriter | None = field(default=None, repr=False)
-
-    @property
-    def current_name(self) -> str | None:
-        return self.files_written[-1] if self._file else None
-
-    def _open_next(self) -> None:
-        self.close()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        while True:
-            self.serial += 1
-            name = warc_file_name(self.started, self.serial)
-            try:
-                # "x": two crawls started in the same second never share a file.
-                self._file = open(self.folder / name, "xb")  # noqa: SIM115 - kept open
-                break
-            except FileExistsError:
-                continue
-        self._writer = LevelledWARCWriter(self._file, self.gzip_level, warc_version="1.1")
-        self.files_written.append(name)
-        self._write(self._writer.create_warcinfo_record(name, self.info))
-        logger.info("writing captures to %s", self.folder / name)
-
-    def _ensure_room(self) -> None:
-        if self._file is None or self._file.tell() >= self.max_bytes:
-            self._open_next()
-
-    def _write(self, record) -> int:
-        """Write one record as its own gzip member; return its offset. Flushed at once so
-        that a crash loses at most the record being written."""
-        offset = self._file.tell()
-        self._writer.write_record(record)
-        self._file.flush()
-        return offset
-
-    def write_exchange(
-        self, request: Request, response: Response, sent_at: str | None = None
-    ) -> Capture:
-        """Write a request/response pair; return where the response record is."""
-        return self.write_exchange_parts(exchange_parts(request, response, sent_at))
-
-    def write_exchange_parts(self, parts: ExchangeParts) -> Capture:
-        """Write the records of an exchange taken apart (see :func:`exchange_parts`)."""
-        self._ensure_room()
-        response_id = new_record_id()
-        request_id = new_record_id()
-        request_record = self._writer.create_warc_record(
-            parts.request_url,
-            "request",
-            payload=io.BytesIO(parts.request_body),
-            length=len(parts.request_body),
-            http_headers=parts.request_headers,
-            warc_headers_dict={
-                "WARC-Record-ID": request_id,
-                "WARC-Date": parts.sent_at or parts.received_at,
-                "WARC-Concurrent-To": response_id,
-            },
-        )
-        response_headers = {
-            "WARC-Record-ID": response_id,
-            "WARC-Date": parts.received_at,
-            "WARC-Concurrent-To": request_id,
-        }
-        if parts.is_file:
-            # Tells `sadec rebuild` this was an image or attachment, not a page to parse.
-            response_headers["Sadec-Purpose"] = "file"
-        if parts.ip_address is not None:
-            response_headers["WARC-IP-Address"] = parts.ip_address
-        response_record = self._writer.create_warc_record(
-            parts.response_url,
-            "response",
-            payload=io.BytesIO(parts.response_body),
-            length=len(parts.response_body),
-            http_headers=parts.response_headers,
-            warc_headers_dict=response_headers,
-        )
-        self._write(request_record)
-        offset = self._write(response_record)
-        return Capture(
-            warc_file=self.current_name,
-            record_id=response_id,
-            offset=offset,
-            payload_digest=response_record.rec_headers.get_header("WARC-Payload-Digest"),
-            captured_at=parts.received_at,
-        )
-
-    def write_fields(self, uri: str, fields: dict[str, str]) -> None:
-        """Write a ``metadata`` record of ``name: value`` lines about ``uri``."""
-        self._ensure_room()
-        payload = warc_fields(fields)
-        record = self._writer.create_warc_record(
-            uri,
-            "metadata",
-            payload=io.BytesIO(payload),
-            length=len(payload),
-            warc_content_type="application/warc-fields",
-            warc_headers_dict={"WARC-Date": warc_date()},
-        )
-        self._write(record)
-
-    def write_failure(
-        self, request: Request, exception: BaseException, sent_at: str | None = None
-    ) -> None:
-        """Write the request and a ``metadata`` record saying why no response came."""
-        self.write_failure_parts(failure_parts(request, exception, sent_at))
-
-    def write_failure_parts(self, parts: FailureParts) -> None:
-        self._ensure_room()
-        request_id = new_record_id()
-        request_record = self._writer.create_warc_record(
-            parts.request_url,
-            "request",
-            payload=io.BytesIO(parts.request_body),
-            length=len(parts.request_body),
-            http_headers=parts.request_headers,
-            warc_headers_dict={
-                "WARC-Record-ID": request_id,
-                "WARC-Date": parts.sent_at or parts.failed_at,
-            },
-        )
-        payload = warc_fields(parts.fields)
-        metadata = self._writer.create_warc_record(
-            parts.request_url,
-            "metadata",
-            payload=io.BytesIO(payload),
-            length=len(payload),
-            warc_content_type="application/warc-fields",
-            warc_headers_dict={"WARC-Date": parts.failed_at, "WARC-Concurrent-To": request_id},
-        )
-        self._write(request_record)
-        self._write(metadata)
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-            self._writer = None
-
-
-def _serve_writer(connection, folder: Path, max_bytes: int, info: dict, gzip_level: int):
-    """The writer process: records come in over ``connection``, one at a time, in order; each
-    answer says where the record went (or what went wrong). Ends when the crawl closes the
-    connection, or dies (killed: the connection reads EOF)."""
-    writer = RotatingWarcWriter(folder, max_bytes, info, gzip_level=gzip_level)
-    operations = {
-        "exchange": writer.write_exchange_parts,
-        "failure": writer.write_failure_parts,
-        "fields": writer.write_fields,
-    }
-    try:
-        while True:
-            try:
-                operation, args = connection.recv()
-            except (EOFError, OSError):
-                return
-            if operation == "close":
-                writer.close()
-                usage = resource.getrusage(resource.RUSAGE_SELF)
-                cpu_s = usage.ru_utime + usage.ru_stime
-                connection.send(("ok", (list(writer.files_written), cpu_s)))
-                return
-            try:
-                connection.send(("ok", operations[operation](*args)))
-            except Exception as error:  # noqa: BLE001 - told to the crawl, which decides
-                connection.send(("error", (isinstance(error, OSError), str(error))))
-    finally:
-        writer.close()
-
-
-class ProcessWarcWriter:
-    """A :class:`RotatingWarcWriter` in a process of its own (``SADEC_WARC_WRITER=process``,
-    the default): record building, gzip and digests run on another core than the crawl's.
-    Same methods; each call waits for its record to be written, so a response still goes on
-    only once its capture exists."""
-
-    def __init__(self, folder: Path, max_bytes: int, info: dict, gzip_level: int):
-        context = multiprocessing.get_context("spawn")  # never fork a running reactor
-        self._connection, child = context.Pipe()
-        self._process = context.Process(
-            target=_serve_writer,
-            args=(child, folder, max_bytes, info, gzip_level),
-            name="warc-writer",
-            daemon=True,
-        )
-        self._process.start()
-        child.close()
-        self.files_written: list[str] = []
-        self.cpu_s = 0.0
-        """CPU seconds the writer process spent (known once closed)."""
-
-    def _call(self, operation: str, *args):
-        try:
-            self._connection.send((operation, args))
-            status, value = self._connection.recv()
-        except (EOFError, OSError, BrokenPipeError) as error:
-            raise OSError(f"the WARC writer process is gone: {error}") from error
-        if status == "error":
-            is_os_error, message = value
-            raise (OSError if is_os_error else RuntimeError)(message)
-        return value
-
-    def write_exchange(self, request, response, sent_at=None) -> Capture:
-        return self._call("exchange", exchange_parts(request, response, sent_at))
-
-    def write_failure(self, request, exception, sent_at=None) -> None:
-        self._call("failure", failure_parts(request, exception, sent_at))
-
-    def write_fields(self, uri: str, fields: dict[str, str]) -> None:
-        self._call("fields", uri, fields)
-
-    def close(self) -> None:
-        if self._process is None:
-            return
-        try:
-            self.files_written, self.cpu_s = self._call("close")
-        except OSError as error:
-            logger.error("WARC writer: %s", error)
-        finally:
-            self._connection.close()
-            self._process.join(timeout=30)
-            self._process = None
 
 
 def crawl_info(settings, spider=None, crawl_id: str | None = None) -> dict[str, str]:
@@ -538,9 +228,9 @@ class WarcWriterMiddleware:
 
     Records are written in the order the exchanges arrive by a process of their own
     (``SADEC_WARC_WRITER=process``, the default), which one thread of the crawl talks to:
-    building records, gzip and digests (5–7 ms of CPU for a 176 KB page) then take nothing
-    of the crawl's core. ``thread`` writes in that thread instead. A response goes on only
-    once its record is written.
+    building records, gzip and digests then take nothing of the crawl's core. That process
+    starts with the middleware, so that its start-up overlaps the crawl's. ``thread`` writes
+    in that thread instead. A response goes on only once its record is written.
     """
 
     def __init__(self, crawler, folder: Path, max_bytes: int, gzip_level: int = DEFAULT_GZIP_LEVEL):
@@ -549,8 +239,9 @@ class WarcWriterMiddleware:
         self.max_bytes = max_bytes
         self.gzip_level = gzip_level
         self.writer: RotatingWarcWriter | ProcessWarcWriter | None = None
-        self.in_process = False
-        """Whether records are written by a process of their own (``SADEC_WARC_WRITER``)."""
+        self.writer_process: ProcessWarcWriter | None = None
+        """The writer process, started but not yet told the ``warcinfo`` fields; None when
+        records are written by a thread of the crawl (``SADEC_WARC_WRITER=thread``)."""
         self.crawl_id = str(uuid.uuid4())
         self._pool: ThreadPool | None = None
 
@@ -568,7 +259,8 @@ class WarcWriterMiddleware:
         if where not in ("process", "thread"):
             raise ValueError(f"SADEC_WARC_WRITER={where!r}: expected process or thread")
         middleware = cls(crawler, folder, max_bytes, gzip_level)
-        middleware.in_process = where == "process"
+        if where == "process":
+            middleware.writer_process = ProcessWarcWriter(folder, max_bytes, gzip_level)
         crawler.signals.connect(middleware.spider_closed, signal=signals.spider_closed)
         return middleware
 
@@ -580,9 +272,10 @@ class WarcWriterMiddleware:
             logger.info(
                 "captures: %d WARC file(s) in %s", len(self.writer.files_written), self.folder
             )
-            if isinstance(self.writer, ProcessWarcWriter):
-                stats = self.crawler.stats
-                stats.set_value("sadec/warc/writer_cpu_ms", round(self.writer.cpu_s * 1000))
+        if self.writer_process is not None:
+            self.writer_process.close()  # a second close does nothing
+            stats = self.crawler.stats
+            stats.set_value("sadec/warc/writer_cpu_ms", round(self.writer_process.cpu_s * 1000))
 
     async def spider_closed(self, spider, reason):
         if self._pool is None:
@@ -600,8 +293,9 @@ class WarcWriterMiddleware:
         # Opened on first use: the spider (and its arguments) exists by then.
         if self.writer is None:
             info = crawl_info(self.crawler.settings, self.crawler.spider, self.crawl_id)
-            if self.in_process:
-                self.writer = ProcessWarcWriter(self.folder, self.max_bytes, info, self.gzip_level)
+            if self.writer_process is not None:
+                self.writer_process.open(info)
+                self.writer = self.writer_process
             else:
                 self.writer = RotatingWarcWriter(
                     self.folder, self.max_bytes, info, gzip_level=self.gzip_level
@@ -633,7 +327,7 @@ class WarcWriterMiddleware:
         writer = self._writer()
         try:
             capture = await self._in_writer_thread(
-                writer.write_exchange, request, response, sent_at
+                writer.write_exchange_parts, exchange_parts(request, response, sent_at)
             )
         except OSError as error:
             # The page then fails like a network error: better than stored without evidence.
@@ -653,6 +347,8 @@ class WarcWriterMiddleware:
                 writer.write_fields, request.url, failure_fields(exception)
             )
             return None
-        await self._in_writer_thread(writer.write_failure, request, exception, sent_at)
+        await self._in_writer_thread(
+            writer.write_failure_parts, failure_parts(request, exception, sent_at)
+        )
         self.crawler.stats.inc_value("sadec/warc/failures")
         return None

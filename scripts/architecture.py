@@ -51,7 +51,15 @@ ROOMS = (
             "sadec_crawler.incremental",
         ),
     ),
-    ("evidence", ("sadec_crawler.warc", "sadec_crawler.layout", "sadec_crawler.digests")),
+    (
+        "evidence",
+        (
+            "sadec_crawler.warc",
+            "sadec_crawler.warc_files",
+            "sadec_crawler.layout",
+            "sadec_crawler.digests",
+        ),
+    ),
     ("crawl plumbing", ("sadec_crawler",)),  # the package itself
     ("pipelines", ("pipelines",)),
     ("reading room", ("serving",)),

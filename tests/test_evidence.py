@@ -31,7 +31,8 @@ from sadec.local import PROJECT_ROOT, crawl_env
 from sadec.rebuild import rebuild
 from sadec.verify import verify
 from sadec_crawler.layout import content_path, inside, safe_extension
-from sadec_crawler.warc import RotatingWarcWriter, WarcWriterMiddleware
+from sadec_crawler.warc import WarcWriterMiddleware, exchange_parts, failure_parts
+from sadec_crawler.warc_files import RotatingWarcWriter, gzip_member
 from sadec_crawler.warc_replay import DamagedRecord, index_captures, raw_response
 from tests import reliability
 from tests.conftest import crawl_or_fail
@@ -181,7 +182,7 @@ def test_writer_rotates_and_survives_a_torn_last_record(tmp_path):
                 "Content-Type": "text/html; charset=utf-8",
             },
         )
-        captures.append(writer.write_exchange(request, response))
+        captures.append(writer.write_exchange_parts(exchange_parts(request, response, None)))
     writer.close()
     files = sorted(tmp_path.glob("*.warc.gz"))
     assert len(files) == 4, "a new file each time the size limit was passed"
@@ -208,10 +209,34 @@ def test_writer_rotates_and_survives_a_torn_last_record(tmp_path):
                 raw_response(ref)
 
 
+@pytest.mark.parametrize("level", range(1, 10))
+def test_every_gzip_level_gives_a_member_any_gzip_reader_inflates(level):
+    # Levels 1-3 are ISA-L's, 4-9 zlib's: both must be plain gzip, one member each.
+    page = (Path(PROJECT_ROOT) / "README.md").read_bytes()
+    member = gzip_member(page, level)
+    assert member[:2] == b"\x1f\x8b"
+    assert gzip.decompress(member) == page
+    inflater = zlib.decompressobj(wbits=31)
+    assert inflater.decompress(member) == page and inflater.eof and not inflater.unused_data
+
+
+def test_the_writer_process_imports_no_scrapy():
+    # What the writer process imports is what it waits for before its first record.
+    code = (
+        "import sys, sadec_crawler.warc_files; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'scrapy', 'twisted', 'lxml'}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=crawl_env(), capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
 def test_failures_and_crawl_end_are_recorded(tmp_path):
     writer = RotatingWarcWriter(tmp_path, info={"software": "test", "sadec-crawl-id": "c1"})
     request = Request("http://example.test/big.pdf")
-    writer.write_failure(request, DownloadCancelledError("exceeded DOWNLOAD_MAXSIZE"))
+    cancelled = DownloadCancelledError("exceeded DOWNLOAD_MAXSIZE")
+    writer.write_failure_parts(failure_parts(request, cancelled, None))
     writer.write_fields("urn:sadec:crawl:c1", {"finish-reason": "finished"})
     writer.close()
     index = index_captures(sorted(tmp_path.glob("*.warc.gz")))
