@@ -104,7 +104,11 @@ in a header with a back link, outside ``div.asset-full-content`` (site-spec §8)
 ARTICLE_HEADER_BACK_LINK = ".header-back-to"
 ARTICLE_HEADER_NULL = "null"
 """What the 7.0/7.1 back link prints when its message is unset (the sample page's "null")."""
-ARTICLE_TITLE_ATTRIBUTE = ".journal-content-article::attr(data-analytics-asset-title)"
+ARTICLE_TITLE_ATTRIBUTE = (
+    "[data-analytics-asset-title].journal-content-article::attr(data-analytics-asset-title)"
+)
+"""The attribute test first: libxml2 then reads the class of the few elements that carry it,
+not of every element (0.25 → 0.12 ms over a 176 KB replica page, same matches)."""
 ARTICLE_TITLE_HEADINGS = (
     ".title-detail",
     ".article-title",

@@ -32,6 +32,7 @@ from sadec_crawler.items import (
 )
 from sadec_crawler.pages import (
     FoundArticleLink,
+    article_body,
     asset_id_of,
     continuation_links,
     discovery_links,
@@ -42,7 +43,6 @@ from sadec_crawler.pages import (
 )
 from sadec_crawler.portals import registry_for
 from sadec_crawler.selectors import (
-    ARTICLE_BODY,
     SOFT_404_MARKERS,
 )
 from sadec_crawler.steps import step_request
@@ -714,7 +714,7 @@ class SadecSpider(scrapy.Spider):
     @staticmethod
     def _soft_404(page) -> bool:
         """An error page served with status 200: no article body, and "not found" wording."""
-        if any(page.css(query) for query in ARTICLE_BODY):
+        if article_body(page) is not None:
             return False
         text = " ".join(page.css("title::text, h1::text, h2::text, p::text").getall()).lower()
         return any(marker in text for marker in SOFT_404_MARKERS)
