@@ -226,6 +226,8 @@ class SQLiteStoragePipeline:
                 and not item.category.isupper()
                 and item.category_raw
                 and not item.category_raw.isupper()
+                # A spelling already recorded is not written again (a commit an article).
+                and self.category_names.get(item.category.casefold()) != item.category
             ):
                 remember_category_name(self.db, item.category)
                 self.category_names[item.category.casefold()] = item.category
