@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import re
 import threading
+import weakref
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
@@ -821,27 +822,26 @@ def asset_id_of(page: Selector) -> int | None:
     return None
 
 
-_last_body: tuple[object, Selector | None] = (None, None)
-"""The article body found on the last page asked about, with that page's root, held so that
-the root cannot be freed and another take its address: the spider asks first, to tell an
-article from an error page, and the cleaning pipeline asks again about the same tree (two
-walks of a whole portal page, 0.2 ms each, where one does). One tuple, replaced whole, so a
-reader never pairs one page's root with another's body."""
+_BODIES: weakref.WeakKeyDictionary[Selector, Selector | None] = weakref.WeakKeyDictionary()
+"""The article body found on each page still alive: the spider asks first, to tell an article
+from an error page, and the cleaning pipeline asks again about the same parsed page (two walks
+of a whole portal page, 0.2 ms each, where one does). Weak, so a page's tree goes when the page
+does: held any longer, the next page was parsed while it was alive, 3 % slower."""
 
 
 def article_body(page: Selector) -> Selector | None:
     """The article's body element: the first of :data:`selectors.ARTICLE_BODY` that matches."""
-    global _last_body
-    root, body = _last_body
-    if root is page.root:
-        return body
+    try:
+        return _BODIES[page]
+    except KeyError:
+        pass
     body = None
     for query in css.ARTICLE_BODY:
         matches = page.css(query)
         if matches:
             body = matches[0]
             break
-    _last_body = (page.root, body)
+    _BODIES[page] = body
     return body
 
 
