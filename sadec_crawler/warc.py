@@ -5,7 +5,7 @@ decompression middlewares, so it sees each response as transferred: 3xx and 5xx 
 bodies still content-encoded. Each exchange becomes a ``request`` and a ``response`` record
 that point at each other (``WARC-Concurrent-To``); a fetch that fails without any response
 becomes a ``request`` and a ``metadata`` record naming the failure. The files themselves
-(rotation, gzip members, the writer process) are :mod:`sadec_crawler.warc_files`'.
+(rotation, gzip members, the writer process) live in :mod:`sadec_crawler.warc_files`.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@ process or by a writer process of its own.
 
 Every file starts with a ``warcinfo`` record, and every record is its own gzip member, flushed
 at once: a killed crawl leaves all earlier records readable. Nothing here imports Scrapy or
-Twisted: the writer process imports only this module, warcio and ISA-L, so it is ready within
-a tenth of a second (it took 0.4 s of the crawl's start while it imported Scrapy).
+Twisted: the writer process imports only this module, warcio and ISA-L (0.14 s, where importing
+``sadec_crawler.warc`` and with it Scrapy took 0.62 s; ``/usr/bin/time python -c "import …"``).
 :mod:`sadec_crawler.warc` takes Scrapy's requests and responses apart into the picklable
 :class:`ExchangeParts` and :class:`FailureParts` these writers take.
 """
