@@ -830,7 +830,8 @@ does: held any longer, the next page was parsed while it was alive, 3 % slower."
 
 
 def article_body(page: Selector) -> Selector | None:
-    """The article's body element: the first of :data:`selectors.ARTICLE_BODY` that matches."""
+    """The article's body element: the first of :data:`selectors.ARTICLE_BODY` that matches,
+    found once for each parsed page (an article page's tree is read, never changed)."""
     try:
         return _BODIES[page]
     except KeyError:

@@ -34,8 +34,10 @@ def clean_inline(text: str | None) -> str:
     """
     if not text:
         return ""
-    text = _SPACES_RE.sub(" ", _INVISIBLE_RE.sub("", CONTROL_CHARACTERS.sub("", nfc(text))))
-    return _RUNS_OF_SPACES.sub(" ", text).strip()
+    # Composed once the invisible characters are gone: one between a letter and its mark
+    # ("a\u200b\u0301", pasted from Word) would otherwise keep the pair apart.
+    text = nfc(_INVISIBLE_RE.sub("", CONTROL_CHARACTERS.sub("", text)))
+    return _RUNS_OF_SPACES.sub(" ", _SPACES_RE.sub(" ", text)).strip()
 
 
 def clean_block(text: str | None) -> str:

@@ -16,6 +16,7 @@ import json
 import logging
 import socket
 import uuid
+import weakref
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -240,8 +241,9 @@ class WarcWriterMiddleware:
         self.gzip_level = gzip_level
         self.writer: RotatingWarcWriter | ProcessWarcWriter | None = None
         self.writer_process: ProcessWarcWriter | None = None
-        """The writer process, started but not yet told the ``warcinfo`` fields; None when
-        records are written by a thread of the crawl (``SADEC_WARC_WRITER=thread``)."""
+        """The writer process, started with the middleware (told the ``warcinfo`` fields at
+        the first record); None when records are written by a thread of the crawl
+        (``SADEC_WARC_WRITER=thread``)."""
         self.crawl_id = str(uuid.uuid4())
         self._pool: ThreadPool | None = None
 
@@ -261,21 +263,28 @@ class WarcWriterMiddleware:
         middleware = cls(crawler, folder, max_bytes, gzip_level)
         if where == "process":
             middleware.writer_process = ProcessWarcWriter(folder, max_bytes, gzip_level)
+            # A crawl whose engine never opens the spider sends no spider_closed.
+            weakref.finalize(middleware, middleware.writer_process.close)
         crawler.signals.connect(middleware.spider_closed, signal=signals.spider_closed)
         return middleware
 
     def _finish(self, reason) -> None:
-        if self.writer is not None:
-            # How the crawl ended, for `sadec rebuild` (a killed crawl leaves no such record).
-            self.writer.write_fields(f"urn:sadec:crawl:{self.crawl_id}", {"finish-reason": reason})
-            self.writer.close()
-            logger.info(
-                "captures: %d WARC file(s) in %s", len(self.writer.files_written), self.folder
-            )
-        if self.writer_process is not None:
-            self.writer_process.close()  # a second close does nothing
-            stats = self.crawler.stats
-            stats.set_value("sadec/warc/writer_cpu_ms", round(self.writer_process.cpu_s * 1000))
+        try:
+            if self.writer is not None:
+                # How the crawl ended, for `sadec rebuild` (a killed crawl leaves no such record).
+                finish = {"finish-reason": reason}
+                self.writer.write_fields(f"urn:sadec:crawl:{self.crawl_id}", finish)
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+                logger.info(
+                    "captures: %d WARC file(s) in %s", len(self.writer.files_written), self.folder
+                )
+            if self.writer_process is not None:
+                self.writer_process.close()  # a second close does nothing
+                if self.writer_process.cpu_s:
+                    cpu_ms = round(self.writer_process.cpu_s * 1000)
+                    self.crawler.stats.set_value("sadec/warc/writer_cpu_ms", cpu_ms)
 
     async def spider_closed(self, spider, reason):
         if self._pool is None:

@@ -14,11 +14,16 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-import multiprocessing
+import os
 import resource
+import signal
+import socket
+import subprocess
+import sys
 import uuid
 import zlib
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from isal import isal_zlib
@@ -257,11 +262,13 @@ class RotatingWarcWriter:
 
 
 def _serve_writer(connection, folder: Path, max_bytes: int, gzip_level: int):
-    """The writer process: an ``open`` with the ``warcinfo`` fields first, then records over
-    ``connection``, one at a time, in order; each answer says where the record went (or what
-    went wrong). Ends when the crawl closes the connection, or dies (killed: the connection
-    reads EOF)."""
+    """The writer process's loop: an ``open`` with the ``warcinfo`` fields first, then records
+    over ``connection``, one at a time, in order; each answer says where the record went (or
+    what went wrong). Ends when the crawl closes the connection, or dies (killed: the
+    connection reads EOF)."""
     writer: RotatingWarcWriter | None = None
+    # Why ``open`` failed: the answer to every record after it, as ``open`` gets none.
+    refused: Exception | None = None
     try:
         while True:
             try:
@@ -269,8 +276,14 @@ def _serve_writer(connection, folder: Path, max_bytes: int, gzip_level: int):
             except (EOFError, OSError):
                 return
             if operation == "open":  # unanswered: the crawl does not wait for it
-                (info,) = args
-                writer = RotatingWarcWriter(folder, max_bytes, info, gzip_level=gzip_level)
+                try:
+                    if writer is not None:
+                        writer.close()
+                    (info,) = args
+                    writer = RotatingWarcWriter(folder, max_bytes, info, gzip_level=gzip_level)
+                    refused = None
+                except Exception as error:  # noqa: BLE001 - told with the next answer
+                    writer, refused = None, error
                 continue
             if operation == "close":
                 if writer is not None:
@@ -281,6 +294,8 @@ def _serve_writer(connection, folder: Path, max_bytes: int, gzip_level: int):
                 connection.send(("ok", (files, cpu_s)))
                 return
             try:
+                if writer is None:
+                    raise refused or RuntimeError("no warcinfo fields: the writer was not opened")
                 if operation == "exchange":
                     answer = writer.write_exchange_parts(*args)
                 elif operation == "failure":
@@ -295,33 +310,71 @@ def _serve_writer(connection, folder: Path, max_bytes: int, gzip_level: int):
             writer.close()
 
 
+def serve_writer_process(fd: str, folder: str, max_bytes: str, gzip_level: str) -> None:
+    """Entry point of the writer process (``python -c``, arguments as text). Interrupts are
+    the crawl's to handle: Ctrl-C and a service manager's SIGTERM reach the whole process
+    group, and a writer that died of them would cost the crawl's graceful stop its last
+    records. The process ends when the crawl closes the connection or dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _serve_writer(Connection(int(fd)), Path(folder), int(max_bytes), int(gzip_level))
+
+
+_WRITER_PROCESS_CODE = (
+    "import sys; from sadec_crawler.warc_files import serve_writer_process; "
+    "serve_writer_process(*sys.argv[1:])"
+)
+
+
 class ProcessWarcWriter:
     """A :class:`RotatingWarcWriter` in a process of its own (``SADEC_WARC_WRITER=process``,
     the default): record building, gzip and digests run on another core than the crawl's.
 
-    The process starts at once, so that its interpreter starts while the crawl does;
-    :meth:`open` gives it the ``warcinfo`` fields before the first record. Same methods as
-    :class:`RotatingWarcWriter`; each call waits for its record to be written, so a response
-    still goes on only once its capture exists."""
+    The process starts at once, so that its interpreter starts while the crawl does, and it
+    imports this module alone: a ``python -c`` over a socket pair, not ``multiprocessing``,
+    whose "spawn" runs the crawl's main script again in the child (the ``scrapy`` console
+    script: Scrapy imported, 0.5 s). :meth:`open` gives it the ``warcinfo`` fields before the
+    first record; then the same methods as :class:`RotatingWarcWriter`, each waiting for its
+    record to be written, so a response still goes on only once its capture exists."""
 
     def __init__(self, folder: Path, max_bytes: int, gzip_level: int):
-        context = multiprocessing.get_context("spawn")  # never fork a running reactor
-        self._connection, child = context.Pipe()
-        self._process = context.Process(
-            target=_serve_writer,
-            args=(child, folder, max_bytes, gzip_level),
-            name="warc-writer",
-            daemon=True,
-        )
-        self._process.start()
-        child.close()
+        ours, theirs = socket.socketpair()
+        # The crawl's own import path (Scrapy adds the project's folder to it at start-up).
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
+        try:
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    _WRITER_PROCESS_CODE,
+                    str(theirs.fileno()),
+                    str(folder),
+                    str(max_bytes),
+                    str(gzip_level),
+                ],
+                pass_fds=(theirs.fileno(),),
+                env=env,
+                stdin=subprocess.DEVNULL,
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self._connection = Connection(ours.detach())
         self.files_written: list[str] = []
         self.cpu_s = 0.0
         """CPU seconds the writer process spent (known once closed)."""
 
-    def _call(self, operation: str, *args):
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def _call(self, operation: str, *args, timeout: float | None = None):
         try:
             self._connection.send((operation, args))
+            if timeout is not None and not self._connection.poll(timeout):
+                raise OSError(f"no answer in {timeout:.0f} s")
             status, value = self._connection.recv()
         except (EOFError, OSError, BrokenPipeError) as error:
             raise OSError(f"the WARC writer process is gone: {error}") from error
@@ -332,7 +385,7 @@ class ProcessWarcWriter:
 
     def open(self, info: dict[str, str]) -> None:
         """Give the writer the ``warcinfo`` fields that head each of its files (without
-        waiting for the process to be ready)."""
+        waiting for the process to be ready; a failure is the next record's answer)."""
         try:
             self._connection.send(("open", (info,)))
         except (OSError, BrokenPipeError) as error:
@@ -348,13 +401,18 @@ class ProcessWarcWriter:
         self._call("fields", uri, fields)
 
     def close(self) -> None:
+        """Let the writer finish its files and end; a second call does nothing."""
         if self._process is None:
             return
+        process, self._process = self._process, None
         try:
-            self.files_written, self.cpu_s = self._call("close")
+            self.files_written, self.cpu_s = self._call("close", timeout=60)
         except OSError as error:
             logger.error("WARC writer: %s", error)
         finally:
             self._connection.close()
-            self._process.join(timeout=30)
-            self._process = None
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -18,9 +18,10 @@ CONTROLS = "".join(
 
 
 def clean_inline_step_by_step(text: str) -> str:
-    """What ``clean_inline`` promises, one step at a time, with str.translate."""
-    text = unicodedata.normalize("NFC", text)
+    """What ``clean_inline`` promises, one step at a time, with str.translate: what is not
+    text removed, then NFC, then every kind of space one ASCII space."""
     text = text.translate(dict.fromkeys(map(ord, CONTROLS + INVISIBLE)))
+    text = unicodedata.normalize("NFC", text)
     text = text.translate(dict.fromkeys(map(ord, SPACES), " "))
     return re.sub(" {2,}", " ", text).strip()
 
@@ -38,7 +39,13 @@ TEXT = st.text(
 
 @given(TEXT)
 def test_clean_inline_does_each_documented_step(text):
-    assert clean_inline(text) == clean_inline_step_by_step(text)
+    cleaned = clean_inline(text)
+    assert cleaned == clean_inline_step_by_step(text)
+    assert unicodedata.is_normalized("NFC", cleaned)
+
+
+def test_an_invisible_character_inside_a_letter_leaves_it_composed():
+    assert clean_inline("Ha\u200b\u0300 No\u00ad\u0323i") == "Hà Nọi"
 
 
 def test_clean_inline_folds_every_kind_of_space_and_drops_what_is_not_text():
