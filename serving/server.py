@@ -16,6 +16,10 @@ import yaml
 
 from sadec_crawler.layout import archive_problem
 
+MAX_REQUEST_HEAD_BYTES = 256 * 1024
+"""The longest request line and headers the server reads (browsers send URLs up to 64–100 KB);
+what the reader does with a long search is its own to say (``serving.search``)."""
+
 SERVING = Path(__file__).parent
 METADATA = SERVING / "metadata.yml"
 DICTIONARY = SERVING / "dictionary.yml"
@@ -145,7 +149,15 @@ def serve(
 
     async def run() -> None:
         await ds.invoke_startup()
-        config = uvicorn.Config(ds.app(), host=host, port=port, log_level="warning")
+        config = uvicorn.Config(
+            ds.app(),
+            host=host,
+            port=port,
+            log_level="warning",
+            # h11 refuses an incomplete request past 16 KB: a long search URL read in pieces
+            # got "Invalid HTTP request received." instead of the reader's own reason.
+            h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
+        )
         server = uvicorn.Server(config)
         serving = asyncio.ensure_future(_serve_or_fail(server, host, port))
         # The address is announced once the socket is bound (and with the port the system
