@@ -169,18 +169,35 @@ class RotatingWarcWriter:
         self._file.flush()
         return offset
 
-    def write_exchange_parts(self, parts: ExchangeParts) -> Capture:
-        """Write the records of an exchange taken apart (see :func:`exchange_parts`)."""
-        self._ensure_room()
-        response_id = new_record_id()
-        request_id = new_record_id()
-        request_record = self._writer.create_warc_record(
+    def _request_record(self, parts: ExchangeParts | FailureParts, warc_headers: dict):
+        return self._writer.create_warc_record(
             parts.request_url,
             "request",
             payload=io.BytesIO(parts.request_body),
             length=len(parts.request_body),
             http_headers=parts.request_headers,
-            warc_headers_dict={
+            warc_headers_dict=warc_headers,
+        )
+
+    def _metadata_record(self, uri: str, fields: dict[str, str], warc_headers: dict):
+        payload = warc_fields(fields)
+        return self._writer.create_warc_record(
+            uri,
+            "metadata",
+            payload=io.BytesIO(payload),
+            length=len(payload),
+            warc_content_type="application/warc-fields",
+            warc_headers_dict=warc_headers,
+        )
+
+    def write_exchange_parts(self, parts: ExchangeParts) -> Capture:
+        """Write the records of an exchange taken apart (see :func:`exchange_parts`)."""
+        self._ensure_room()
+        response_id = new_record_id()
+        request_id = new_record_id()
+        request_record = self._request_record(
+            parts,
+            {
                 "WARC-Record-ID": request_id,
                 "WARC-Date": parts.sent_at or parts.received_at,
                 "WARC-Concurrent-To": response_id,
@@ -217,39 +234,18 @@ class RotatingWarcWriter:
     def write_fields(self, uri: str, fields: dict[str, str]) -> None:
         """Write a ``metadata`` record of ``name: value`` lines about ``uri``."""
         self._ensure_room()
-        payload = warc_fields(fields)
-        record = self._writer.create_warc_record(
-            uri,
-            "metadata",
-            payload=io.BytesIO(payload),
-            length=len(payload),
-            warc_content_type="application/warc-fields",
-            warc_headers_dict={"WARC-Date": warc_date()},
-        )
-        self._write(record)
+        self._write(self._metadata_record(uri, fields, {"WARC-Date": warc_date()}))
 
     def write_failure_parts(self, parts: FailureParts) -> None:
         self._ensure_room()
         request_id = new_record_id()
-        request_record = self._writer.create_warc_record(
-            parts.request_url,
-            "request",
-            payload=io.BytesIO(parts.request_body),
-            length=len(parts.request_body),
-            http_headers=parts.request_headers,
-            warc_headers_dict={
-                "WARC-Record-ID": request_id,
-                "WARC-Date": parts.sent_at or parts.failed_at,
-            },
+        request_record = self._request_record(
+            parts, {"WARC-Record-ID": request_id, "WARC-Date": parts.sent_at or parts.failed_at}
         )
-        payload = warc_fields(parts.fields)
-        metadata = self._writer.create_warc_record(
+        metadata = self._metadata_record(
             parts.request_url,
-            "metadata",
-            payload=io.BytesIO(payload),
-            length=len(payload),
-            warc_content_type="application/warc-fields",
-            warc_headers_dict={"WARC-Date": parts.failed_at, "WARC-Concurrent-To": request_id},
+            parts.fields,
+            {"WARC-Date": parts.failed_at, "WARC-Concurrent-To": request_id},
         )
         self._write(request_record)
         self._write(metadata)
