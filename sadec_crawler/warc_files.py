@@ -169,14 +169,20 @@ class RotatingWarcWriter:
         self._file.flush()
         return offset
 
-    def _request_record(self, parts: ExchangeParts | FailureParts, warc_headers: dict):
+    def _http_record(self, kind: str, url: str, body: bytes, http_headers, warc_headers: dict):
+        """A ``request`` or ``response`` record: an HTTP message and its body."""
         return self._writer.create_warc_record(
-            parts.request_url,
-            "request",
-            payload=io.BytesIO(parts.request_body),
-            length=len(parts.request_body),
-            http_headers=parts.request_headers,
+            url,
+            kind,
+            payload=io.BytesIO(body),
+            length=len(body),
+            http_headers=http_headers,
             warc_headers_dict=warc_headers,
+        )
+
+    def _request_record(self, parts: ExchangeParts | FailureParts, warc_headers: dict):
+        return self._http_record(
+            "request", parts.request_url, parts.request_body, parts.request_headers, warc_headers
         )
 
     def _metadata_record(self, uri: str, fields: dict[str, str], warc_headers: dict):
@@ -213,13 +219,12 @@ class RotatingWarcWriter:
             response_headers["Sadec-Purpose"] = "file"
         if parts.ip_address is not None:
             response_headers["WARC-IP-Address"] = parts.ip_address
-        response_record = self._writer.create_warc_record(
-            parts.response_url,
+        response_record = self._http_record(
             "response",
-            payload=io.BytesIO(parts.response_body),
-            length=len(parts.response_body),
-            http_headers=parts.response_headers,
-            warc_headers_dict=response_headers,
+            parts.response_url,
+            parts.response_body,
+            parts.response_headers,
+            response_headers,
         )
         self._write(request_record)
         offset = self._write(response_record)
