@@ -6,6 +6,8 @@ pipeline, over the same pages of the replica, politeness off, interleaved repeti
   and file downloads on, as configured by default.
 - ``full-warc-thread``: the same with the WARC records written by a thread of the crawl's
   process (``SADEC_WARC_WRITER=thread``) instead of a process of their own.
+- ``full-no-page-worker``: the same with listing and article pages parsed and cleaned in the
+  crawl's own thread (``SADEC_PAGE_WORKER=off``) instead of the page worker process.
 - ``fetch``: ``bench/spiders.py`` requesting exactly the URLs the full crawl requested (from
   the replica's log of a warm-up crawl), doing nothing with the answers.
 - ``soup``: the same requests, every HTML page parsed whole by BeautifulSoup in a pipeline.
@@ -31,7 +33,7 @@ from .spiders import SOUP_PIPELINES
 
 HELP = "full crawler vs fetch-only vs naive BeautifulSoup, pages/s (replica, politeness off)"
 NAME = "crawl"
-VARIANTS = ("full", "full-warc-thread", "fetch", "soup")
+VARIANTS = ("full", "full-warc-thread", "full-no-page-worker", "fetch", "soup")
 GOAL_RATIO = 0.35
 QUICK_ARGS = ["--articles", "300", "--repetitions", "1"]
 
@@ -110,7 +112,13 @@ def run(args) -> dict:
     variants = list(VARIANTS)
     # The WARC records written by a thread of the crawl's process (the design before the
     # writer process), side by side with the default in the same run.
-    settings = {"full": {}, "full-warc-thread": {"SADEC_WARC_WRITER": "thread"}}
+    settings = {
+        "full": {},
+        "full-warc-thread": {"SADEC_WARC_WRITER": "thread"},
+        # The pages parsed and cleaned by the crawl's own thread (the design before the page
+        # worker), side by side with the default in the same run.
+        "full-no-page-worker": {"SADEC_PAGE_WORKER": "off"},
+    }
     if args.breakdown:
         settings["full-nowarc"] = {"SADEC_WARC_DIR": "off"}
         settings["full-nofiles"] = {"SADEC_FILES_DIR": "off"}
@@ -203,6 +211,10 @@ def run(args) -> dict:
         }
         writer_ms = [s.get("stats", {}).get("sadec/warc/writer_cpu_ms") or 0 for s in runs]
         summary[name]["writer_cpu_ms_per_page"] = round(common.median(writer_ms) / html_pages, 2)
+        worker_ms = [s.get("stats", {}).get("sadec/page_worker/cpu_ms") or 0 for s in runs]
+        summary[name]["page_worker_cpu_ms_per_page"] = round(
+            common.median(worker_ms) / html_pages, 2
+        )
         if name.startswith("full"):
             summary[name]["stored_articles"] = [s["stored_articles"] for s in runs]
         cpu_ratios = [f["cpu_s"] / s["cpu_s"] for s, f in zip(runs, samples["fetch"], strict=False)]
@@ -215,6 +227,7 @@ def run(args) -> dict:
                 f"{common.median(ratios):.2f}×",
                 summary[name]["cpu_ms_per_page"],
                 summary[name]["writer_cpu_ms_per_page"],
+                summary[name]["page_worker_cpu_ms_per_page"],
                 f"{common.median(cpu_ratios):.2f}×",
             )
         )
@@ -228,7 +241,16 @@ def run(args) -> dict:
         f"{kinds['document']} documents, {args.repetitions} interleaved repetitions"
     )
     common.table(
-        ["variant", "elapsed s", "pages/s", "ratio", "CPU ms/page", "of it writer", "CPU ratio"],
+        [
+            "variant",
+            "elapsed s",
+            "pages/s",
+            "ratio",
+            "CPU ms/page",
+            "of it writer",
+            "of it page worker",
+            "CPU ratio",
+        ],
         rows,
         title,
     )
@@ -236,7 +258,8 @@ def run(args) -> dict:
     if parts:
         print(
             "\nCPU a page by part (medians above; the crawl's own process, the writer process "
-            "apart): " + ", ".join(f"{name} {value:.1f} ms" for name, value in parts.items())
+            "and the page worker apart): "
+            + ", ".join(f"{name} {value:.1f} ms" for name, value in parts.items())
         )
     ratio = summary["full"]["ratio_to_fetch"]
     print(
@@ -267,16 +290,18 @@ def run(args) -> dict:
 
 def cpu_parts(summary: dict) -> dict[str, float]:
     """CPU a page of each part of the crawl, from the variants that leave one part out: what
-    the crawl's own process spends (the writer process's share taken out) beyond the variant
-    without that part."""
+    the crawl's own process spends (the writer's and the page worker's shares taken out)
+    beyond the variant without that part, and what those two processes spend."""
 
     def own(name: str) -> float:
         variant = summary[name]
-        return variant["cpu_ms_per_page"] - variant["writer_cpu_ms_per_page"]
+        helpers = variant["writer_cpu_ms_per_page"] + variant["page_worker_cpu_ms_per_page"]
+        return variant["cpu_ms_per_page"] - helpers
 
     parts = {
         "fetching (Scrapy)": own("fetch"),
-        "parse and clean": own("full-parse-only") - own("fetch"),
+        "parse and clean, crawl's process": own("full-parse-only") - own("fetch"),
+        "parse and clean, page worker": summary["full-parse-only"]["page_worker_cpu_ms_per_page"],
         "store": own("full-store-only") - own("full-parse-only"),
         "file downloads": own("full-nowarc") - own("full-store-only"),
         "WARC captures, crawl's process": own("full-nofiles") - own("full-store-only"),

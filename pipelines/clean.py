@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from sadec_crawler import page_worker
 from sadec_crawler.article import NotAnArticle, build_article
-from sadec_crawler.items import ArticlePage, CrawlError
+from sadec_crawler.items import Article, ArticlePage, CrawlError
 
 logger = logging.getLogger(__name__)
 
@@ -14,22 +15,32 @@ class ArticleCleaningPipeline:
     """Parses each :class:`ArticlePage` with the pure functions of ``sadec_crawler``.
 
     A page that has none of the article structure becomes a :class:`CrawlError`, never an
-    empty article: that is how selector drift and soft 404s show up.
+    empty article: that is how selector drift and soft 404s show up. The page worker builds
+    the article when the crawl has one (``SADEC_PAGE_WORKER``), this process otherwise.
     """
 
-    def __init__(self, crawler):
+    def __init__(self, crawler, worker: page_worker.PageWorker | None):
         self.crawler = crawler
         self.base_url = crawler.settings.get("SADEC_BASE_URL").rstrip("/")
+        self.worker = worker
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler)
+        return cls(crawler, page_worker.for_crawler(crawler))
 
-    def process_item(self, item):
+    async def _build(self, item: ArticlePage) -> Article:
+        if self.worker is not None and self.worker.gone is None:
+            try:
+                return await self.worker.build(item, self.base_url)
+            except page_worker.PageWorkerGone:
+                pass  # logged once by the worker; this page and the next are built here
+        return build_article(item, self.base_url)
+
+    async def process_item(self, item):
         if not isinstance(item, ArticlePage):
             return item
         try:
-            article = build_article(item, self.base_url)
+            article = await self._build(item)
         except NotAnArticle as error:
             logger.error("selector miss: %s", error)
             self.crawler.stats.inc_value("sadec/selector_miss")

@@ -301,15 +301,16 @@ def record_site_page(db: sqlite_utils.Database, url: str, kind: str) -> None:
         )
 
 
-def apply_listing_entry(db: sqlite_utils.Database, entry: ListingEntry) -> bool:
+def apply_listing_entry(db: sqlite_utils.Database, entry: ListingEntry) -> bool | None:
     """Give an already-stored article the date and summary of a listing entry seen after it.
 
-    Returns True when the row changed. The listing is the most reliable date source
-    (site-spec §4); a time of day the article page gave on the same day is kept.
+    Returns True when the row changed, False when it did not, None when the article is not
+    stored (yet). The listing is the most reliable date source (site-spec §4); a time of day
+    the article page gave on the same day is kept.
     """
     existing = next(db["articles"].rows_where("url = ?", [entry.url]), None)
     if existing is None:
-        return False
+        return None
     updates: dict = {}
     listing_date = parse_date(entry.date_raw)
     if listing_date and existing.get("published_at_source") != "listing":

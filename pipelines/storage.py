@@ -121,6 +121,9 @@ class SQLiteStoragePipeline:
         self.progress: task.LoopingCall | None = None
         self.home_error: CrawlError | None = None
         """The error recorded for the home page, if one was."""
+        self.waiting_entries: dict[str, list[ListingEntry]] = {}
+        """Listing entries that reached storage before their article (still being cleaned
+        while the listing was read), by article URL: merged once the article is stored."""
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -221,6 +224,9 @@ class SQLiteStoragePipeline:
                 self._record_showing(item.url, shown_url, owner, outcome)
             self.outcomes[outcome] += 1
             self.crawler.stats.inc_value(f"sadec/articles/{outcome}")
+            for entry in self.waiting_entries.pop(shown_url, ()):
+                # Under the URL the article was just stored at (its owner's, if moved).
+                self._merge_listing_entry(dataclasses.replace(entry, url=item.url))
             if (
                 item.category
                 and not item.category.isupper()
@@ -263,8 +269,8 @@ class SQLiteStoragePipeline:
                     [utc_now(), self.run_id, item.url, item.to_portal],
                 )
         elif isinstance(item, ListingEntry):
-            if apply_listing_entry(self.db, item):
-                self.crawler.stats.inc_value("sadec/articles/listing_merged")
+            if self._merge_listing_entry(item) is None:
+                self.waiting_entries.setdefault(item.url, []).append(item)
         elif isinstance(item, CrawlError):
             if item.url.rstrip("/") == self.base_url:
                 self.home_error = item
@@ -281,6 +287,12 @@ class SQLiteStoragePipeline:
                     }
                 )
         return item
+
+    def _merge_listing_entry(self, entry: ListingEntry) -> bool | None:
+        merged = apply_listing_entry(self.db, entry)
+        if merged:
+            self.crawler.stats.inc_value("sadec/articles/listing_merged")
+        return merged
 
     def item_failed(self, item, response=None, failure=None, **kwargs):
         """An item that raised in a pipeline (a parser bug, a failed write) is an error of the

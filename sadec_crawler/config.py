@@ -118,6 +118,9 @@ def config_problems(settings) -> list[str]:
     writer = str(settings.get("SADEC_WARC_WRITER") or "process").strip().lower()
     if writer not in ("process", "thread"):
         problems.append(f"SADEC_WARC_WRITER={writer!r}: expected process or thread")
+    reader = str(settings.get("SADEC_PAGE_WORKER") or "process").strip().lower()
+    if reader not in ("process", "off"):
+        problems.append(f"SADEC_PAGE_WORKER={reader!r}: expected process or off")
     now = (settings.get("SADEC_NOW") or "").strip()
     if now:
         try:

@@ -846,6 +846,45 @@ def article_body(page: Selector) -> Selector | None:
     return body
 
 
+@dataclass
+class ArticlePageFacts:
+    """What the spider reads on an article page to go on crawling (cleaning comes later)."""
+
+    error_page: bool
+    """An error page answered with status 200: no article body, and "not found" wording
+    (:data:`selectors.SOFT_404_MARKERS`) in its title or headings. The fields below are then
+    empty."""
+    asset_id: int | None = None
+    """The asset entry id the page prints (:func:`asset_id_of`), or None."""
+    title: str | None = None
+    """The title from the cheap places (:func:`quick_title`), for url-title links."""
+    later_pages: list[str] = field(default_factory=list)
+    """The later pages of a multi-page article (:func:`continuation_links`)."""
+    article_links: list[FoundArticleLink] = field(default_factory=list)
+    """Other articles the page links to (:func:`find_article_links`)."""
+
+
+def is_error_page(page: Selector) -> bool:
+    """An article URL answered with an error page and status 200 (a "soft 404")."""
+    if article_body(page) is not None:
+        return False
+    text = " ".join(page.css("title::text, h1::text, h2::text, p::text").getall()).lower()
+    return any(marker in text for marker in css.SOFT_404_MARKERS)
+
+
+def read_article_page(page: Selector, page_url: str, base_url: str) -> ArticlePageFacts:
+    """The facts the spider needs from an article page, read from its parsed tree."""
+    if is_error_page(page):
+        return ArticlePageFacts(error_page=True)
+    return ArticlePageFacts(
+        error_page=False,
+        asset_id=asset_id_of(page),
+        title=quick_title(page),
+        later_pages=continuation_links(page, page_url),
+        article_links=find_article_links(page, page_url, base_url),
+    )
+
+
 def extract_article(
     html: str, page_url: str, base_url: str, page: Selector | None = None
 ) -> ArticleExtract:

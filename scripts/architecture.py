@@ -49,6 +49,7 @@ ROOMS = (
             "sadec_crawler.compact",
             "sadec_crawler.commands",
             "sadec_crawler.incremental",
+            "sadec_crawler.page_worker",
         ),
     ),
     (

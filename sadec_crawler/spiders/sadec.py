@@ -11,12 +11,13 @@ import datetime as dt
 from urllib.parse import urlsplit
 
 import scrapy
+from parsel import Selector
 from scrapy import signals
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Request, TextResponse
 
-from sadec_crawler import handoffs, incremental
+from sadec_crawler import handoffs, incremental, page_worker
 from sadec_crawler.compact import DigestSet, IntSet
 from sadec_crawler.dates import parse_date
 from sadec_crawler.failures import describe as describe_failure
@@ -31,15 +32,13 @@ from sadec_crawler.items import (
     SitePage,
 )
 from sadec_crawler.pages import (
+    ArticlePageFacts,
     FoundArticleLink,
-    article_body,
-    asset_id_of,
-    continuation_links,
+    ListingPage,
     discovery_links,
     extract_listing,
-    find_article_links,
     parse_html,
-    quick_title,
+    read_article_page,
 )
 from sadec_crawler.portals import registry_for
 from sadec_crawler.selectors import (
@@ -163,6 +162,8 @@ class SadecSpider(scrapy.Spider):
         spider.allowed_domains = [parts.hostname]
         spider._plan(crawler.settings)
         spider._plan_handoffs(crawler)
+        # Started now, so that its interpreter starts while the crawl does.
+        page_worker.for_crawler(crawler)
         crawler.signals.connect(spider.on_idle, signal=signals.spider_idle)
         return spider
 
@@ -249,12 +250,14 @@ class SadecSpider(scrapy.Spider):
         )
 
     # --- Discovery -----------------------------------------------------------------------
-    def parse_home(self, response):
+    async def parse_home(self, response):
         if not isinstance(response, TextResponse):
             yield CrawlError(response.url, "not_html", "home page is not HTML")
             return
-        if self._error_page(response, extract_listing(response.text, response.url, self.base_url)):
-            yield from self._after_soft_404(response)
+        page = await self._read_listing(response)
+        if self._error_page(response, page):
+            for item in self._after_soft_404(response):
+                yield item
             return
         self.crawler.stats.inc_value("sadec/pages/home")
         for url in discovery_links(response.text, response.url, self.base_url):
@@ -268,22 +271,39 @@ class SadecSpider(scrapy.Spider):
             yield Request(
                 url, callback=self.parse_listing, errback=self.on_error, priority=PRIORITY_LISTING
             )
-        yield from self.parse_listing(response, from_home=True)
+        async for item in self._parse_listing(response, page, from_home=True):
+            yield item
 
-    def parse_listing(self, response, from_home: bool = False):
+    async def _read_listing(self, response) -> ListingPage:
+        """:func:`pages.extract_listing` of the page, by the page worker when there is one."""
+        worker = page_worker.for_crawler(self.crawler)
+        if worker is not None and worker.gone is None:
+            try:
+                return await worker.listing(response.text, response.url, self.base_url)
+            except page_worker.PageWorkerGone:
+                pass  # logged once by the worker; this page and the next are read here
+        return extract_listing(response.text, response.url, self.base_url)
+
+    async def parse_listing(self, response):
         if not isinstance(response, TextResponse):
             return
-        page = extract_listing(response.text, response.url, self.base_url)
-        if not from_home and self._error_page(response, page):
-            yield from self._after_soft_404(response)
+        page = await self._read_listing(response)
+        if self._error_page(response, page):
+            for item in self._after_soft_404(response):
+                yield item
             return
+        async for item in self._parse_listing(response, page):
+            yield item
+
+    async def _parse_listing(self, response, page: ListingPage, from_home: bool = False):
         stats = self.crawler.stats
         for url, message in page.errors:
             self.logger.error("listing entry not read on %s: %s", response.url, message)
             yield CrawlError(url, "parse_error", f"listing entry on {response.url}: {message}")
         if not from_home:
             stats.inc_value("sadec/pages/listing" if page.is_listing else "sadec/pages/other")
-        yield from self._hand_off(response.text, response.url)
+        for item in self._hand_off(response.text, response.url):
+            yield item
         if not from_home and listing_key(response.url)[2] == 1:
             yield SitePage(response.request.url, "listing" if page.is_listing else "other")
         follow_pages = self._new_listing_content(response.url, page.entries)
@@ -332,12 +352,14 @@ class SadecSpider(scrapy.Spider):
             if entry is None:
                 if self.since or self.until:
                     continue  # a dated window follows listings only
-                yield from self._article_request(link, PRIORITY_RELATED)
+                for request in self._article_request(link, PRIORITY_RELATED):
+                    yield request
             elif self._in_window(entry):
                 moved = not from_home and self._moved_listing(entry, response.url)
                 # Home page entries wait for the category listings, which say more (dates).
                 priority = PRIORITY_ENTRY if from_home else PRIORITY_LISTED
-                yield from self._article_request(link, priority, recheck=moved)
+                for request in self._article_request(link, priority, recheck=moved):
+                    yield request
 
     def _moved_listing(self, entry: ListingEntry, listing_url: str) -> bool:
         """An archived article now listed under another category page: re-check it, its
@@ -611,7 +633,7 @@ class SadecSpider(scrapy.Spider):
         return len(unknown)
 
     # --- Articles ------------------------------------------------------------------------
-    def parse_article(self, response, asset_id: int | None):
+    async def parse_article(self, response, asset_id: int | None):
         known = self.archive.articles.get(asset_id) if asset_id else None
         if response.status == 304 and known:
             self.crawler.stats.inc_value("sadec/pages/not_modified")
@@ -629,16 +651,16 @@ class SadecSpider(scrapy.Spider):
             )
             return
         self.crawler.stats.inc_value("sadec/pages/article")
-        # Parsed once, here, and handed to the cleaning pipeline with the page; read-only, as
-        # nothing is dropped from an article page's tree (see parse_html).
-        page = parse_html(_utf8_body(response), read_only=True)
-        if self._soft_404(page):
-            yield from self._after_soft_404(response, known)
+        page, facts = await self._read_article_page(response)
+        if facts.error_page:
+            for item in self._after_soft_404(response, known):
+                yield item
             return
-        yield from self._hand_off(response.text, response.url)
+        for item in self._hand_off(response.text, response.url):
+            yield item
         link = parse_article_link(response.url)
         if asset_id is None:
-            asset_id = asset_id_of(page)
+            asset_id = facts.asset_id
             if asset_id is None:
                 yield CrawlError(response.url, "not_an_article", "no asset id on the page")
                 return
@@ -646,7 +668,7 @@ class SadecSpider(scrapy.Spider):
                 return
             self.requested_assets.add(asset_id)
         instance = link.instance if link else "1mOzUrGkrdAE"
-        title = quick_title(page)
+        title = facts.title
         listing = self.listing_entries.get(asset_id)
         # Listing entries linked by url-title wait under that url-title (Liferay's own, which
         # may be percent-encoded) or under the slug of the title they show.
@@ -676,15 +698,29 @@ class SadecSpider(scrapy.Spider):
             url_title=url_title,
             parsed=page,
         )
-        later_pages = continuation_links(page, response.url)
+        later_pages = facts.later_pages
         yield self._continuation(article, later_pages) if later_pages else article
-        related, bound_error = self._within_link_bound(
-            response.url, find_article_links(page, response.url, self.base_url)
-        )
+        related, bound_error = self._within_link_bound(response.url, facts.article_links)
         if bound_error:
             yield bound_error
         for found in related:
-            yield from self._article_request(found, PRIORITY_RELATED)
+            for request in self._article_request(found, PRIORITY_RELATED):
+                yield request
+
+    async def _read_article_page(self, response) -> tuple[Selector | None, ArticlePageFacts]:
+        """The facts of an article page, read by the page worker when there is one (the page
+        then stays there for cleaning; None here), else here: parsed once, and handed to the
+        cleaning pipeline with the page (read-only, as nothing is dropped from an article
+        page's tree: see parse_html)."""
+        worker = page_worker.for_crawler(self.crawler)
+        if worker is not None and worker.gone is None:
+            try:
+                facts = await worker.facts(_utf8_body(response), response.url, self.base_url)
+                return None, facts
+            except page_worker.PageWorkerGone:
+                pass  # logged once by the worker; this page and the next are read here
+        page = parse_html(_utf8_body(response), read_only=True)
+        return page, read_article_page(page, response.url, self.base_url)
 
     def _continuation(self, article: ArticlePage, later_pages: list[str]) -> Request:
         """The request for the next page of a multi-page article; the article goes on to the
@@ -710,14 +746,6 @@ class SadecSpider(scrapy.Spider):
         """A later page that could not be read: the article is not stored incomplete; the
         failure is an error of the run, and the next run fetches the article again."""
         yield from self.on_error(failure)
-
-    @staticmethod
-    def _soft_404(page) -> bool:
-        """An error page served with status 200: no article body, and "not found" wording."""
-        if article_body(page) is not None:
-            return False
-        text = " ".join(page.css("title::text, h1::text, h2::text, p::text").getall()).lower()
-        return any(marker in text for marker in SOFT_404_MARKERS)
 
     @staticmethod
     def _error_page(response, page) -> bool:

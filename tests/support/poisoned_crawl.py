@@ -32,8 +32,9 @@ def poisoned(parse):
 
 
 def plant() -> None:
-    """Poison the page parsers wherever the crawl imported them."""
-    from sadec_crawler import article, pages
+    """Poison the page parsers wherever the crawl imported them, the page worker's process
+    included."""
+    from sadec_crawler import article, page_worker, pages
     from sadec_crawler.spiders import sadec
     from sadec_crawler.wayback import run as wayback
 
@@ -42,6 +43,10 @@ def plant() -> None:
         for name, parse in planted.items():
             if hasattr(module, name):
                 setattr(module, name, parse)
+    if "poisoned_crawl" not in page_worker.WORKER_CODE:
+        page_worker.WORKER_CODE = (
+            "from tests.support.poisoned_crawl import plant; plant(); " + page_worker.WORKER_CODE
+        )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,231 @@
+"""Pages read in a process of their own (``SADEC_PAGE_WORKER=process``, the default).
+
+The crawl's reactor thread runs Scrapy, the spider and the pipelines; parsing the portal's
+pages and cleaning article bodies were half of that thread's time (py-spy of a 564-article
+crawl of the replica: article pages a third, listings a sixth). Here a second interpreter does
+that work, on the other core:
+
+- ``listing``: a listing (or home) page read into a :class:`ListingPage`;
+- ``facts``: an article page parsed, and what the spider needs to go on
+  (:class:`ArticlePageFacts`);
+- ``build``: the :class:`ArticlePage` the spider yielded, cleaned into an :class:`Article`,
+  from the tree ``facts`` parsed when it is still held.
+
+All three are the pure functions of :mod:`sadec_crawler.pages` and :mod:`sadec_crawler.article`, so
+``SADEC_PAGE_WORKER=off`` (everything in the crawl's process) gives the same items. A parser
+that raises in the worker raises :class:`PageParseError` in the crawl, naming what it raised:
+one page lost, one recorded error. A worker that dies is not restarted: the page it had and
+every later one are read in the crawl's own process, with one error logged.
+
+Like the WARC writer, the worker is a ``python -c`` over a socket pair (``multiprocessing``'s
+"spawn" would run the crawl's main script, Scrapy and all, again in it), and it ignores the
+interrupts the crawl handles: a graceful stop still has its pages read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+from collections import OrderedDict
+from multiprocessing.connection import Connection
+
+from . import pages
+from .article import NotAnArticle, build_article
+from .items import Article, ArticlePage
+from .pages import ArticlePageFacts, ListingPage, parse_html, read_article_page
+
+logger = logging.getLogger(__name__)
+
+CHOICES = ("process", "off")
+
+TREES_KEPT = 8
+"""Parsed pages the worker holds between ``facts`` and ``build`` (an article page goes to the
+pipelines right after its facts; a multi-page article waits for its later pages, and is
+parsed again if its tree is gone by then)."""
+
+
+class PageParseError(RuntimeError):
+    """A parser raised in the page worker; the message names what it raised and why."""
+
+
+class PageWorkerGone(OSError):
+    """The page worker process ended or stopped answering."""
+
+
+def serve(fd: int) -> None:
+    """The worker's loop (``python -c``): one request at a time, answered in order, until the
+    crawl closes the connection or dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    connection = Connection(fd)
+    trees: OrderedDict[str, tuple[str | bytes, object]] = OrderedDict()
+    while True:
+        try:
+            operation, args = connection.recv()
+        except (EOFError, OSError):
+            return
+        if operation == "close":
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            connection.send(("ok", usage.ru_utime + usage.ru_stime))
+            return
+        try:
+            if operation == "listing":
+                answer = ("ok", pages.extract_listing(*args))
+            elif operation == "facts":
+                html, page_url, base_url = args
+                page = parse_html(html, read_only=True)
+                trees[page_url] = (html, page)
+                while len(trees) > TREES_KEPT:
+                    trees.popitem(last=False)
+                answer = ("ok", read_article_page(page, page_url, base_url))
+            else:
+                article_page, base_url = args
+                held = trees.pop(article_page.fetched_url, None)
+                if held is not None and _same_text(held[0], article_page.html):
+                    article_page.parsed = held[1]
+                answer = ("ok", build_article(article_page, base_url))
+        except NotAnArticle as error:
+            answer = ("not_an_article", str(error))
+        except Exception as error:  # noqa: BLE001 - told to the crawl, which records it
+            answer = ("error", f"{type(error).__name__}: {error}")
+        connection.send(answer)
+
+
+def _same_text(sent: str | bytes, html: str) -> bool:
+    if isinstance(sent, str):
+        return sent == html
+    return sent == html.encode("utf-8", "replace")
+
+
+WORKER_CODE = "import sys; from sadec_crawler.page_worker import serve; serve(int(sys.argv[1]))"
+"""What the worker runs (``python -c``, the socket's descriptor as its argument)."""
+
+
+class PageWorker:
+    """The crawl's side: starts the worker at once (its imports overlap the crawl's start),
+    then sends it one page at a time from a thread of its own, so the reactor goes on."""
+
+    def __init__(self):
+        ours, theirs = socket.socketpair()
+        # The crawl's own import path (Scrapy adds the project's folder to it at start-up).
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
+        try:
+            self._process: subprocess.Popen | None = subprocess.Popen(
+                [sys.executable, "-c", WORKER_CODE, str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                env=env,
+                stdin=subprocess.DEVNULL,
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self._connection = Connection(ours.detach())
+        self._pool = None
+        self.gone: str | None = None
+        """Why the worker is gone, once it is (pages are then read in the crawl's process)."""
+        self.cpu_s = 0.0
+        """CPU seconds the worker spent (known once closed)."""
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def _exchange(self, message):
+        try:
+            self._connection.send(message)
+            return self._connection.recv()
+        except (EOFError, OSError) as error:
+            raise PageWorkerGone(f"the page worker process is gone: {error!r}") from error
+
+    async def _ask(self, operation: str, *args):
+        from scrapy.utils.defer import maybe_deferred_to_future
+        from twisted.internet import reactor  # the one Scrapy installed, imported late
+        from twisted.internet.threads import deferToThreadPool
+        from twisted.python.threadpool import ThreadPool
+
+        if self.gone is not None:
+            raise PageWorkerGone(self.gone)
+        if self._pool is None:
+            # One thread: the worker answers one request at a time, in order.
+            self._pool = ThreadPool(minthreads=1, maxthreads=1, name="sadec-page-worker")
+            self._pool.start()
+        try:
+            status, value = await maybe_deferred_to_future(
+                deferToThreadPool(reactor, self._pool, self._exchange, (operation, args))
+            )
+        except PageWorkerGone as error:
+            if self.gone is None:
+                self.gone = str(error)
+                logger.error("%s: article pages are read in the crawl's process from now", error)
+            raise
+        if status == "not_an_article":
+            raise NotAnArticle(value)
+        if status == "error":
+            raise PageParseError(value)
+        return value
+
+    async def listing(self, html: str, page_url: str, base_url: str) -> ListingPage:
+        """:func:`pages.extract_listing` of a listing (or home) page, in the worker."""
+        return await self._ask("listing", html, page_url, base_url)
+
+    async def facts(self, html: str | bytes, page_url: str, base_url: str) -> ArticlePageFacts:
+        """:func:`pages.read_article_page` of the page, parsed in the worker."""
+        return await self._ask("facts", html, page_url, base_url)
+
+    async def build(self, page: ArticlePage, base_url: str) -> Article:
+        """:func:`article.build_article` of the page in the worker (the spider's parsed tree,
+        which cannot travel, is left behind)."""
+        return await self._ask("build", dataclasses.replace(page, parsed=None), base_url)
+
+    def close(self) -> None:
+        """Let the worker end; a second call does nothing."""
+        if self._process is None:
+            return
+        process, self._process = self._process, None
+        try:
+            if self.gone is None:
+                self._connection.send(("close", ()))
+                if self._connection.poll(30):
+                    _, self.cpu_s = self._connection.recv()
+        except (EOFError, OSError) as error:
+            logger.debug("page worker: %s", error)
+        finally:
+            self._connection.close()
+            if self._pool is not None:
+                self._pool.stop()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def for_crawler(crawler) -> PageWorker | None:
+    """The crawl's page worker, started on first use and closed when the spider closes; None
+    with ``SADEC_PAGE_WORKER=off``."""
+    if hasattr(crawler, "sadec_page_worker"):
+        return crawler.sadec_page_worker
+    choice = (crawler.settings.get("SADEC_PAGE_WORKER") or "process").strip().lower()
+    if choice not in CHOICES:
+        raise ValueError(f"SADEC_PAGE_WORKER={choice!r}: expected one of {', '.join(CHOICES)}")
+    worker = PageWorker() if choice == "process" else None
+    crawler.sadec_page_worker = worker
+    if worker is not None:
+        from scrapy import signals
+
+        def close(spider=None, reason=None):
+            worker.close()
+            if worker.cpu_s:
+                crawler.stats.set_value("sadec/page_worker/cpu_ms", round(worker.cpu_s * 1000))
+
+        crawler.sadec_page_worker_close = close  # signals hold their receivers weakly
+        crawler.signals.connect(close, signal=signals.spider_closed)
+    return worker
