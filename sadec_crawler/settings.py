@@ -59,6 +59,9 @@ SADEC_CONTACT_URL = "https://github.com/sadec-archive/sadec-archive"
 SADEC_PROGRESS_INTERVAL = 30.0
 # Allocations between two runs of the cyclic garbage collector (0 = Python's default, 700).
 SADEC_GC_THRESHOLD = 10_000
+# Who parses listing and article pages and cleans articles: "process" (a process of its own,
+# on another core than Scrapy's) or "off" (the crawl's own thread).
+SADEC_PAGE_WORKER = "process"
 # Warn when a field's coverage falls by more than this share against the previous run.
 SADEC_COVERAGE_DROP = 0.2
 

@@ -49,6 +49,12 @@ def test_an_article_page_reads_and_builds_as_in_the_crawls_process(worker, name)
     assert status == "ok"
     assert built == build_article(article_page(html), BASE)
     assert worker._exchange(("build", (article_page(html), BASE))) == ("ok", built)
+    # Sent without its text, the page is built from the one "facts" brought, once.
+    worker._exchange(("facts", (html.encode(), ARTICLE_URL, BASE)))
+    without_text = article_page(html)
+    without_text.html = None
+    assert worker._exchange(("build", (without_text, BASE))) == ("ok", built)
+    assert worker._exchange(("build", (without_text, BASE))) == ("resend", None)
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in PAGES.glob("listing_*.html")))
@@ -85,6 +91,16 @@ def test_a_dead_worker_says_so(worker):
     with pytest.raises(page_worker.PageWorkerGone):
         worker._exchange(("listing", ("<html/>", LISTING_URL, BASE)))
     worker.close()  # and closing it then is quiet
+
+
+def test_a_worker_that_stops_answering_is_ended_not_waited_for(worker, monkeypatch):
+    monkeypatch.setattr(page_worker, "ANSWER_TIMEOUT", 1.0)
+    os.kill(worker.pid, signal.SIGSTOP)
+    started = time.monotonic()
+    with pytest.raises(page_worker.PageWorkerGone, match="no answer in 1 s"):
+        worker._exchange(("listing", ("<html/>", LISTING_URL, BASE)))
+    assert time.monotonic() - started < 10
+    assert worker._process.wait(timeout=10) == -signal.SIGKILL
 
 
 def _worker_pids(parent: int) -> list[int]:
