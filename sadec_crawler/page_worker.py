@@ -49,10 +49,12 @@ ANSWER_TIMEOUT = 120.0
 """Seconds the crawl waits for the worker's answer about one page (a page of the largest size
 Scrapy accepts, 16 MB, is parsed in a few seconds); past them the worker is taken for hung."""
 
-TREES_KEPT = 8
-"""Parsed pages the worker holds between ``facts`` and ``build`` (an article page goes to the
-pipelines right after its facts; a multi-page article waits for its later pages, and is
-parsed again if its tree is gone by then)."""
+TREES_KEPT = 64
+"""Parsed pages the worker holds between ``facts`` and ``build``; a page whose tree is gone by
+then is sent again and parsed again. An article's build comes after the facts of other pages
+still in flight: 9 of them at the median, 21 at the 90th percentile and 31 at most in a
+564-article crawl with 8 requests in flight (a throwaway count in the worker), when 8 held
+trees made 380 of 564 articles go twice. 64 trees of 176 KB replica pages take 31 MB."""
 
 
 class PageParseError(RuntimeError):
@@ -157,6 +159,8 @@ class PageWorker:
         """Why the worker is gone, once it is (pages are then read in the crawl's process)."""
         self.cpu_s = 0.0
         """CPU seconds the worker spent (known once closed)."""
+        self.pages_resent = 0
+        """Article pages sent twice because the worker no longer held their tree."""
 
     @property
     def pid(self) -> int | None:
@@ -209,6 +213,7 @@ class PageWorker:
                 logger.error("%s: article pages are read in the crawl's process from now", error)
             raise
         if status == "resend" and resend:
+            self.pages_resent += 1
             return await self._ask(operation, *resend)
         if status == "not_an_article":
             raise NotAnArticle(value)
@@ -272,6 +277,7 @@ def for_crawler(crawler) -> PageWorker | None:
             worker.close()
             if worker.cpu_s:
                 crawler.stats.set_value("sadec/page_worker/cpu_ms", round(worker.cpu_s * 1000))
+            crawler.stats.set_value("sadec/page_worker/pages_resent", worker.pages_resent)
 
         crawler.sadec_page_worker_close = close  # signals hold their receivers weakly
         crawler.signals.connect(close, signal=signals.spider_closed)

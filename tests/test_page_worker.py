@@ -5,6 +5,7 @@ record; it outlives the interrupts the crawl handles; a crawl whose worker dies 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -158,7 +159,12 @@ def test_without_the_worker_a_crawl_stores_the_same_rows(tmp_path):
     with ReplicaServer(Site(seed=0)) as server:
         for choice in ("process", "off"):
             db = tmp_path / choice / "archive.db"
-            crawl_or_fail(server.url, db, settings={"SADEC_PAGE_WORKER": choice})
+            result = crawl_or_fail(server.url, db, settings={"SADEC_PAGE_WORKER": choice})
             with sqlite3.connect(db) as conn:
                 rows[choice] = conn.execute(query).fetchall()
+            if choice == "process":
+                resent = re.search(r"'sadec/page_worker/pages_resent': (\d+)", result.stderr)
     assert rows["process"] and rows["process"] == rows["off"]
+    # The worker builds each article from the tree it parsed for the spider, not a second
+    # copy of the page.
+    assert resent is not None and int(resent.group(1)) == 0
