@@ -38,6 +38,7 @@ from multiprocessing.connection import Connection
 
 from . import pages
 from .article import NotAnArticle, build_article
+from .helper_link import HelperGone, HelperLink
 from .items import Article, ArticlePage
 from .pages import ArticlePageFacts, ListingPage, parse_html, read_article_page
 
@@ -61,7 +62,7 @@ class PageParseError(RuntimeError):
     """A parser raised in the page worker; the message names what it raised and why."""
 
 
-class PageWorkerGone(OSError):
+class PageWorkerGone(HelperGone):
     """The page worker process ended or stopped answering."""
 
 
@@ -135,7 +136,7 @@ threshold as its arguments)."""
 
 class PageWorker:
     """The crawl's side: starts the worker at once (its imports overlap the crawl's start),
-    then sends it one page at a time from a thread of its own, so the reactor goes on."""
+    then sends it each page as it comes, through the reactor (:mod:`.helper_link`)."""
 
     def __init__(self, gc_threshold: int = 0):
         ours, theirs = socket.socketpair()
@@ -153,8 +154,9 @@ class PageWorker:
             raise
         finally:
             theirs.close()
-        self._connection = Connection(ours.detach())
-        self._pool = None
+        self._link = HelperLink(
+            ours, "page worker", lambda: ANSWER_TIMEOUT, self._kill, PageWorkerGone
+        )
         self.gone: str | None = None
         """Why the worker is gone, once it is (pages are then read in the crawl's process)."""
         self.cpu_s = 0.0
@@ -167,22 +169,8 @@ class PageWorker:
         return self._process.pid if self._process is not None else None
 
     def _exchange(self, message):
-        try:
-            self._connection.send(message)
-            if not self._connection.poll(ANSWER_TIMEOUT):
-                # A worker that stopped answering must not stop the crawl: it is ended, and
-                # the crawl reads the pages itself from now.
-                self._kill()
-                raise PageWorkerGone(f"the page worker gave no answer in {ANSWER_TIMEOUT:.0f} s")
-            return self._connection.recv()
-        except (EOFError, OSError) as error:
-            if isinstance(error, PageWorkerGone):
-                raise
-            raise PageWorkerGone(f"the page worker process is gone: {error!r}") from error
-
-    def _stop_pool(self) -> None:
-        if self._pool is not None and not self._pool.joined:
-            self._pool.stop()
+        """One request and its answer, waited for (the tests ask the worker directly)."""
+        return self._link.exchange(message, ANSWER_TIMEOUT)
 
     def _kill(self) -> None:
         process = self._process
@@ -191,22 +179,11 @@ class PageWorker:
 
     async def _ask(self, operation: str, *args, resend: tuple = ()):
         from scrapy.utils.defer import maybe_deferred_to_future
-        from twisted.internet import reactor  # the one Scrapy installed, imported late
-        from twisted.internet.threads import deferToThreadPool
-        from twisted.python.threadpool import ThreadPool
 
         if self.gone is not None:
             raise PageWorkerGone(self.gone)
-        if self._pool is None:
-            # One thread: the worker answers one request at a time, in order.
-            self._pool = ThreadPool(minthreads=1, maxthreads=1, name="sadec-page-worker")
-            self._pool.start()
-            # Its thread ends with the reactor even if the spider never says it closed.
-            reactor.addSystemEventTrigger("before", "shutdown", self._stop_pool)
         try:
-            status, value = await maybe_deferred_to_future(
-                deferToThreadPool(reactor, self._pool, self._exchange, (operation, args))
-            )
+            status, value = await maybe_deferred_to_future(self._link.ask((operation, args)))
         except PageWorkerGone as error:
             if self.gone is None:
                 self.gone = str(error)
@@ -221,7 +198,7 @@ class PageWorker:
             raise PageParseError(value)
         return value
 
-    async def listing(self, html: str, page_url: str, base_url: str) -> ListingPage:
+    async def listing(self, html: str | bytes, page_url: str, base_url: str) -> ListingPage:
         """:func:`pages.extract_listing` of a listing (or home) page, in the worker."""
         return await self._ask("listing", html, page_url, base_url)
 
@@ -237,21 +214,27 @@ class PageWorker:
         light = dataclasses.replace(whole, html=None)
         return await self._ask("build", light, base_url, resend=(whole, base_url))
 
+    async def close_when_done(self) -> None:
+        """Let the worker end once it has answered what it was asked, learning its CPU time."""
+        if self._process is not None and self.gone is None and self._link.adopted:
+            try:
+                self.cpu_s = await self._ask("close")
+            except PageWorkerGone as error:
+                logger.debug("page worker: %s", error)
+        self.close()
+
     def close(self) -> None:
         """Let the worker end; a second call does nothing."""
         if self._process is None:
             return
         process, self._process = self._process, None
         try:
-            if self.gone is None:
-                self._connection.send(("close", ()))
-                if self._connection.poll(30):
-                    _, self.cpu_s = self._connection.recv()
-        except (EOFError, OSError) as error:
+            if self.gone is None and not self._link.adopted and not self.cpu_s:
+                _, self.cpu_s = self._link.exchange(("close", ()), 30)
+        except PageWorkerGone as error:
             logger.debug("page worker: %s", error)
         finally:
-            self._connection.close()
-            self._stop_pool()
+            self._link.close()
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -273,8 +256,8 @@ def for_crawler(crawler) -> PageWorker | None:
     if worker is not None:
         from scrapy import signals
 
-        def close(spider=None, reason=None):
-            worker.close()
+        async def close(spider=None, reason=None):
+            await worker.close_when_done()
             if worker.cpu_s:
                 crawler.stats.set_value("sadec/page_worker/cpu_ms", round(worker.cpu_s * 1000))
             crawler.stats.set_value("sadec/page_worker/pages_resent", worker.pages_resent)

@@ -50,6 +50,7 @@ ROOMS = (
             "sadec_crawler.commands",
             "sadec_crawler.incremental",
             "sadec_crawler.page_worker",
+            "sadec_crawler.helper_link",
         ),
     ),
     (

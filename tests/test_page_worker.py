@@ -4,11 +4,13 @@ record; it outlives the interrupts the crawl handles; a crawl whose worker dies 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -102,6 +104,33 @@ def test_a_worker_that_stops_answering_is_ended_not_waited_for(worker, monkeypat
         worker._exchange(("listing", ("<html/>", LISTING_URL, BASE)))
     assert time.monotonic() - started < 10
     assert worker._process.wait(timeout=10) == -signal.SIGKILL
+
+
+def _in_reactor(case: str, *pages: Path) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.support.page_worker_in_reactor", case, *map(str, pages)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parent.parent,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+def test_pages_sent_together_are_answered_each_with_its_own_page():
+    """The crawl sends a page as soon as it has one; the answers come back in order."""
+    listings = sorted(PAGES.glob("listing_*.html"))
+    answered = _in_reactor("in-order", *listings, *reversed(listings))
+    assert answered["same"] == [True] * (2 * len(listings))
+    assert answered["cpu_s"] > 0
+
+
+def test_pages_waiting_on_a_hung_worker_fail_and_the_worker_is_ended():
+    answered = _in_reactor("hung", *sorted(PAGES.glob("listing_*.html")))
+    assert answered["raised"] == ["PageWorkerGone: the page worker gave no answer in 1 s"] * 3
+    assert answered["returncode"] == -signal.SIGKILL
+    assert answered["gone"] == "the page worker gave no answer in 1 s"
 
 
 def _worker_pids(parent: int) -> list[int]:
