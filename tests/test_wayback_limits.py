@@ -444,7 +444,10 @@ def test_a_1000_capture_backfill_keeps_the_paces_and_shows_its_progress(tmp_path
     assert all(
         row["captures_planned"] == row["captures_done"] + row["captures_left"] for row in seen
     )
-    assert all(row["next_request_at"] and row["finish_expected_at"] for row in seen[1:])
+    # An expected end needs a pace to go by: shown from the first capture done (rows written
+    # while the index was still being read, slow under load, have none).
+    paced = [row for row in seen if row["captures_done"]]
+    assert paced and all(row["next_request_at"] and row["finish_expected_at"] for row in paced)
     assert re.search(r"wayback: \d+ of \d+ captures done, \d+ left; paces cdx 2000/min", output)
     final = rows(db, "select captures_planned, captures_left from crawl_runs")[-1]
     # Identical re-captures (per URL, then per article) are dropped before planning; the
