@@ -6,6 +6,7 @@ Small functions over a :class:`sqlite_utils.Database`, used by the storage pipel
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sqlite3
@@ -79,6 +80,50 @@ class NestedTransactions:
     def __exit__(self, *exc_info) -> bool:
         object.__setattr__(self, "_depth", self._depth - 1)
         return self._conn.__exit__(*exc_info) if self._depth == 0 else False
+
+    @property
+    def held(self) -> bool:
+        """Whether :meth:`hold` keeps a transaction open."""
+        return self._depth > 0
+
+    def hold(self) -> None:
+        """Keep one transaction open across many writes, committed by :meth:`commit_held`
+        (group commit: the crawl's storage spent a third of its time committing each article,
+        py-spy of a 564-article crawl of the replica)."""
+        self.__enter__()
+        if not self._conn.in_transaction:
+            # Begun now, so that an item's savepoint nests in it instead of starting (and,
+            # released, committing) a transaction of its own.
+            self._conn.execute("begin")
+
+    def commit_held(self) -> None:
+        """Commit what the held transaction gathered, and hold a new one."""
+        self.release()
+        self.hold()
+
+    def release(self) -> None:
+        """Commit the held transaction and stop holding one."""
+        self.__exit__(None, None, None)
+
+    @contextlib.contextmanager
+    def item(self):
+        """One item's writes, all or none: a savepoint in a held transaction (a failing item
+        undoes only its own writes), a transaction of its own otherwise."""
+        if not self.held:
+            with self:
+                yield
+            return
+        if not self._conn.in_transaction:
+            self._conn.execute("begin")
+        self._conn.execute("savepoint item")
+        try:
+            with self:
+                yield
+        except BaseException:
+            self._conn.execute("rollback to item")
+            self._conn.execute("release item")
+            raise
+        self._conn.execute("release item")
 
 
 def _article_row(article: Article, digest: str) -> dict:

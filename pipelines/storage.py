@@ -121,6 +121,8 @@ class SQLiteStoragePipeline:
         self.progress: task.LoopingCall | None = None
         self.home_error: CrawlError | None = None
         """The error recorded for the home page, if one was."""
+        self.commit_interval = settings.getfloat("SADEC_COMMIT_INTERVAL", 1.0)
+        self.committer: task.LoopingCall | None = None
         self.waiting_entries: dict[str, list[ListingEntry]] = {}
         """Listing entries that reached storage before their article (still being cleaned
         while the listing was read), by article URL: merged once the article is stored."""
@@ -173,6 +175,28 @@ class SQLiteStoragePipeline:
         if interval > 0:
             self.progress = task.LoopingCall(self.record_progress)
             self.progress.start(interval, now=False)
+        if self.commit_interval > 0:
+            # Items are committed together, every SADEC_COMMIT_INTERVAL seconds and at the
+            # end; each in a savepoint of its own, so a failing item undoes only itself. A
+            # killed crawl loses at most that interval's items, which the next run fetches.
+            self.db.conn.hold()
+            self.committer = task.LoopingCall(self.commit_held_items)
+            self.committer.start(self.commit_interval, now=False)
+
+    def commit_held_items(self) -> None:
+        """Commit the items stored since the last commit (SADEC_COMMIT_INTERVAL)."""
+        if self.db is None or not self.db.conn.held:
+            return
+        try:
+            self.db.conn.commit_held()
+        except sqlite3.Error as error:
+            # The interval's items are lost to this run (the next one fetches them again);
+            # the run goes on, and its summary counts the failure.
+            logger.error("storage: a commit failed, the last items are not stored: %s", error)
+            self.errors["storage"] += 1
+            self.crawler.stats.inc_value("sadec/errors")
+            self.db.conn.rollback()
+            self.db.conn.hold()
 
     def record_progress(self) -> None:
         """The run so far in its ``crawl_runs`` row, for an operator looking while it runs (a
@@ -209,11 +233,16 @@ class SQLiteStoragePipeline:
             logger.warning("progress not recorded in crawl_runs: %s", error)
 
     def process_item(self, item):
+        with self.db.conn.item():
+            self._store(item)
+        return item
+
+    def _store(self, item) -> None:
         if isinstance(item, Article) and not self._in_window(item):
             # -a since/until: only articles published in the window are archived (a page
             # reached by a related link, or undated on its listing, is read to learn its date).
             self.crawler.stats.inc_value("sadec/articles/outside_window")
-            return item
+            return
         if isinstance(item, Article):
             # Derived once, by the parser; here only spelt as the archive already knows it.
             item.category = known_spelling(item.category, self.category_names)
@@ -286,7 +315,6 @@ class SQLiteStoragePipeline:
                         "at": utc_now(),
                     }
                 )
-        return item
 
     def _merge_listing_entry(self, entry: ListingEntry) -> bool | None:
         merged = apply_listing_entry(self.db, entry)
@@ -474,6 +502,15 @@ class SQLiteStoragePipeline:
         return incremental.within_window(article.published_at, since, until)
 
     def close_spider(self, spider=None):
+        if self.committer is not None and self.committer.running:
+            self.committer.stop()
+        if self.db.conn.held:
+            try:
+                self.db.conn.release()
+            except sqlite3.Error as error:
+                logger.error("storage: the last commit failed, its items are not stored: %s", error)
+                self.errors["storage"] += 1
+                self.db.conn.rollback()
         if self.progress is not None and self.progress.running:
             self.progress.stop()
         self.record_progress()  # the captures' last figures, then the summary below

@@ -62,6 +62,9 @@ SADEC_GC_THRESHOLD = 10_000
 # Who parses listing and article pages and cleans articles: "process" (a process of its own,
 # on another core than Scrapy's) or "off" (the crawl's own thread).
 SADEC_PAGE_WORKER = "process"
+# Stored items are committed together every this many seconds (0: each item on its own); a
+# killed crawl loses at most that many seconds of items, which the next run fetches again.
+SADEC_COMMIT_INTERVAL = 1.0
 # Warn when a field's coverage falls by more than this share against the previous run.
 SADEC_COVERAGE_DROP = 0.2
 

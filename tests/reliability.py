@@ -231,7 +231,8 @@ def render(figures: dict, outcome: str) -> str:
         "(`sadec_crawler.middlewares.RetryAfterMiddleware`, any retryable status); soft 404s "
         "retried like a 5xx, then recorded (`soft_404`); redirect loops recorded "
         "(`RedirectLoopMiddleware`); items failing in a pipeline recorded (`pipeline_error`).",
-        "- One transaction per article in WAL mode; WARC records flushed one gzip member at a "
+        "- Each item all or nothing (a savepoint), committed in groups every "
+        "`SADEC_COMMIT_INTERVAL` seconds in WAL mode; WARC records flushed one gzip member at a "
         "time; the lock released by the OS when a crawl is killed.",
         "- Datasette opens the database read-only; WAL readers never wait for the writer.",
         "- nh3 with the allow-lists of `sadec_crawler/sanitise.py` (`SAFE_TAGS`, "

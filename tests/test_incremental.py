@@ -273,6 +273,7 @@ BAD_CONFIGURATIONS = [
     ({}, {"SADEC_WARC_GZIP_LEVEL": "42"}, "a gzip level is 1 to 9"),
     ({}, {"SADEC_WARC_WRITER": "elsewhere"}, "expected process or thread"),
     ({}, {"SADEC_PAGE_WORKER": "threads"}, "SADEC_PAGE_WORKER='threads': expected process or off"),
+    ({}, {"SADEC_COMMIT_INTERVAL": "-1"}, "SADEC_COMMIT_INTERVAL=-1"),
     ({}, {"SADEC_NOW": "yesterday"}, "SADEC_NOW='yesterday'"),
     ({}, {"SADEC_BASE_URL": "sadec.dongthap.gov.vn"}, "expected an http(s) URL"),
     ({}, {"SADEC_BASE_URL": "ftp://u:pw@x.test"}, "SADEC_BASE_URL='ftp://x.test'"),

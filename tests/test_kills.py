@@ -135,7 +135,7 @@ def integrity_ok(db: Path) -> bool:
 
 def check_consistent(db: Path) -> None:
     """Each article went in whole or not at all: its images, attachments and index entries
-    are all there (one transaction per article)."""
+    are all there (each article's writes all or nothing)."""
     assert integrity_ok(db)
     tables = {row["name"] for row in query(db, "select name from sqlite_master")}
     if "articles" not in tables:

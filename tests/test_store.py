@@ -139,3 +139,43 @@ def test_documents_cited_are_stored_and_linked_to_their_attachment(db):
         {"kind": "Quyết định", "symbol": "5/QĐ-UBND", "year": 2021, "attachment_position": 2},
         {"kind": "Kế hoạch", "symbol": "12/KH-UBND", "year": None, "attachment_position": None},
     ], "5/QĐ-UBND is the second attachment, not 15-QD-UBND.pdf"
+
+
+def test_held_items_commit_together_and_a_failing_one_undoes_only_itself(tmp_path):
+    """Group commit (SADEC_COMMIT_INTERVAL): items stored under a held transaction reach other
+    readers at its commit; an item that fails half-way leaves nothing of itself behind."""
+    path = tmp_path / "archive.db"
+    writer = open_database(path)
+    reader = open_database(path)
+    writer.conn.hold()
+    with writer.conn.item():
+        upsert_article(writer, fetched())
+    with pytest.raises(RuntimeError), writer.conn.item():
+        writer["crawl_errors"].insert({"url": "half-way", "kind": "test", "message": "-"})
+        raise RuntimeError("the item fails after its first write")
+
+    def stored() -> tuple[int, int]:
+        return (
+            reader.execute("select count(*) from articles").fetchone()[0],
+            reader.execute("select count(*) from crawl_errors").fetchone()[0],
+        )
+
+    assert stored() == (0, 0)  # nothing committed yet
+    writer.conn.commit_held()
+    assert stored() == (1, 0)
+    assert writer.conn.held
+    writer.conn.release()
+    assert not writer.conn.held and not writer.conn.in_transaction
+    writer.close()
+    reader.close()
+
+
+def test_an_item_outside_a_held_transaction_is_committed_whole_or_not_at_all(db):
+    with pytest.raises(RuntimeError), db.conn.item():
+        upsert_article(db, fetched())
+        raise RuntimeError("a failure after the article's own transaction")
+    assert db.execute("select count(*) from articles").fetchone()[0] == 0
+    with db.conn.item():
+        upsert_article(db, fetched())
+    assert not db.conn.in_transaction
+    assert db.execute("select count(*) from articles").fetchone()[0] == 1
