@@ -95,6 +95,19 @@ class HelperLink:
         self._transport.write(frame(message))
         return answer
 
+    def tell(self, message) -> None:
+        """Send ``message``, which the helper does not answer."""
+        if self.gone is not None:
+            raise self._gone_error(self.gone)
+        if self._transport is not None:
+            self._transport.write(frame(message))
+            return
+        try:
+            self._socket.sendall(frame(message))
+        except OSError as error:
+            self.gone = f"the {self.name} process is gone: {error!r}"
+            raise self._gone_error(self.gone) from error
+
     def exchange(self, message, timeout: float):
         """``message`` and its answer, waited for (before the reactor has the socket: a link
         closed unused, and the tests that ask the helper directly)."""

@@ -228,10 +228,11 @@ class WarcWriterMiddleware:
     :class:`~sadec_crawler.items.Capture` goes into ``request.meta["sadec_capture"]``.
 
     Records are written in the order the exchanges arrive by a process of their own
-    (``SADEC_WARC_WRITER=process``, the default), which one thread of the crawl talks to:
-    building records, gzip and digests then take nothing of the crawl's core. That process
-    starts with the middleware, so that its start-up overlaps the crawl's. ``thread`` writes
-    in that thread instead. A response goes on only once its record is written.
+    (``SADEC_WARC_WRITER=process``, the default), which the crawl's reactor talks to
+    (:mod:`.helper_link`): building records, gzip and digests then take nothing of the crawl's
+    core. That process starts with the middleware, so that its start-up overlaps the crawl's.
+    ``thread`` writes in a thread of the crawl instead. A response goes on only once its
+    record is written.
     """
 
     def __init__(self, crawler, folder: Path, max_bytes: int, gzip_level: int = DEFAULT_GZIP_LEVEL):
@@ -287,6 +288,9 @@ class WarcWriterMiddleware:
                     self.crawler.stats.set_value("sadec/warc/writer_cpu_ms", cpu_ms)
 
     async def spider_closed(self, spider, reason):
+        if self.writer_process is not None and self.writer is not None:
+            await self._finish_process(reason)
+            return
         if self._pool is None:
             self._finish(reason)
             return
@@ -297,6 +301,21 @@ class WarcWriterMiddleware:
             await maybe_deferred_to_future(deferToThreadPool(reactor, pool, self._finish, reason))
         finally:
             pool.stop()
+
+    async def _finish_process(self, reason) -> None:
+        process = self.writer_process
+        try:
+            # How the crawl ended, for `sadec rebuild` (a killed crawl leaves no such record).
+            uri = f"urn:sadec:crawl:{self.crawl_id}"
+            await process.ask("fields", uri, {"finish-reason": reason})
+        except (OSError, RuntimeError) as error:
+            logger.error("cannot write the crawl's finish record: %s", error)
+        finally:
+            await process.finish()
+            logger.info("captures: %d WARC file(s) in %s", len(process.files_written), self.folder)
+            if process.cpu_s:
+                cpu_ms = round(process.cpu_s * 1000)
+                self.crawler.stats.set_value("sadec/warc/writer_cpu_ms", cpu_ms)
 
     def _writer(self) -> RotatingWarcWriter | ProcessWarcWriter:
         # Opened on first use: the spider (and its arguments) exists by then.
@@ -310,6 +329,19 @@ class WarcWriterMiddleware:
                     self.folder, self.max_bytes, info, gzip_level=self.gzip_level
                 )
         return self.writer
+
+    async def _write(self, operation: str, *args):
+        """One write: sent to the writer process through the reactor, or done in the writer
+        thread (``SADEC_WARC_WRITER=thread``); either way records keep their order."""
+        writer = self._writer()
+        if writer is self.writer_process:
+            return await writer.ask(operation, *args)
+        function = {
+            "exchange": writer.write_exchange_parts,
+            "failure": writer.write_failure_parts,
+            "fields": writer.write_fields,
+        }[operation]
+        return await self._in_writer_thread(function, *args)
 
     async def _in_writer_thread(self, function, *args):
         """Run a write in the writer thread (one thread: records keep their order)."""
@@ -333,11 +365,8 @@ class WarcWriterMiddleware:
             # Not fetched over the network (a middleware answered it): nothing to capture.
             request.meta.pop("sadec_capture", None)
             return response
-        writer = self._writer()
         try:
-            capture = await self._in_writer_thread(
-                writer.write_exchange_parts, exchange_parts(request, response, sent_at)
-            )
+            capture = await self._write("exchange", exchange_parts(request, response, sent_at))
         except OSError as error:
             # The page then fails like a network error: better than stored without evidence.
             logger.error("cannot write WARC record for %s: %s", response.url, error)
@@ -348,16 +377,11 @@ class WarcWriterMiddleware:
 
     async def process_exception(self, request: Request, exception: BaseException):
         sent_at = request.meta.pop(SENT_AT_META, None)
-        writer = self._writer()
         if sent_at is None:
             # Refused before reaching the network (robots.txt, off-site): no request record,
             # as nothing was sent, but a note of why the URL was not fetched.
-            await self._in_writer_thread(
-                writer.write_fields, request.url, failure_fields(exception)
-            )
+            await self._write("fields", request.url, failure_fields(exception))
             return None
-        await self._in_writer_thread(
-            writer.write_failure_parts, failure_parts(request, exception, sent_at)
-        )
+        await self._write("failure", failure_parts(request, exception, sent_at))
         self.crawler.stats.inc_value("sadec/warc/failures")
         return None

@@ -30,6 +30,7 @@ from isal import isal_zlib
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from .helper_link import HelperLink
 from .items import Capture
 
 logger = logging.getLogger(__name__)
@@ -327,6 +328,12 @@ _WRITER_PROCESS_CODE = (
 )
 
 
+ANSWER_TIMEOUT = 300.0
+"""Seconds the crawl waits for the writer's answer about one record (the largest body Scrapy
+accepts, 16 MB, is written in well under one); past them the writer is taken for hung and
+ended, and each page still waiting fails like a network error."""
+
+
 class ProcessWarcWriter:
     """A :class:`RotatingWarcWriter` in a process of its own (``SADEC_WARC_WRITER=process``,
     the default): record building, gzip and digests run on another core than the crawl's.
@@ -362,7 +369,7 @@ class ProcessWarcWriter:
             raise
         finally:
             theirs.close()
-        self._connection = Connection(ours.detach())
+        self._link = HelperLink(ours, "WARC writer", lambda: ANSWER_TIMEOUT, self._kill)
         self.files_written: list[str] = []
         self.cpu_s = 0.0
         """CPU seconds the writer process spent (known once closed)."""
@@ -371,26 +378,26 @@ class ProcessWarcWriter:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
+    def _kill(self) -> None:
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+
     def _call(self, operation: str, *args, timeout: float | None = None):
-        try:
-            self._connection.send((operation, args))
-            if timeout is not None and not self._connection.poll(timeout):
-                raise OSError(f"no answer in {timeout:.0f} s")
-            status, value = self._connection.recv()
-        except (EOFError, OSError, BrokenPipeError) as error:
-            raise OSError(f"the WARC writer process is gone: {error}") from error
-        if status == "error":
-            is_os_error, message = value
-            raise (OSError if is_os_error else RuntimeError)(message)
-        return value
+        """A request and its answer, waited for (before the crawl's reactor has the link)."""
+        return _value(self._link.exchange((operation, args), timeout or ANSWER_TIMEOUT))
+
+    async def ask(self, operation: str, *args):
+        """A request and its answer through the crawl's reactor (no thread between): records
+        are sent as responses come and answered in order."""
+        from scrapy.utils.defer import maybe_deferred_to_future
+
+        return _value(await maybe_deferred_to_future(self._link.ask((operation, args))))
 
     def open(self, info: dict[str, str]) -> None:
         """Give the writer the ``warcinfo`` fields that head each of its files (without
         waiting for the process to be ready; a failure is the next record's answer)."""
-        try:
-            self._connection.send(("open", (info,)))
-        except (OSError, BrokenPipeError) as error:
-            raise OSError(f"the WARC writer process is gone: {error}") from error
+        self._link.tell(("open", (info,)))
 
     def write_exchange_parts(self, parts: ExchangeParts) -> Capture:
         return self._call("exchange", parts)
@@ -401,19 +408,37 @@ class ProcessWarcWriter:
     def write_fields(self, uri: str, fields: dict[str, str]) -> None:
         self._call("fields", uri, fields)
 
+    async def finish(self) -> None:
+        """Let the writer finish its files and end, through the reactor once it has the link."""
+        if self._process is not None and self._link.adopted and self._link.gone is None:
+            try:
+                self.files_written, self.cpu_s = await self.ask("close")
+            except OSError as error:
+                logger.error("WARC writer: %s", error)
+        self.close()
+
     def close(self) -> None:
         """Let the writer finish its files and end; a second call does nothing."""
         if self._process is None:
             return
         process, self._process = self._process, None
         try:
-            self.files_written, self.cpu_s = self._call("close", timeout=60)
+            if not self._link.adopted and not self.cpu_s:
+                self.files_written, self.cpu_s = self._call("close", timeout=60)
         except OSError as error:
             logger.error("WARC writer: %s", error)
         finally:
-            self._connection.close()
+            self._link.close()
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def _value(answer):
+    status, value = answer
+    if status == "error":
+        is_os_error, message = value
+        raise (OSError if is_os_error else RuntimeError)(message)
+    return value
