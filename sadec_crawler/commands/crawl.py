@@ -108,6 +108,11 @@ class Command(ScrapyCrawlCommand):
             # and would put back the -s SADEC_BASE_URL it was started with.
             settings.set("SADEC_BASE_URL", portal.base_url, priority=PORTAL_PRIORITY)
             settings.set("SADEC_PORTAL", portal.key, priority=PORTAL_PRIORITY)
+            if len(portals) > 1:
+                # The crawlers share one database, each through its own connection: a
+                # transaction held open by one (group commit) would keep the others' writes
+                # waiting on the one reactor thread, and they would fail as "database is locked".
+                settings.set("SADEC_COMMIT_INTERVAL", 0, priority=PORTAL_PRIORITY)
             if not portal.verified:
                 logging.getLogger(__name__).warning(
                     "portal %s (%s) is unverified: only listed in %s",
