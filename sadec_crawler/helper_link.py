@@ -18,6 +18,8 @@ import os
 import pickle
 import socket
 import struct
+import subprocess
+import sys
 from collections import deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -197,3 +199,49 @@ class HelperLink:
             if timer.active():
                 timer.cancel()
             answer.errback(self._gone_error(self.gone))
+
+
+class HelperProcess:
+    """A helper process: ``python -c code FD ARGS…`` over a socket pair, and its link.
+
+    Not ``multiprocessing``, whose "spawn" runs the crawl's main script (the ``scrapy``
+    console script: Scrapy and all) again in the child. The helper gets the crawl's import
+    path, and ignores the interrupts the crawl handles itself (its own code sets that)."""
+
+    def __init__(
+        self,
+        code: str,
+        args: list[str],
+        name: str,
+        timeout: Callable[[], float],
+        gone_error: type[HelperGone] = HelperGone,
+    ):
+        ours, theirs = socket.socketpair()
+        # The crawl's own import path (Scrapy adds the project's folder to it at start-up).
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", code, str(theirs.fileno()), *args],
+                pass_fds=(theirs.fileno(),),
+                env=env,
+                stdin=subprocess.DEVNULL,
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self.link = HelperLink(ours, name, timeout, self.kill, gone_error)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+
+    def end(self) -> None:
+        """Close the link, and wait for the process to end (killed if it takes 30 s)."""
+        self.link.close()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

@@ -27,18 +27,15 @@ from __future__ import annotations
 import dataclasses
 import gc
 import logging
-import os
 import resource
 import signal
-import socket
 import subprocess
-import sys
 from collections import OrderedDict
 from multiprocessing.connection import Connection
 
 from . import pages
 from .article import NotAnArticle, build_article
-from .helper_link import HelperGone, HelperLink
+from .helper_link import HelperGone, HelperProcess
 from .items import Article, ArticlePage
 from .pages import ArticlePageFacts, ListingPage, parse_html, read_article_page
 
@@ -139,24 +136,11 @@ class PageWorker:
     then sends it each page as it comes, through the reactor (:mod:`.helper_link`)."""
 
     def __init__(self, gc_threshold: int = 0):
-        ours, theirs = socket.socketpair()
-        # The crawl's own import path (Scrapy adds the project's folder to it at start-up).
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
-        try:
-            self._process: subprocess.Popen | None = subprocess.Popen(
-                [sys.executable, "-c", WORKER_CODE, str(theirs.fileno()), str(gc_threshold)],
-                pass_fds=(theirs.fileno(),),
-                env=env,
-                stdin=subprocess.DEVNULL,
-            )
-        except BaseException:
-            ours.close()
-            raise
-        finally:
-            theirs.close()
-        self._link = HelperLink(
-            ours, "page worker", lambda: ANSWER_TIMEOUT, self._kill, PageWorkerGone
+        self._helper = HelperProcess(
+            WORKER_CODE, [str(gc_threshold)], "page worker", lambda: ANSWER_TIMEOUT, PageWorkerGone
         )
+        self._process: subprocess.Popen | None = self._helper.process
+        self._link = self._helper.link
         self.gone: str | None = None
         """Why the worker is gone, once it is (pages are then read in the crawl's process)."""
         self.cpu_s = 0.0
@@ -171,11 +155,6 @@ class PageWorker:
     def _exchange(self, message):
         """One request and its answer, waited for (the tests ask the worker directly)."""
         return self._link.exchange(message, ANSWER_TIMEOUT)
-
-    def _kill(self) -> None:
-        process = self._process
-        if process is not None and process.poll() is None:
-            process.kill()
 
     async def _ask(self, operation: str, *args, resend: tuple = ()):
         from scrapy.utils.defer import maybe_deferred_to_future
@@ -227,19 +206,14 @@ class PageWorker:
         """Let the worker end; a second call does nothing."""
         if self._process is None:
             return
-        process, self._process = self._process, None
+        self._process = None
         try:
             if self.gone is None and not self._link.adopted and not self.cpu_s:
                 _, self.cpu_s = self._link.exchange(("close", ()), 30)
         except PageWorkerGone as error:
             logger.debug("page worker: %s", error)
         finally:
-            self._link.close()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            self._helper.end()
 
 
 def for_crawler(crawler) -> PageWorker | None:

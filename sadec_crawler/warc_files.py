@@ -14,12 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-import os
 import resource
 import signal
-import socket
 import subprocess
-import sys
 import uuid
 import zlib
 from dataclasses import dataclass, field
@@ -30,7 +27,7 @@ from isal import isal_zlib
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from .helper_link import HelperLink
+from .helper_link import HelperProcess
 from .items import Capture
 
 logger = logging.getLogger(__name__)
@@ -346,30 +343,14 @@ class ProcessWarcWriter:
     record to be written, so a response still goes on only once its capture exists."""
 
     def __init__(self, folder: Path, max_bytes: int, gzip_level: int):
-        ours, theirs = socket.socketpair()
-        # The crawl's own import path (Scrapy adds the project's folder to it at start-up).
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
-        try:
-            self._process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    _WRITER_PROCESS_CODE,
-                    str(theirs.fileno()),
-                    str(folder),
-                    str(max_bytes),
-                    str(gzip_level),
-                ],
-                pass_fds=(theirs.fileno(),),
-                env=env,
-                stdin=subprocess.DEVNULL,
-            )
-        except BaseException:
-            ours.close()
-            raise
-        finally:
-            theirs.close()
-        self._link = HelperLink(ours, "WARC writer", lambda: ANSWER_TIMEOUT, self._kill)
+        self._helper = HelperProcess(
+            _WRITER_PROCESS_CODE,
+            [str(folder), str(max_bytes), str(gzip_level)],
+            "WARC writer",
+            lambda: ANSWER_TIMEOUT,
+        )
+        self._process: subprocess.Popen | None = self._helper.process
+        self._link = self._helper.link
         self.files_written: list[str] = []
         self.cpu_s = 0.0
         """CPU seconds the writer process spent (known once closed)."""
@@ -377,11 +358,6 @@ class ProcessWarcWriter:
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
-
-    def _kill(self) -> None:
-        process = self._process
-        if process is not None and process.poll() is None:
-            process.kill()
 
     def _call(self, operation: str, *args, timeout: float | None = None):
         """A request and its answer, waited for (before the crawl's reactor has the link)."""
@@ -421,19 +397,14 @@ class ProcessWarcWriter:
         """Let the writer finish its files and end; a second call does nothing."""
         if self._process is None:
             return
-        process, self._process = self._process, None
+        self._process = None
         try:
             if not self._link.adopted and not self.cpu_s:
                 self.files_written, self.cpu_s = self._call("close", timeout=60)
         except OSError as error:
             logger.error("WARC writer: %s", error)
         finally:
-            self._link.close()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            self._helper.end()
 
 
 def _value(answer):
