@@ -3,7 +3,9 @@ default settings, politeness off) over replicas of 2,000 and 20,000 articles.
 
 The peak is the kernel's own high-water mark of the crawl process (``VmHWM`` in
 ``/proc/<pid>/status``, polled; a peak between two polls still counts), with a timeline of its
-resident memory against requests served so far, to tell steady growth from a bump.
+resident memory against requests served so far, to tell steady growth from a bump. The crawl's
+helper processes (the page worker, the WARC writer) are read the same way, each one's peak
+summed; the goal applies to the crawl and its helpers together.
 """
 
 from __future__ import annotations
@@ -48,11 +50,21 @@ def _status_kb(pid: int, field: str) -> int | None:
     return None
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        listed = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        return [int(child) for child in listed.split()]
+    except (OSError, ValueError):
+        return []
+
+
 def crawl_with_timeline(replica: common.TimedReplica, db: Path, interval: float = 1.0) -> dict:
     argv = crawl_command(
         replica.url,
         db,
-        settings={"SADEC_PROGRESS_INTERVAL": "0"},
+        # The 20,000-article replica's listings run past 1,000 pages, the default bound of a
+        # run (a bound reached is a failed run).
+        settings={"SADEC_PROGRESS_INTERVAL": "0", "SADEC_MAX_LISTING_PAGES": "100000"},
         spider_args={"mode": "full"},
     )
     started = time.perf_counter()
@@ -66,6 +78,7 @@ def crawl_with_timeline(replica: common.TimedReplica, db: Path, interval: float 
     )
     timeline: list[tuple[float, int, int]] = []
     peak = [0]
+    helpers_peak = [0]
     stop = threading.Event()
 
     def poll() -> None:
@@ -73,6 +86,9 @@ def crawl_with_timeline(replica: common.TimedReplica, db: Path, interval: float 
             rss, hwm = _status_kb(process.pid, "VmRSS"), _status_kb(process.pid, "VmHWM")
             if hwm:
                 peak[0] = max(peak[0], hwm)
+            # The page worker and the WARC writer: each one's own high-water mark, summed.
+            helpers = sum(_status_kb(child, "VmHWM") or 0 for child in _children(process.pid))
+            helpers_peak[0] = max(helpers_peak[0], helpers)
             if rss:
                 timeline.append(
                     (round(time.perf_counter() - started, 1), rss // 1024, len(replica.requests))
@@ -89,6 +105,8 @@ def crawl_with_timeline(replica: common.TimedReplica, db: Path, interval: float 
     stats = common.scrapy_stats(log)
     return {
         "peak_rss_mb": round(peak[0] / 1024, 1),
+        "helpers_peak_rss_mb": round(helpers_peak[0] / 1024, 1),
+        "total_peak_rss_mb": round((peak[0] + helpers_peak[0]) / 1024, 1),
         "scrapy_memusage_max_mb": round(stats.get("memusage/max", 0) / 2**20, 1),
         "elapsed_s": round(stats.get("elapsed_time_seconds", 0), 1),
         "requests": stats.get("downloader/request_count"),
@@ -112,7 +130,8 @@ def run(args) -> dict:
         result["articles"] = articles
         results[size] = result
         common.progress(
-            f"  {articles} articles: peak RSS {result['peak_rss_mb']} MB, "
+            f"  {articles} articles: peak RSS {result['peak_rss_mb']} MB "
+            f"(+{result['helpers_peak_rss_mb']} MB in helpers), "
             f"{result['requests']} requests in {result['elapsed_s']} s"
         )
         del site
@@ -126,19 +145,31 @@ def run(args) -> dict:
                 result["requests"],
                 result["elapsed_s"],
                 result["peak_rss_mb"],
+                result["helpers_peak_rss_mb"],
+                result["total_peak_rss_mb"],
                 " / ".join(str(q) for q in quarter),
             )
         )
     common.table(
-        ["articles", "requests", "elapsed s", "peak RSS MB", "RSS at ¼ / ½ / ¾ of the run"],
+        [
+            "articles",
+            "requests",
+            "elapsed s",
+            "peak RSS MB",
+            "helpers MB",
+            "in all MB",
+            "RSS at ¼ / ½ / ¾ of the run",
+        ],
         rows,
-        "Memory of a full crawl (crawl process only)",
+        "Memory of a full crawl (peak RSS of the crawl process; of its helper processes, the "
+        "page worker and the WARC writer, each one's peak summed; in all, the two added: an "
+        "upper bound)",
     )
     small, large = (results[s] for s in args.sizes[:2])
-    growth = large["peak_rss_mb"] / small["peak_rss_mb"] - 1
-    met = large["peak_rss_mb"] <= GOAL_PEAK_MB and growth <= GOAL_GROWTH
+    growth = large["total_peak_rss_mb"] / small["total_peak_rss_mb"] - 1
+    met = large["total_peak_rss_mb"] <= GOAL_PEAK_MB and growth <= GOAL_GROWTH
     print(
-        f"\npeak grows {100 * growth:.0f}% from {small['articles']} to {large['articles']} "
+        f"\npeak in all grows {100 * growth:.0f}% from {small['articles']} to {large['articles']} "
         f"articles (goal ≤ {GOAL_PEAK_MB} MB and ≤ {100 * GOAL_GROWTH:.0f}%: "
         f"{'met' if met else 'MISSED'})"
     )
