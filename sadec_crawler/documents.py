@@ -70,12 +70,15 @@ _CODE = r"(?-i:(?P<code>[A-ZĐ][A-Za-zĐđ0-9]*(?:(?:\s?[-–&]\s?|\.)[A-ZĐ][A-
 # The Party's symbols put the number first: "18-NQ/TW", "05-CT/TU", "08-QĐi/TW".
 _PARTY = r"(?-i:(?P<party>[A-ZĐ][A-Za-zĐđ]*/[A-ZĐ][A-Za-zĐđ0-9]*))"
 _LINKERS = r"(?:\s+(?:liên\s+tịch|của\s+[^\d/]{1,40}?))?"
+# A kind's first letter looked for before the alternation of kinds is tried: half the time of
+# the two patterns that start with a kind (0.38 → 0.20 ms an article body of the replica).
+_KIND_START = "(?=[" + "".join(sorted({kind[0] for kind in KINDS})) + "])"
 _WITH_KIND = re.compile(
-    rf"(?P<kind>{_KIND_WORDS}){_LINKERS}\s*(?:số(?:\s*:)?\s*|:\s*)?{_NUMBER}\s*/\s*{_YEAR}{_CODE}",
+    rf"{_KIND_START}(?P<kind>{_KIND_WORDS}){_LINKERS}\s*(?:số(?:\s*:)?\s*|:\s*)?{_NUMBER}\s*/\s*{_YEAR}{_CODE}",
     re.IGNORECASE,
 )
 _WITH_KIND_PARTY = re.compile(
-    rf"(?P<kind>{_KIND_WORDS}){_LINKERS}\s*(?:số(?:\s*:)?\s*|:\s*)?{_NUMBER}-{_PARTY}",
+    rf"{_KIND_START}(?P<kind>{_KIND_WORDS}){_LINKERS}\s*(?:số(?:\s*:)?\s*|:\s*)?{_NUMBER}-{_PARTY}",
     re.IGNORECASE,
 )
 _SYMBOL_ONLY = re.compile(rf"\bsố(?:\s*:)?\s*{_NUMBER}\s*/\s*{_YEAR}{_CODE}", re.IGNORECASE)
