@@ -246,6 +246,37 @@ class HelperProcess:
         finally:
             theirs.close()
         self.link = HelperLink(ours, name, timeout, self.kill, gone_error)
+        self.finished = False
+        self.close_answer = None
+        """The helper's answer to ``("close", ())``, once it gave one."""
+        self.close_error: HelperGone | None = None
+        """Why the helper gave no answer to ``close``, if it did not."""
+
+    async def finish(self) -> None:
+        """Ask the helper to close through the reactor (once the reactor has the link), keep
+        its answer, and end it."""
+        from scrapy.utils.defer import maybe_deferred_to_future
+
+        if not self.finished and self.link.adopted and self.link.gone is None:
+            try:
+                self.close_answer = await maybe_deferred_to_future(self.link.ask(("close", ())))
+            except HelperGone as error:
+                self.close_error = error
+        self.finish_now()
+
+    def finish_now(self, timeout: float = 30) -> None:
+        """Ask the helper to close and wait for its answer when the reactor never had the
+        link, then end it; a second call does nothing."""
+        if self.finished:
+            return
+        self.finished = True
+        try:
+            if self.close_answer is None and not self.link.adopted and self.link.gone is None:
+                self.close_answer = self.link.exchange(("close", ()), timeout)
+        except HelperGone as error:
+            self.close_error = error
+        finally:
+            self.end()
 
     def kill(self) -> None:
         if self.process.poll() is None:

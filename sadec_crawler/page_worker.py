@@ -195,25 +195,20 @@ class PageWorker:
 
     async def close_when_done(self) -> None:
         """Let the worker end once it has answered what it was asked, learning its CPU time."""
-        if self._process is not None and self.gone is None and self._link.adopted:
-            try:
-                self.cpu_s = await self._ask("close")
-            except PageWorkerGone as error:
-                logger.debug("page worker: %s", error)
-        self.close()
+        await self._helper.finish()
+        self._closed()
 
     def close(self) -> None:
         """Let the worker end; a second call does nothing."""
-        if self._process is None:
-            return
+        self._helper.finish_now()
+        self._closed()
+
+    def _closed(self) -> None:
         self._process = None
-        try:
-            if self.gone is None and not self._link.adopted and not self.cpu_s:
-                _, self.cpu_s = self._link.exchange(("close", ()), 30)
-        except PageWorkerGone as error:
-            logger.debug("page worker: %s", error)
-        finally:
-            self._helper.end()
+        if self._helper.close_error is not None:
+            logger.debug("page worker: %s", self._helper.close_error)
+        if self._helper.close_answer is not None:
+            _, self.cpu_s = self._helper.close_answer
 
 
 def for_crawler(crawler) -> PageWorker | None:

@@ -386,25 +386,20 @@ class ProcessWarcWriter:
 
     async def finish(self) -> None:
         """Let the writer finish its files and end, through the reactor once it has the link."""
-        if self._process is not None and self._link.adopted and self._link.gone is None:
-            try:
-                self.files_written, self.cpu_s = await self.ask("close")
-            except OSError as error:
-                logger.error("WARC writer: %s", error)
-        self.close()
+        await self._helper.finish()
+        self._closed()
 
     def close(self) -> None:
         """Let the writer finish its files and end; a second call does nothing."""
-        if self._process is None:
-            return
+        self._helper.finish_now(timeout=60)
+        self._closed()
+
+    def _closed(self) -> None:
         self._process = None
-        try:
-            if not self._link.adopted and not self.cpu_s:
-                self.files_written, self.cpu_s = self._call("close", timeout=60)
-        except OSError as error:
-            logger.error("WARC writer: %s", error)
-        finally:
-            self._helper.end()
+        if self._helper.close_error is not None:
+            logger.error("WARC writer: %s", self._helper.close_error)
+        if self._helper.close_answer is not None:
+            self.files_written, self.cpu_s = _value(self._helper.close_answer)
 
 
 def _value(answer):
