@@ -133,6 +133,13 @@ def test_pages_waiting_on_a_hung_worker_fail_and_the_worker_is_ended():
     assert answered["gone"] == "the page worker gave no answer in 1 s"
 
 
+def test_a_page_reaches_the_helper_in_one_turn_of_the_reactor():
+    """Twisted writes 128 KB a turn unless told otherwise: the worker then waited for the rest
+    of each article page while the crawl's thread ran other callbacks."""
+    sent = _in_reactor("one-turn")
+    assert sent["arrivals"] == [sent["frame"]]
+
+
 def _worker_pids(parent: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():

@@ -3,12 +3,15 @@
 Run in a process of its own (a reactor cannot be installed twice in the test process); prints
 one JSON object.
 
-Usage: ``python -m tests.support.page_worker_in_reactor in-order|hung PAGE_FILE…``
+Usage: ``python -m tests.support.page_worker_in_reactor in-order|hung|one-turn PAGE_FILE…``
 
 - ``in-order``: every page sent as a listing, all before the first answer; prints whether each
   answer equals :func:`extract_listing` of its own page.
 - ``hung``: the worker stopped (SIGSTOP) with a one-second answer timeout; prints what each of
   three waiting requests raised and how the worker process ended.
+- ``one-turn``: no worker; a :class:`HelperLink` over a socket pair whose other end the script
+  reads; prints how many bytes a request of an article page's size puts in the socket, and in
+  how many turns of the reactor they came.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -27,6 +31,7 @@ install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
 from twisted.internet import defer, task  # noqa: E402 - after the reactor is chosen
 
 from sadec_crawler import page_worker  # noqa: E402
+from sadec_crawler.helper_link import HelperLink, frame  # noqa: E402
 from sadec_crawler.pages import extract_listing  # noqa: E402
 
 LISTING_URL = "https://sadec.dongthap.gov.vn/tin-tuc-su-kien"
@@ -62,10 +67,33 @@ async def hung(worker: page_worker.PageWorker, pages: list[str]) -> dict:
     }
 
 
+async def one_turn(_, pages: list[str]) -> dict:
+    ours, theirs = socket.socketpair()
+    theirs.setblocking(False)
+    link = HelperLink(ours, "test helper", lambda: 60.0, lambda: None)
+    # A page larger than Twisted's 128 KB a turn, smaller than the send buffer of any kernel.
+    message = ("facts", ("x" * 200_000, "https://sadec.dongthap.gov.vn/-/a", "b"))
+    asked = link.ask(message)
+    asked.addErrback(lambda failure: None)  # never answered: failed when the link closes
+    sizes = []
+    while sum(sizes) < len(frame(message)) and len(sizes) < 50:
+        await asyncio.sleep(0)
+        arrived = 0
+        try:
+            while chunk := theirs.recv(1 << 20):
+                arrived += len(chunk)
+        except BlockingIOError:
+            pass
+        sizes.append(arrived)
+    link.close()
+    theirs.close()
+    return {"frame": len(frame(message)), "arrivals": [size for size in sizes if size]}
+
+
 def main(reactor, case: str, *paths: str):
     pages = [Path(path).read_text(encoding="utf-8") for path in paths]
-    worker = page_worker.PageWorker()
-    run = {"in-order": in_order, "hung": hung}[case]
+    worker = page_worker.PageWorker() if case != "one-turn" else None
+    run = {"in-order": in_order, "hung": hung, "one-turn": one_turn}[case]
 
     async def report():
         print(json.dumps(await run(worker, pages)))
