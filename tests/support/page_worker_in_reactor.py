@@ -71,7 +71,7 @@ async def one_turn(_, pages: list[str]) -> dict:
     ours, theirs = socket.socketpair()
     theirs.setblocking(False)
     link = HelperLink(ours, "test helper", lambda: 60.0, lambda: None)
-    # A page larger than Twisted's 128 KB a turn, smaller than the send buffer of any kernel.
+    # Larger than Twisted's 128 KB a turn, smaller than what a stock kernel grants (208 KB).
     message = ("facts", ("x" * 200_000, "https://sadec.dongthap.gov.vn/-/a", "b"))
     asked = link.ask(message)
     asked.addErrback(lambda failure: None)  # never answered: failed when the link closes
