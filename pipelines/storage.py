@@ -510,6 +510,7 @@ class SQLiteStoragePipeline:
             except sqlite3.Error as error:
                 logger.error("storage: the last commit failed, its items are not stored: %s", error)
                 self.errors["storage"] += 1
+                self.crawler.stats.inc_value("sadec/errors")
                 self.db.conn.rollback()
         if self.progress is not None and self.progress.running:
             self.progress.stop()
