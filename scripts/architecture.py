@@ -32,6 +32,7 @@ ROOMS = (
             "sadec_crawler.dates",
             "sadec_crawler.urls",
             "sadec_crawler.selectors",
+            "sadec_crawler.simple_selectors",
             "sadec_crawler.textnorm",
             "sadec_crawler.sanitise",
             "sadec_crawler.items",

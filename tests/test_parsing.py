@@ -11,7 +11,7 @@ import pytest
 
 from sadec_crawler.article import build_article, category_display
 from sadec_crawler.items import ArticlePage, ListingEntry
-from sadec_crawler.pages import extract_listing
+from sadec_crawler.pages import _portlet_of, article_body, extract_listing, parse_html
 
 PAGES = Path(__file__).parent / "pages"
 BASE = "https://sadec.dongthap.gov.vn"
@@ -683,3 +683,16 @@ def test_the_collector_threshold_is_set_for_a_crawl_and_given_back_after():
     assert gc.get_threshold() == before
     with pytest.raises(NotConfigured):
         CollectorThreshold.from_crawler(get_crawler(settings_dict={"SADEC_GC_THRESHOLD": "0"}))
+
+
+def test_the_portlet_of_a_body_is_its_outermost_matching_ancestor():
+    """Liferay nests a portlet's boundary and its content in elements of one kind: the
+    article's fields are searched in the outermost, which holds the header as well."""
+    html = (
+        '<html><body><section class="portlet" id="outer"><div class="h2">header</div>'
+        '<section class="portlet" id="inner"><div class="asset-full-content">'
+        '<div class="journal-content-article"><p>text</p></div></div></section></section>'
+        "</body></html>"
+    )
+    page = parse_html(html, read_only=True)
+    assert _portlet_of(article_body(page), page).root.get("id") == "outer"
