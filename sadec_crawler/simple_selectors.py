@@ -105,8 +105,8 @@ def _fits(element: etree._Element, step: Compound) -> bool:
 
 def _has_ancestors(element: etree._Element, steps: tuple[Compound, ...], root) -> bool:
     """Whether ``steps`` (nearest first) match ancestors of ``element``, up to ``root``
-    included. The nearest match of each step is the one to take: any ancestor that fits
-    the steps after it also lies above it."""
+    included. Taking the nearest ancestor that fits each step is enough: whatever fits the
+    further steps above a farther one lies above the nearest one too."""
     node = element
     for step in steps:
         while True:

@@ -27,7 +27,8 @@ _NOTHING_TO_CLEAN = re.compile(
     + _SPACES_RE.pattern[1:-1]
     + "]|  "
 ).search
-"""Finds what :func:`clean_inline` would remove or replace (but decomposed text)."""
+"""Finds a character :func:`clean_inline` removes or replaces, or a run of spaces it folds;
+decomposed text is found apart, by Unicode's quick check (``unicodedata.is_normalized``)."""
 
 
 def nfc(text: str) -> str:
