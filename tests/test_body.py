@@ -1,5 +1,6 @@
 """Writing a cleaned body back out (``sadec_crawler.body``): what BeautifulSoup would write,
-character for character, whatever the body holds."""
+character for character, on markup chosen for its awkward corners (quotes, escapes, void and
+namespaced elements, comments, raw text, deep nesting)."""
 
 from __future__ import annotations
 
